@@ -1,0 +1,35 @@
+"""The IRCv3 capabilities we implement: one table, advertised by ``CAP LS`` and checked by ``CAP REQ``."""
+
+from __future__ import annotations
+
+SERVER_TIME = "server-time"
+MESSAGE_TAGS = "message-tags"
+ECHO_MESSAGE = "echo-message"
+MULTI_PREFIX = "multi-prefix"
+USERHOST_IN_NAMES = "userhost-in-names"
+AWAY_NOTIFY = "away-notify"
+EXTENDED_JOIN = "extended-join"
+CAP_NOTIFY = "cap-notify"
+INVITE_NOTIFY = "invite-notify"
+SETNAME = "setname"
+
+SUPPORTED: dict[str, str] = {
+    # name -> value advertised with CAP LS 302 ("" for none)
+    AWAY_NOTIFY: "",
+    CAP_NOTIFY: "",
+    ECHO_MESSAGE: "",
+    EXTENDED_JOIN: "",
+    INVITE_NOTIFY: "",
+    MESSAGE_TAGS: "",
+    MULTI_PREFIX: "",
+    SERVER_TIME: "",
+    USERHOST_IN_NAMES: "",
+}
+
+STICKY: frozenset[str] = frozenset({CAP_NOTIFY})
+"""Capabilities implied by ``CAP LS 302`` and that cannot be removed (IRCv3 cap-notify)."""
+
+
+def ls_tokens(version: int) -> list[str]:
+    """The tokens of a ``CAP LS`` reply: values are shown only to clients that asked for version 302."""
+    return [f"{name}={value}" if value and version >= 302 else name for name, value in sorted(SUPPORTED.items())]
