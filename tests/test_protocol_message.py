@@ -96,7 +96,7 @@ def test_middle_parameter_that_cannot_be_written_is_a_programming_error() -> Non
         Message("MODE", ("a b", "c")).to_line()
 
 
-_text = st.text(st.characters(blacklist_characters="\0\r\n", blacklist_categories=("Cs",)), max_size=30)
+_text = st.text(st.characters(exclude_characters="\0\r\n", exclude_categories=["Cs"]), max_size=30)
 _middle = _text.filter(lambda s: bool(s) and " " not in s and not s.startswith(":"))
 _key = st.from_regex(r"\A\+?([a-z0-9.-]{1,8}/)?[A-Za-z0-9-]{1,10}\Z")
 

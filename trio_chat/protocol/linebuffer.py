@@ -20,7 +20,7 @@ class LineBuffer:
         self._max_size = max_size
         self._scan_from = 0
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes | bytearray) -> list[bytes]:
         """Add received bytes; return the lines they complete (each without ``\\n`` and a preceding ``\\r``)."""
         buf = self._buf
         buf += data

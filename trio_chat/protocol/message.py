@@ -152,7 +152,9 @@ def _command_hint(raw: bytes) -> str:
     return word if word.isalnum() else "*"
 
 
-def parse_line(line: bytes, *, max_tag_bytes: int = MAX_CLIENT_TAG_BYTES, max_body_bytes: int = MAX_BODY_BYTES) -> Message:
+def parse_line(
+    line: bytes, *, max_tag_bytes: int = MAX_CLIENT_TAG_BYTES, max_body_bytes: int = MAX_BODY_BYTES
+) -> Message:
     """Parse one line (with or without its CRLF / LF) into a :class:`Message`.
 
     Raises only :class:`ProtocolError` subclasses: :class:`EmptyLine`, :class:`InputTooLong` (417),

@@ -1,0 +1,139 @@
+"""Test helpers: an in-memory listener and a small IRC test client that can ``expect`` lines."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import trio
+import trio.testing
+
+from trio_chat.protocol import LineBuffer, Message, parse_line
+from trio_chat.server.app import Server
+from trio_chat.server.config import ServerConfig
+
+TIMEOUT = 5.0
+"""How long a test waits for an expected line (virtual seconds under autojump_clock)."""
+
+FAST = ServerConfig(server_name="test.server", ping_interval=100.0, ping_timeout=50.0, registration_timeout=30.0)
+
+
+class IRCTestClient:
+    """One end of a memory stream, speaking IRC line by line."""
+
+    def __init__(self, stream: trio.abc.Stream, name: str = "client") -> None:
+        self.stream = stream
+        self.name = name
+        self._buffer = LineBuffer(1 << 20)
+        self._lines: list[bytes] = []
+        self.closed = False
+
+    async def send(self, *lines: str | bytes) -> None:
+        data = b"".join((line.encode() if isinstance(line, str) else line) + b"\r\n" for line in lines)
+        await self.stream.send_all(data)
+
+    async def send_raw(self, data: bytes) -> None:
+        await self.stream.send_all(data)
+
+    async def _fill(self) -> bool:
+        data = await self.stream.receive_some(65536)
+        if not data:
+            self.closed = True
+            return False
+        self._lines.extend(self._buffer.feed(data))
+        return True
+
+    async def next_message(self) -> Message:
+        while not self._lines:
+            if not await self._fill():
+                raise EOFError(f"{self.name}: connection closed")
+        return parse_line(self._lines.pop(0), max_tag_bytes=1 << 16, max_body_bytes=1 << 16)
+
+    async def expect(self, pattern: str) -> Message:
+        """Skip lines until one matches ``pattern`` (a regex searched in the raw line); return it."""
+        regex = re.compile(pattern)
+        seen: list[str] = []
+        with trio.fail_after(TIMEOUT):
+            while True:
+                message = await self.next_message()
+                line = message.to_line()
+                if regex.search(line):
+                    return message
+                seen.append(line)
+                if len(seen) > 500:
+                    raise AssertionError(f"{self.name}: {pattern!r} not seen in {seen[-20:]}")
+
+    async def expect_next(self, pattern: str) -> Message:
+        """The very next line must match ``pattern``."""
+        with trio.fail_after(TIMEOUT):
+            message = await self.next_message()
+        assert re.search(pattern, message.to_line()), f"{self.name}: expected {pattern!r}, got {message.to_line()!r}"
+        return message
+
+    async def collect_until(self, pattern: str) -> list[Message]:
+        """Every line up to and including the first that matches ``pattern``."""
+        regex = re.compile(pattern)
+        out: list[Message] = []
+        with trio.fail_after(TIMEOUT):
+            while True:
+                message = await self.next_message()
+                out.append(message)
+                if regex.search(message.to_line()):
+                    return out
+
+    async def sync(self) -> None:
+        """Round-trip a PING so that everything the server queued for us before it has been read."""
+        await self.send("PING :sync-token")
+        await self.expect(r"PONG \S+ :?sync-token")
+
+    async def expect_closed(self) -> list[Message]:
+        """Read until the server closes the connection; return what came before."""
+        out: list[Message] = []
+        with trio.fail_after(TIMEOUT):
+            while True:
+                try:
+                    out.append(await self.next_message())
+                except EOFError:
+                    return out
+
+    async def register(self, nick: str, *, caps: str = "") -> None:
+        if caps:
+            await self.send("CAP LS 302")
+            await self.expect(r" CAP \S+ LS ")
+            await self.send(f"CAP REQ :{caps}")
+            await self.expect(r" CAP \S+ ACK ")
+        await self.send(f"NICK {nick}", f"USER {nick} 0 * :{nick.title()} Person")
+        if caps:
+            await self.send("CAP END")
+        await self.expect(r" 001 ")
+        await self.expect(r" (376|422) ")
+
+
+class TestNetwork:
+    """A server in-process, and a way to connect test clients to it over memory streams."""
+
+    def __init__(self, server: Server, nursery: trio.Nursery) -> None:
+        self.server = server
+        self.nursery = nursery
+
+    async def connect(self, name: str = "client", *, stream_factory: Callable[[], Any] | None = None) -> IRCTestClient:
+        client_end, server_end = (stream_factory or trio.testing.memory_stream_pair)()
+        self.nursery.start_soon(self.server.handle_connection, server_end)
+        return IRCTestClient(client_end, name)
+
+    async def client(self, nick: str, *, caps: str = "") -> IRCTestClient:
+        client = await self.connect(nick)
+        await client.register(nick, caps=caps)
+        return client
+
+
+@asynccontextmanager
+async def running_server(config: ServerConfig = FAST, **overrides: Any) -> AsyncIterator[TestNetwork]:
+    """A server with ``config`` (and field overrides) whose connections live in a nursery closed at exit."""
+    server = Server(replace(config, **overrides), clock=lambda: 1_700_000_000.0)
+    async with trio.open_nursery() as nursery:
+        yield TestNetwork(server, nursery)
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,95 @@
+"""The command line: ``trio-chat serve`` and ``trio-chat join NICK``."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import trio
+
+from . import __version__
+from .server.config import ConfigError, ServerConfig, load_config_file
+
+# Command-line options of `serve` and the config fields they set.  Defaults live in ServerConfig only: an
+# option not given leaves the config file's value (or the default) alone.
+SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
+    ("--host", "host", str, "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"),
+    ("--port", "port", int, "TCP port (default 6667)"),
+    ("--server-name", "server_name", str, "the server's name in replies (default trio-chat.local)"),
+    ("--network-name", "network_name", str, "network name announced in ISUPPORT (default TrioChat)"),
+    ("--motd", "motd", str, "file with the message of the day"),
+    ("--password", "password", str, "connection password clients must send with PASS"),
+    ("--log-level", "log_level", str, "DEBUG, INFO (default), WARNING or ERROR"),
+    ("--sendq", "sendq_lines", int, "lines queued to a client before it is dropped as not reading (default 4096)"),
+    ("--ping-interval", "ping_interval", float, "seconds of silence before the server PINGs (default 90)"),
+    ("--ping-timeout", "ping_timeout", float, "seconds to wait for an answer to that PING (default 60)"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trio-chat", description="A multi-user IRC chat server and client.")
+    parser.add_argument("--version", action="version", version=f"trio-chat {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the chat server", description="Run the IRC chat server.")
+    for flag, dest, kind, text in SERVE_OPTIONS:
+        serve.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    serve.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (options win)")
+    return parser
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """Defaults, then the TOML file, then the command line."""
+    settings: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    for _, dest, _, _ in SERVE_OPTIONS:
+        value = getattr(args, dest)
+        if value is not None:
+            settings[dest] = value
+    config = ServerConfig().merged(settings)
+    if config.log_level.upper() not in logging.getLevelNamesMapping():
+        raise ConfigError(f"unknown log level {config.log_level!r}")
+    return config
+
+
+def run_server(args: argparse.Namespace) -> int:
+    from .server.app import serve
+
+    try:
+        config = server_config(args)
+    except ConfigError as exc:
+        print(f"trio-chat: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        trio.run(serve, config)
+    except ConfigError as exc:
+        print(f"trio-chat: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(f"trio-chat: port {config.port} on {config.host} is already in use", file=sys.stderr)
+        else:
+            print(f"trio-chat: cannot listen on {config.host} port {config.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return run_server(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

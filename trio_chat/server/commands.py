@@ -1,0 +1,101 @@
+"""The command table and the one dispatcher that does the shared checks before any handler runs.
+
+Handlers are synchronous: they change state through :class:`~.state.Network` and queue replies through the
+:class:`Context`.  While a command runs, everything addressed to its sender (replies, and their own copy of a
+broadcast) collects in order in ``user.pending``; the session sends it before reading the next line, so every
+reply a command causes is queued before anything the client's next command causes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..protocol import numerics as N
+from ..protocol.message import Message
+from .context import Context
+from .handlers import channels, info, messaging, modes, registration
+from .state import Network, User
+
+log = logging.getLogger(__name__)
+
+
+Handler = Callable[[Context, Message], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    handler: Handler
+    min_params: int = 0
+    before_registration: bool = False
+    idle_reset: bool = False
+    """Whether the command counts as activity for WHOIS idle time (messages do, PING does not)."""
+
+
+COMMANDS: dict[str, Command] = {
+    # registration and connection
+    "CAP": Command(registration.handle_cap, 1, before_registration=True),
+    "PASS": Command(registration.handle_pass, 1, before_registration=True),
+    "NICK": Command(registration.handle_nick, 0, before_registration=True),
+    "USER": Command(registration.handle_user, 4, before_registration=True),
+    "PING": Command(registration.handle_ping, 0, before_registration=True),
+    "PONG": Command(registration.handle_pong, 0, before_registration=True),
+    "QUIT": Command(registration.handle_quit, 0, before_registration=True),
+    # messages
+    "PRIVMSG": Command(messaging.handle_privmsg, 0, idle_reset=True),
+    "NOTICE": Command(messaging.handle_notice, 0, idle_reset=True),
+    "TAGMSG": Command(messaging.handle_tagmsg, 0),
+    "AWAY": Command(messaging.handle_away),
+    # channels
+    "JOIN": Command(channels.handle_join, 1),
+    "PART": Command(channels.handle_part, 1),
+    "TOPIC": Command(channels.handle_topic, 1),
+    "NAMES": Command(channels.handle_names),
+    "LIST": Command(channels.handle_list),
+    "KICK": Command(channels.handle_kick, 2),
+    "INVITE": Command(channels.handle_invite, 2),
+    "MODE": Command(modes.handle_mode, 1),
+    # queries
+    "WHO": Command(info.handle_who),
+    "WHOIS": Command(info.handle_whois, 1),
+    "WHOWAS": Command(info.handle_whowas, 1),
+    "ISON": Command(info.handle_ison, 1),
+    "USERHOST": Command(info.handle_userhost, 1),
+    "MOTD": Command(info.handle_motd),
+    "LUSERS": Command(info.handle_lusers),
+    "VERSION": Command(info.handle_version),
+    "TIME": Command(info.handle_time),
+    "INFO": Command(info.handle_info),
+    "ADMIN": Command(info.handle_admin),
+}
+
+
+def dispatch(network: Network, user: User, message: Message) -> list[bytes]:
+    """Run one command and return the lines for its sender, in order.
+
+    The shared checks come first: 421 unknown command, 451 not registered, 461 not enough parameters.
+    """
+    pending: list[bytes] = []
+    user.pending = pending
+    try:
+        ctx = Context(network, user)
+        verb = message.command.upper()
+        cmd = COMMANDS.get(verb)
+        if cmd is None:
+            if user.registered:
+                ctx.reply(N.ERR_UNKNOWNCOMMAND, verb, "Unknown command")
+            else:
+                ctx.reply(N.ERR_NOTREGISTERED, "You have not registered")
+        elif not user.registered and not cmd.before_registration:
+            ctx.reply(N.ERR_NOTREGISTERED, "You have not registered")
+        elif len(message.params) < cmd.min_params:
+            ctx.need_more_params(verb)
+        else:
+            if cmd.idle_reset:
+                user.last_active = network.clock()
+            cmd.handler(ctx, message)
+    finally:
+        user.pending = None
+        network.reap()
+    return pending

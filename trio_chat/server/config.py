@@ -1,0 +1,100 @@
+"""Server configuration: one frozen dataclass whose defaults are the command line's defaults.
+
+A TOML file (``--config``) may set any field by its name (``port = 6697``, ``sendq_lines = 4096``); options
+given on the command line win over the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A configuration file or value that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything the server can be told.  Limits have defaults a small team never hits."""
+
+    host: str = "127.0.0.1"
+    port: int = 6667
+    server_name: str = "trio-chat.local"
+    network_name: str = "TrioChat"
+    motd: str | None = None
+    """Path of the message-of-the-day file; none means 422 ERR_NOMOTD."""
+    password: str | None = None
+    """Connection password (PASS) when set."""
+    log_level: str = "INFO"
+
+    # Liveness (seconds).
+    ping_interval: float = 90.0
+    """A client silent for this long is sent a PING."""
+    ping_timeout: float = 60.0
+    """…and disconnected with ``ERROR :Ping timeout`` if nothing arrives this long after it."""
+    registration_timeout: float = 60.0
+    """A connection that has not completed NICK/USER (and CAP END) by then is dropped."""
+    shutdown_grace: float = 2.0
+    """On shutdown, how long connections get to flush their last lines."""
+
+    # Queues.
+    sendq_lines: int = 4096
+    """Lines queued to one client before it counts as not reading (``ERROR :SendQ exceeded``)."""
+    readq_bytes: int = 16384
+    """Bytes of an unfinished line held before the peer is disconnected (``ERROR :ReadQ exceeded``)."""
+    write_batch_bytes: int = 65536
+    """The writer coalesces queued lines into one send of at most about this many bytes."""
+
+    # Protocol limits, announced in ISUPPORT.
+    nicklen: int = 30
+    channellen: int = 50
+    topiclen: int = 390
+    kicklen: int = 255
+    awaylen: int = 200
+    userlen: int = 18
+    max_targets: int = 4
+    """Targets per PRIVMSG/NOTICE/TAGMSG (TARGMAX, MAXTARGETS)."""
+    chanlimit: int = 100
+    """Channels one user may be in (CHANLIMIT)."""
+    maxlist: int = 100
+    """Bans per channel (MAXLIST)."""
+    modes_per_command: int = 4
+    """Mode changes with a parameter per MODE command (MODES)."""
+    whowas_size: int = 500
+    """Departed nicks remembered for WHOWAS."""
+
+    def merged(self, values: dict[str, Any]) -> ServerConfig:
+        """A copy with ``values`` applied (unknown names or wrong types raise :class:`ConfigError`)."""
+        known = {f.name: f for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for name, given in values.items():
+            value = given
+            key = name.replace("-", "_")
+            if key not in known:
+                raise ConfigError(f"unknown setting {name!r}")
+            current = getattr(self, key)
+            if isinstance(current, bool) or (current is not None and not isinstance(value, type(current))):
+                if not (isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool)):
+                    raise ConfigError(f"setting {name!r} wants a {type(current).__name__}, not {value!r}")
+                value = float(value)
+            changes[key] = value
+        return replace(self, **changes)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file into a dict of settings; a missing or malformed file is a :class:`ConfigError`."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    # Accept both a flat file and one with a [server] table.
+    server = data.pop("server", {})
+    if not isinstance(server, dict):
+        raise ConfigError(f"config file {path}: [server] must be a table")
+    return {**data, **server}

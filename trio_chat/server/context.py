@@ -1,0 +1,44 @@
+"""The context a handler runs in: the network, the user whose command it is, and ways to answer them."""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..protocol import numerics as N
+from ..protocol.message import Message
+from .state import Network, User
+
+VERSION = f"trio-chat-{__version__}"
+
+
+class Context:
+    """What a handler gets: the network, the user whose command this is, and ways to answer them."""
+
+    __slots__ = ("config", "network", "user")
+
+    def __init__(self, network: Network, user: User) -> None:
+        self.network = network
+        self.user = user
+        self.config = network.config
+
+    @property
+    def server_name(self) -> str:
+        return self.config.server_name
+
+    def reply(self, numeric: str, *params: str) -> None:
+        """Send a numeric to the user: ``:server NUMERIC <nick> params…``."""
+        self.send(Message(numeric, (self.user.nick, *params), self.config.server_name))
+
+    def send(self, message: Message) -> None:
+        """Send a message to the user as it is (source included)."""
+        self.network.deliver(self.user, message.to_bytes())
+
+    def server_message(self, command: str, *params: str) -> None:
+        self.send(Message(command, params, self.config.server_name))
+
+    def need_more_params(self, command: str) -> None:
+        self.reply(N.ERR_NEEDMOREPARAMS, command, "Not enough parameters")
+
+    def quit(self, reason: str) -> None:
+        """End the connection after this command's replies: QUIT to others now, ``ERROR`` to the user last."""
+        self.network.remove_user(self.user, reason)
+        self.user.outbox.close(reason)

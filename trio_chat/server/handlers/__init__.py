@@ -1,0 +1,1 @@
+"""Command handlers, one module per area; each ``handle_<verb>(ctx, msg)`` is synchronous."""

@@ -1,0 +1,191 @@
+"""JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE."""
+
+from __future__ import annotations
+
+import hmac
+
+from ...protocol import caps
+from ...protocol import numerics as N
+from ...protocol.message import Message
+from ...protocol.names import is_valid_channel
+from ..context import Context
+from ..state import Channel
+from .info import names_lines
+
+
+def _channel_or_error(ctx: Context, name: str) -> Channel | None:
+    channel = ctx.network.find_channel(name)
+    if channel is None:
+        ctx.reply(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+    return channel
+
+
+def handle_join(ctx: Context, msg: Message) -> None:
+    user = ctx.user
+    if msg.params[0] == "0":
+        for channel in list(user.channels.values()):
+            ctx.network.part(user, channel, None)
+        return
+    names = msg.params[0].split(",")
+    keys = msg.params[1].split(",") if len(msg.params) > 1 else []
+    for i, name in enumerate(names):
+        key = keys[i] if i < len(keys) else ""
+        if not is_valid_channel(name, ctx.config.channellen):
+            ctx.reply(N.ERR_NOSUCHCHANNEL, name or "*", "No such channel")
+            continue
+        existing = ctx.network.find_channel(name)
+        if existing is not None and user in existing.members:
+            continue
+        if len(user.channels) >= ctx.config.chanlimit:
+            ctx.reply(N.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+            continue
+        if existing is not None and not _may_join(ctx, existing, key):
+            continue
+        channel = ctx.network.join(user, name)
+        _send_topic(ctx, channel, on_join=True)
+        names_lines(ctx, channel)
+
+
+def _may_join(ctx: Context, channel: Channel, key: str) -> bool:
+    user = ctx.user
+    invited = user.folded in channel.invited
+    if channel.key is not None and not hmac.compare_digest(key.encode(), channel.key.encode()):
+        ctx.reply(N.ERR_BADCHANNELKEY, channel.name, "Cannot join channel (+k)")
+        return False
+    if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
+        ctx.reply(N.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
+        return False
+    if "i" in channel.modes and not invited:
+        ctx.reply(N.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
+        return False
+    if channel.is_banned(user) and not invited:
+        ctx.reply(N.ERR_BANNEDFROMCHAN, channel.name, "Cannot join channel (+b)")
+        return False
+    return True
+
+
+def _send_topic(ctx: Context, channel: Channel, *, on_join: bool = False) -> None:
+    if not channel.topic:
+        if not on_join:
+            ctx.reply(N.RPL_NOTOPIC, channel.name, "No topic is set")
+        return
+    ctx.reply(N.RPL_TOPIC, channel.name, channel.topic)
+    ctx.reply(N.RPL_TOPICWHOTIME, channel.name, channel.topic_by, str(channel.topic_time))
+
+
+def handle_part(ctx: Context, msg: Message) -> None:
+    reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else None
+    for name in msg.params[0].split(","):
+        channel = _channel_or_error(ctx, name)
+        if channel is None:
+            continue
+        if ctx.user not in channel.members:
+            ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            continue
+        ctx.network.part(ctx.user, channel, reason)
+
+
+def handle_topic(ctx: Context, msg: Message) -> None:
+    channel = _channel_or_error(ctx, msg.params[0])
+    if channel is None:
+        return
+    inside = ctx.user in channel.members
+    if len(msg.params) < 2:
+        if not inside and "s" in channel.modes:
+            ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        else:
+            _send_topic(ctx, channel)
+        return
+    if not inside:
+        ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+    elif "t" in channel.modes and not channel.is_op(ctx.user):
+        ctx.reply(N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    else:
+        ctx.network.set_topic(ctx.user, channel, msg.params[1][: ctx.config.topiclen])
+
+
+def handle_names(ctx: Context, msg: Message) -> None:
+    if not msg.params or not msg.params[0]:
+        ctx.reply(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        return
+    for name in msg.params[0].split(","):
+        channel = ctx.network.find_channel(name)
+        if channel is None or ("s" in channel.modes and ctx.user not in channel.members):
+            ctx.reply(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
+        else:
+            names_lines(ctx, channel)
+
+
+def handle_list(ctx: Context, msg: Message) -> None:
+    """LIST [channels] or LIST with ELIST=U conditions ``>n`` / ``<n`` on the member count."""
+    network = ctx.network
+    wanted: list[Channel]
+    low, high = -1, 1 << 62
+    if msg.params and msg.params[0] and msg.params[0][0] not in "<>":
+        wanted = [c for c in (network.find_channel(n) for n in msg.params[0].split(",")) if c is not None]
+    else:
+        wanted = list(network.channels.values())
+        for cond in msg.params[0].split(",") if msg.params else []:
+            if cond[:1] == ">" and cond[1:].isdigit():
+                low = int(cond[1:])
+            elif cond[:1] == "<" and cond[1:].isdigit():
+                high = int(cond[1:])
+    ctx.reply(N.RPL_LISTSTART, "Channel", "Users  Name")
+    for channel in wanted:
+        count = len(channel.members)
+        if not low < count < high:
+            continue
+        if "s" in channel.modes and ctx.user not in channel.members:
+            continue
+        modes = " ".join(channel.mode_string(show_key=False))
+        ctx.reply(N.RPL_LIST, channel.name, str(count), f"[{modes}] {channel.topic}")
+    ctx.reply(N.RPL_LISTEND, "End of /LIST")
+
+
+def handle_kick(ctx: Context, msg: Message) -> None:
+    channel = _channel_or_error(ctx, msg.params[0])
+    if channel is None:
+        return
+    if ctx.user not in channel.members:
+        ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        return
+    if not channel.is_op(ctx.user):
+        ctx.reply(N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    reason = (msg.params[2] if len(msg.params) > 2 and msg.params[2] else ctx.user.nick)[: ctx.config.kicklen]
+    for nick in msg.params[1].split(","):
+        target = ctx.network.find_user(nick)
+        if target is None or target not in channel.members:
+            ctx.reply(N.ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel")
+            continue
+        ctx.network.kick(ctx.user, channel, target, reason)
+
+
+def handle_invite(ctx: Context, msg: Message) -> None:
+    nick, name = msg.params[0], msg.params[1]
+    target = ctx.network.find_user(nick)
+    if target is None:
+        ctx.reply(N.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    channel = ctx.network.find_channel(name)
+    if channel is not None:
+        if ctx.user not in channel.members:
+            ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            return
+        if "i" in channel.modes and not channel.is_op(ctx.user):
+            ctx.reply(N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            return
+        if target in channel.members:
+            ctx.reply(N.ERR_USERONCHANNEL, target.nick, channel.name, "is already on channel")
+            return
+        channel.invited.add(target.folded)
+        name = channel.name
+    ctx.reply(N.RPL_INVITING, target.nick, name)
+    network = ctx.network
+    relay = network.relay(Message("INVITE", (target.nick, name), ctx.user.source))
+    network.deliver(target, relay.line(target.tag_variant))
+    if target.away:
+        ctx.reply(N.RPL_AWAY, target.nick, target.away)
+    if channel is not None:
+        notify = [m for m, s in channel.members.items() if "o" in s and m.has(caps.INVITE_NOTIFY)]
+        network.deliver_all(notify, relay, skip=ctx.user)

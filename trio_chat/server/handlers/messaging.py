@@ -1,0 +1,110 @@
+"""PRIVMSG, NOTICE and TAGMSG to channels and nicks, and AWAY."""
+
+from __future__ import annotations
+
+from ...protocol import caps
+from ...protocol import numerics as N
+from ...protocol.message import Message
+from ...protocol.names import is_channel_name
+from ..context import Context
+from ..state import Channel, User
+
+
+def handle_privmsg(ctx: Context, msg: Message) -> None:
+    _send_message(ctx, msg, "PRIVMSG")
+
+
+def handle_notice(ctx: Context, msg: Message) -> None:
+    _send_message(ctx, msg, "NOTICE")
+
+
+def handle_tagmsg(ctx: Context, msg: Message) -> None:
+    _send_message(ctx, msg, "TAGMSG")
+
+
+def _client_tags(msg: Message) -> dict[str, str] | None:
+    """Client-only tags (``+name``) are relayed to recipients that negotiated message-tags; others are dropped."""
+    if not msg.tags:
+        return None
+    tags = {k: v for k, v in msg.tags.items() if k.startswith("+")}
+    return tags or None
+
+
+def _send_message(ctx: Context, msg: Message, verb: str) -> None:
+    """Deliver a message to every target.  NOTICE never causes automatic error replies (RFC 2812 3.3.2)."""
+    quiet = verb == "NOTICE"
+    if not msg.params or not msg.params[0]:
+        if not quiet:
+            ctx.reply(N.ERR_NORECIPIENT, f"No recipient given ({verb})")
+        return
+    text: str | None = None
+    if verb != "TAGMSG":
+        if len(msg.params) < 2 or not msg.params[1]:
+            if not quiet:
+                ctx.reply(N.ERR_NOTEXTTOSEND, "No text to send")
+            return
+        text = msg.params[1]
+    targets = [t for t in msg.params[0].split(",") if t]
+    if len(targets) > ctx.config.max_targets:
+        if not quiet:
+            ctx.reply(N.ERR_TOOMANYTARGETS, msg.params[0], f"Too many targets (at most {ctx.config.max_targets})")
+        return
+    client_tags = _client_tags(msg)
+    if verb == "TAGMSG" and client_tags is None:
+        return
+    sender = ctx.user
+    network = ctx.network
+    for target in targets:
+        status = ""
+        name = target
+        if name[0] in "@+" and len(name) > 1 and is_channel_name(name[1:]):
+            status, name = name[0], name[1:]
+        params = (target,) if text is None else (target, text)
+        if is_channel_name(name):
+            channel = network.find_channel(name)
+            if channel is None:
+                if not quiet:
+                    ctx.reply(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+                continue
+            if not channel.can_speak(sender):
+                if not quiet:
+                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+                continue
+            relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
+            recipients = _channel_recipients(channel, status, verb)
+            network.deliver_all(recipients, relay, skip=sender)
+        else:
+            user = network.find_user(name)
+            if user is None:
+                if not quiet:
+                    ctx.reply(N.ERR_NOSUCHNICK, name, "No such nick/channel")
+                continue
+            relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
+            wants = verb != "TAGMSG" or user.has(caps.MESSAGE_TAGS)
+            # A message to oneself arrives once: as the echo when echo-message is on, else as a delivery.
+            if wants and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
+                network.deliver(user, relay.line(user.tag_variant))
+            if verb == "PRIVMSG" and user.away:
+                ctx.reply(N.RPL_AWAY, user.nick, user.away)
+        if sender.has(caps.ECHO_MESSAGE) and (verb != "TAGMSG" or sender.has(caps.MESSAGE_TAGS)):
+            network.deliver(sender, relay.line(sender.tag_variant))
+
+
+def _channel_recipients(channel: Channel, status: str, verb: str) -> list[User] | dict[User, str]:
+    members = channel.members
+    if verb == "TAGMSG":
+        return [m for m in members if m.has(caps.MESSAGE_TAGS)]
+    if status == "@":
+        return [m for m, s in members.items() if "o" in s]
+    if status == "+":
+        return [m for m, s in members.items() if s]
+    return members
+
+
+def handle_away(ctx: Context, msg: Message) -> None:
+    message = msg.params[0][: ctx.config.awaylen] if msg.params and msg.params[0] else None
+    ctx.network.set_away(ctx.user, message)
+    if message is None:
+        ctx.reply(N.RPL_UNAWAY, "You are no longer marked as being away")
+    else:
+        ctx.reply(N.RPL_NOWAWAY, "You have been marked as being away")

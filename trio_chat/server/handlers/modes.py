@@ -1,0 +1,189 @@
+"""MODE for users (+i) and channels (+n +t +m +i +k +l +o +v +b)."""
+
+from __future__ import annotations
+
+from ...protocol import numerics as N
+from ...protocol.casemap import casefold
+from ...protocol.message import Message
+from ...protocol.names import is_channel_name, normalize_mask
+from ..context import Context
+from ..state import Ban, Channel
+
+FLAG_MODES = "imnst"
+"""Channel modes without a parameter (``s``, secret, is accepted too: it hides the channel from LIST/NAMES)."""
+STATUS_MODES = "ov"
+
+
+def handle_mode(ctx: Context, msg: Message) -> None:
+    target = msg.params[0]
+    if is_channel_name(target):
+        channel = ctx.network.find_channel(target)
+        if channel is None:
+            ctx.reply(N.ERR_NOSUCHCHANNEL, target, "No such channel")
+        elif len(msg.params) == 1:
+            ctx.reply(N.RPL_CHANNELMODEIS, channel.name, *channel.mode_string(show_key=ctx.user in channel.members))
+            ctx.reply(N.RPL_CREATIONTIME, channel.name, str(channel.created))
+        else:
+            _channel_mode(ctx, channel, msg.params[1], list(msg.params[2:]))
+    else:
+        _user_mode(ctx, msg)
+
+
+def _user_mode(ctx: Context, msg: Message) -> None:
+    user = ctx.user
+    target = ctx.network.find_user(msg.params[0])
+    if target is None:
+        ctx.reply(N.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
+        return
+    if target is not user:
+        ctx.reply(N.ERR_USERSDONTMATCH, "Cant change mode for other users")
+        return
+    if len(msg.params) == 1:
+        ctx.reply(N.RPL_UMODEIS, "+" + "".join(sorted(user.modes)))
+        return
+    adding = True
+    applied: list[str] = []
+    unknown = False
+    for ch in msg.params[1]:
+        if ch in "+-":
+            adding = ch == "+"
+        elif ch == "i":
+            if adding != ("i" in user.modes):
+                (user.modes.add if adding else user.modes.discard)("i")
+                applied.append(("+" if adding else "-") + "i")
+        elif ch == "o" and not adding:
+            if user.oper:
+                user.oper = None
+                user.modes.discard("o")
+                applied.append("-o")
+        elif ch != "o":
+            unknown = True
+    if unknown:
+        ctx.reply(N.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+    if applied:
+        ctx.send(Message("MODE", (user.nick, _compact(applied)), user.source))
+
+
+def _compact(changes: list[str]) -> str:
+    """``["+i", "+o", "-v"]`` -> ``"+io-v"``."""
+    out = ""
+    sign = ""
+    for change in changes:
+        if change[0] != sign:
+            sign = change[0]
+            out += sign
+        out += change[1]
+    return out
+
+
+def _channel_mode(ctx: Context, channel: Channel, modestring: str, args: list[str]) -> None:
+    user = ctx.user
+    network = ctx.network
+    is_op = channel.is_op(user)
+    adding = True
+    applied: list[str] = []
+    applied_args: list[str] = []
+    with_param = 0
+    denied = False
+    for ch in modestring:
+        if ch in "+-":
+            adding = ch == "+"
+            continue
+        if ch == "b" and (not args or with_param >= ctx.config.modes_per_command):
+            if not args:
+                _ban_list(ctx, channel)
+            continue
+        if ch not in FLAG_MODES + STATUS_MODES + "bkl":
+            ctx.reply(N.ERR_UNKNOWNMODE, ch, "is unknown mode char to me")
+            continue
+        takes_param = ch in STATUS_MODES + "bk" or (ch == "l" and adding)
+        if takes_param:
+            if not args:
+                if ch in "kl" or ch in STATUS_MODES:
+                    ctx.reply(N.ERR_INVALIDMODEPARAM, channel.name, ch, "*", "You must specify a parameter")
+                continue
+            if with_param >= ctx.config.modes_per_command:
+                continue
+            with_param += 1
+        arg = args.pop(0) if takes_param else ""
+        if not is_op:
+            denied = True
+            continue
+        if ch in FLAG_MODES:
+            if adding != (ch in channel.modes):
+                (channel.modes.add if adding else channel.modes.discard)(ch)
+                applied.append(("+" if adding else "-") + ch)
+        elif ch in STATUS_MODES:
+            target = network.find_user(arg)
+            if target is None:
+                ctx.reply(N.ERR_NOSUCHNICK, arg, "No such nick/channel")
+                continue
+            if target not in channel.members:
+                ctx.reply(N.ERR_USERNOTINCHANNEL, target.nick, channel.name, "They aren't on that channel")
+                continue
+            status = channel.members[target]
+            if adding and ch not in status:
+                channel.members[target] = "".join(c for c in STATUS_MODES if c in status + ch)
+            elif not adding and ch in status:
+                channel.members[target] = status.replace(ch, "")
+            else:
+                continue
+            applied.append(("+" if adding else "-") + ch)
+            applied_args.append(target.nick)
+        elif ch == "k":
+            if adding:
+                if not arg or " " in arg or "," in arg:
+                    ctx.reply(N.ERR_INVALIDMODEPARAM, channel.name, "k", arg or "*", "Invalid key")
+                    continue
+                channel.key = arg[:23]
+                applied.append("+k")
+                applied_args.append(channel.key)
+            elif channel.key is not None:
+                channel.key = None
+                applied.append("-k")
+                applied_args.append("*")
+        elif ch == "l":
+            if adding:
+                if not arg.isdigit() or int(arg) <= 0:
+                    ctx.reply(N.ERR_INVALIDMODEPARAM, channel.name, "l", arg, "Invalid limit")
+                    continue
+                channel.limit = int(arg)
+                applied.append("+l")
+                applied_args.append(str(channel.limit))
+            elif channel.limit is not None:
+                channel.limit = None
+                applied.append("-l")
+        elif ch == "b":
+            mask = normalize_mask(arg)
+            if not _change_ban(ctx, channel, mask, adding):
+                continue
+            applied.append(("+" if adding else "-") + "b")
+            applied_args.append(mask)
+    if denied:
+        ctx.reply(N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    if applied:
+        message = Message("MODE", (channel.name, _compact(applied), *applied_args), user.source)
+        network.deliver_all(channel.members, network.relay(message))
+
+
+def _change_ban(ctx: Context, channel: Channel, mask: str, adding: bool) -> bool:
+    folded = casefold(mask)
+    existing = next((b for b in channel.bans if casefold(b.mask) == folded), None)
+    if adding:
+        if existing is not None:
+            return False
+        if len(channel.bans) >= ctx.config.maxlist:
+            ctx.reply(N.ERR_BANLISTFULL, channel.name, "b", "Channel ban list is full")
+            return False
+        channel.bans.append(Ban(mask, ctx.user.source, ctx.network.now()))
+        return True
+    if existing is None:
+        return False
+    channel.bans.remove(existing)
+    return True
+
+
+def _ban_list(ctx: Context, channel: Channel) -> None:
+    for ban in channel.bans:
+        ctx.reply(N.RPL_BANLIST, channel.name, ban.mask, ban.setter, str(ban.time))
+    ctx.reply(N.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")

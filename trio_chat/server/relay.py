@@ -1,0 +1,53 @@
+"""A message on its way to many recipients, serialised once per variant of the tags they asked for.
+
+A broadcast builds one :class:`Relay`; each recipient's ``tag_variant`` (from its capabilities) picks one of at
+most four byte strings, each built on first use.  Per-recipient work is an index and a queue put.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..protocol.message import Message, format_tags
+
+VARIANT_TIME = 1
+"""Bit of ``User.tag_variant``: the recipient negotiated server-time."""
+VARIANT_TAGS = 2
+"""Bit of ``User.tag_variant``: the recipient negotiated message-tags (client tags and msgid)."""
+
+
+class Relay:
+    """One outgoing message; ``line(variant)`` gives its wire bytes for a recipient's tag variant."""
+
+    __slots__ = ("_lines", "body", "client_tags", "msgid", "time")
+
+    def __init__(
+        self,
+        message: Message,
+        *,
+        time: str | None = None,
+        msgid: str | None = None,
+        client_tags: Mapping[str, str] | None = None,
+    ) -> None:
+        self.body = message.to_bytes()
+        self.time = time
+        self.msgid = msgid
+        self.client_tags = client_tags
+        self._lines: list[bytes | None] = [self.body, None, None, None]
+
+    def line(self, variant: int) -> bytes:
+        """The bytes for recipients of ``variant`` (a combination of VARIANT_TIME and VARIANT_TAGS)."""
+        cached = self._lines[variant]
+        if cached is not None:
+            return cached
+        tags: dict[str, str] = {}
+        if variant & VARIANT_TAGS:
+            if self.msgid:
+                tags["msgid"] = self.msgid
+            if self.client_tags:
+                tags.update(self.client_tags)
+        if variant & VARIANT_TIME and self.time:
+            tags["time"] = self.time
+        out = b"@" + format_tags(tags).encode() + b" " + self.body if tags else self.body
+        self._lines[variant] = out
+        return out

@@ -1,0 +1,202 @@
+"""One connection = one nursery with a reader (this task), a writer and a keepalive.
+
+When any of them ends the connection, the nursery is cancelled and ``finally`` takes the user off the network,
+so nothing of a connection outlives it.  Outgoing lines pass through a bounded memory channel, the SendQ:
+fan-out puts into it without waiting (a full SendQ disconnects its owner), replies to the client's own commands
+wait for room (backpressure on the producer), and the writer coalesces whatever is queued into one send.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from ..protocol import EmptyLine, InvalidUTF8, LineBuffer, ProtocolError, ReadQExceeded, parse_line
+from ..protocol import numerics as N
+from ..protocol.message import Message
+from .commands import dispatch
+
+if TYPE_CHECKING:
+    from .app import Server
+
+log = logging.getLogger("trio_chat.server")
+
+RECEIVE_SIZE = 65536
+
+
+class Session:
+    """A client connection: implements the :class:`~.state.Outbox` the state delivers into."""
+
+    def __init__(self, server: Server, stream: trio.abc.Stream, conn_id_host: str) -> None:
+        self.server = server
+        self.config = server.config
+        self.stream = stream
+        self._send, self._receive = trio.open_memory_channel[bytes](self.config.sendq_lines)
+        self.user = server.network.add_connection(conn_id_host, self)
+        self.id = self.user.id
+        self.close_reason: str | None = None
+        self._abort = False
+        self._dispatching = False
+        self._read_scope = trio.CancelScope()
+        self.last_received = trio.current_time()
+        self.registered = trio.Event()
+
+    # ---- Outbox -------------------------------------------------------------------------------------------
+
+    def put(self, line: bytes) -> bool:
+        try:
+            self._send.send_nowait(line)
+        except trio.WouldBlock:
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # closing already: the line has nowhere to go, and that is not an overflow
+        return True
+
+    def close(self, reason: str, *, abort: bool = False) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        self._abort = self._abort or abort
+        if not self._dispatching or abort:
+            self._read_scope.cancel()
+
+    # ---- tasks --------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        network = self.server.network
+        log.info("[%d] connection from %s", self.id, self.user.host)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_loop)
+                with self._read_scope:
+                    async with trio.open_nursery() as inner:
+                        inner.start_soon(self._keepalive)
+                        await self._read_loop()
+                        inner.cancel_scope.cancel()
+                reason = self.close_reason or "Connection closed"
+                network.remove_user(self.user, reason)
+                if self._abort:
+                    nursery.cancel_scope.cancel()
+                else:
+                    # The writer flushes what is queued, then the ERROR line, within the grace period.
+                    nursery.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
+                    self.put(Message("ERROR", (reason,)).to_bytes())
+                    self._send.close()
+            if self._abort:
+                # The SendQ is full or the socket broken: skip the queue, try the ERROR line once, briefly.
+                with trio.move_on_after(self.config.shutdown_grace):
+                    await self.stream.send_all(Message("ERROR", (reason,)).to_bytes())
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass  # the peer went away while we said goodbye
+        finally:
+            reason = self.close_reason or "Connection closed"
+            network.remove_user(self.user, reason)
+            await trio.aclose_forcefully(self.stream)
+            log.info("[%d] disconnected (%s): %s", self.id, self.user.nick, reason)
+
+    async def _write_loop(self) -> None:
+        """Take one line, then everything else queued (up to a batch size), and send it all at once."""
+        receive = self._receive
+        cap = self.config.write_batch_bytes
+        stream = self.stream
+        try:
+            async for first in receive:
+                batch = [first]
+                size = len(first)
+                while size < cap:
+                    try:
+                        line = receive.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    batch.append(line)
+                    size += len(line)
+                await stream.send_all(b"".join(batch) if len(batch) > 1 else batch[0])
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            self.close("Write error", abort=True)
+
+    async def _read_loop(self) -> None:
+        buffer = LineBuffer(self.config.readq_bytes)
+        stream = self.stream
+        while True:
+            try:
+                data = await stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self.close(f"Read error: {exc.__class__.__name__}")
+                return
+            if not data:
+                self.close("Connection closed")
+                return
+            self.last_received = trio.current_time()
+            try:
+                lines = buffer.feed(data)
+            except ReadQExceeded:
+                self.close("ReadQ exceeded")
+            else:
+                for raw in lines:
+                    await self._handle_line(raw)
+                    if self.close_reason is not None:
+                        return
+            if self.close_reason is not None:
+                return
+
+    async def _handle_line(self, raw: bytes) -> None:
+        user = self.user
+        try:
+            message = parse_line(raw)
+        except EmptyLine:
+            return
+        except InvalidUTF8 as exc:
+            replies = [
+                Message(
+                    "FAIL",
+                    (exc.command, "INVALID_UTF8", "Message rejected: it is not valid UTF-8"),
+                    self.config.server_name,
+                ).to_bytes()
+            ]
+        except ProtocolError as exc:
+            replies = [self._error_reply(exc)]
+        else:
+            self._dispatching = True
+            try:
+                replies = dispatch(self.server.network, user, message)
+            finally:
+                self._dispatching = False
+            if user.registered and not self.registered.is_set():
+                self.registered.set()
+        send = self._send
+        for line in replies:
+            try:
+                send.send_nowait(line)
+            except trio.WouldBlock:
+                await send.send(line)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                return
+
+    def _error_reply(self, exc: ProtocolError) -> bytes:
+        nick = self.user.nick
+        if exc.numeric == N.ERR_INPUTTOOLONG:
+            params: tuple[str, ...] = (nick, "Input line was too long")
+        else:
+            params = (nick, exc.command, f"Malformed message: {exc.message}")
+        return Message(exc.numeric or N.ERR_UNKNOWNERROR, params, self.config.server_name).to_bytes()
+
+    async def _keepalive(self) -> None:
+        """Drop a connection that never registers; PING a silent one and drop it if nothing comes back."""
+        with trio.move_on_after(self.config.registration_timeout):
+            await self.registered.wait()
+        if not self.registered.is_set():
+            self.close("Registration timed out")
+            return
+        interval, timeout = self.config.ping_interval, self.config.ping_timeout
+        while True:
+            idle = trio.current_time() - self.last_received
+            if idle < interval:
+                await trio.sleep(interval - idle)
+                continue
+            sent_at = trio.current_time()
+            self.put(Message("PING", (self.config.server_name,)).to_bytes())
+            await trio.sleep(timeout)
+            if self.last_received < sent_at:
+                self.close("Ping timeout")
+                return

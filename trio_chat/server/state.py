@@ -1,0 +1,336 @@
+"""The server's state: users, channels and the network that holds them.
+
+Every change is a plain synchronous method.  Because nothing here awaits, each command runs to completion before
+any other starts: no locks, ever.  Delivery to other people is a non-blocking put into their outbox (their
+SendQ); a full outbox marks its owner for disconnection, which happens once the current change is complete.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from ..protocol import caps
+from ..protocol.casemap import casefold
+from ..protocol.message import Message
+from ..protocol.names import mask_matches
+from .config import ServerConfig
+from .relay import VARIANT_TAGS, VARIANT_TIME, Relay
+
+log = logging.getLogger(__name__)
+
+
+class Outbox(Protocol):
+    """Where a user's outgoing lines go: the connection's SendQ, or a list in tests."""
+
+    def put(self, line: bytes) -> bool:
+        """Queue a line without waiting; False means the queue is full."""
+        ...
+
+    def close(self, reason: str, *, abort: bool = False) -> None:
+        """Ask the connection to end with ``ERROR :reason``; ``abort`` skips flushing what is queued."""
+        ...
+
+
+@dataclass(eq=False, slots=True)
+class User:
+    """One connection, registered or not.  ``nick`` is ``*`` until NICK is accepted."""
+
+    id: int
+    host: str
+    outbox: Outbox
+    connected_at: float
+    nick: str = "*"
+    folded: str = ""
+    username: str = ""
+    realname: str = ""
+    password: str | None = None
+    registered: bool = False
+    cap_negotiating: bool = False
+    cap_version: int = 0
+    caps: set[str] = field(default_factory=set)
+    tag_variant: int = 0
+    modes: set[str] = field(default_factory=set)
+    away: str | None = None
+    oper: str | None = None
+    secure: bool = False
+    channels: dict[str, Channel] = field(default_factory=dict)
+    last_active: float = 0.0
+    pending: list[bytes] | None = None
+    """While this user's own command runs, lines for them collect here, in order, and are sent after it."""
+    gone: bool = False
+    """Removed from the network (quit, killed, SendQ exceeded): nothing more is delivered."""
+
+    @property
+    def source(self) -> str:
+        return f"{self.nick}!{self.username}@{self.host}"
+
+    def has(self, cap: str) -> bool:
+        return cap in self.caps
+
+    def set_caps(self, new: set[str]) -> None:
+        self.caps = new
+        self.tag_variant = (VARIANT_TIME if caps.SERVER_TIME in new else 0) | (
+            VARIANT_TAGS if caps.MESSAGE_TAGS in new else 0
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    mask: str
+    setter: str
+    time: int
+
+
+@dataclass(eq=False, slots=True)
+class Channel:
+    name: str
+    folded: str
+    created: int
+    members: dict[User, str] = field(default_factory=dict)
+    """Member -> status letters held, in rank order (``"ov"``, ``"o"``, ``"v"`` or ``""``)."""
+    topic: str = ""
+    topic_by: str = ""
+    topic_time: int = 0
+    modes: set[str] = field(default_factory=lambda: {"n", "t"})
+    key: str | None = None
+    limit: int | None = None
+    bans: list[Ban] = field(default_factory=list)
+    invited: set[str] = field(default_factory=set)
+
+    def is_op(self, user: User) -> bool:
+        return "o" in self.members.get(user, "")
+
+    def can_speak(self, user: User) -> bool:
+        status = self.members.get(user)
+        if status is None:
+            return "n" not in self.modes and not self.is_banned(user)
+        if status:
+            return True
+        return "m" not in self.modes and not self.is_banned(user)
+
+    def is_banned(self, user: User) -> bool:
+        source = user.source
+        return any(mask_matches(b.mask, source) for b in self.bans)
+
+    def mode_string(self, *, show_key: bool) -> tuple[str, ...]:
+        letters = "".join(sorted(self.modes))
+        args: list[str] = []
+        if self.key is not None:
+            letters += "k"
+            args.append(self.key if show_key else "*")
+        if self.limit is not None:
+            letters += "l"
+            args.append(str(self.limit))
+        return ("+" + letters, *args)
+
+
+@dataclass(frozen=True, slots=True)
+class WhowasEntry:
+    nick: str
+    username: str
+    host: str
+    realname: str
+    time: int
+
+
+def status_prefix(status: str, *, all_of_them: bool) -> str:
+    """``"ov"`` -> ``"@+"`` (multi-prefix) or ``"@"``."""
+    symbols = status.replace("o", "@").replace("v", "+")
+    return symbols if all_of_them else symbols[:1]
+
+
+class Network:
+    """All users and channels of this server, and every change to them."""
+
+    def __init__(self, config: ServerConfig, *, clock: Callable[[], float]) -> None:
+        self.config = config
+        self.clock = clock
+        """Wall-clock seconds (``time.time`` in production); used for timestamps only, never for timeouts."""
+        self.started = clock()
+        self.users: dict[str, User] = {}
+        """Registered users by folded nick."""
+        self.connections: set[User] = set()
+        self.channels: dict[str, Channel] = {}
+        self.whowas: deque[WhowasEntry] = deque(maxlen=config.whowas_size)
+        self.max_users = 0
+        self._ids = itertools.count(1)
+        self._msgids = itertools.count(1)
+        self._msgid_prefix = format(int(self.started * 1000), "x")
+        self._overflowed: list[User] = []
+        self.motd: list[str] | None = None
+        """The message of the day, read once at start-up; None answers MOTD with 422."""
+
+    # ---- time and ids -------------------------------------------------------------------------------------
+
+    def server_time(self) -> str:
+        """The current time as an IRCv3 ``server-time`` value."""
+        return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def next_msgid(self) -> str:
+        return f"{self._msgid_prefix}-{next(self._msgids)}"
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # ---- delivery -----------------------------------------------------------------------------------------
+
+    def relay(self, message: Message, *, client_tags: dict[str, str] | None = None, msgid: bool = False) -> Relay:
+        return Relay(
+            message,
+            time=self.server_time(),
+            msgid=self.next_msgid() if msgid else None,
+            client_tags=client_tags,
+        )
+
+    def deliver(self, user: User, line: bytes) -> None:
+        """Queue one line to ``user``; to their reply buffer while their own command runs."""
+        if user.gone:
+            return
+        pending = user.pending
+        if pending is not None:
+            pending.append(line)
+        elif not user.outbox.put(line):
+            user.gone = True
+            self._overflowed.append(user)
+
+    def deliver_all(self, users: Iterable[User], relay: Relay, *, skip: User | None = None) -> None:
+        """Fan ``relay`` out: each recipient gets the variant its capabilities ask for; ``skip`` gets nothing."""
+        overflowed = self._overflowed
+        line = relay.line
+        for user in users:
+            if user is skip or user.gone:
+                continue
+            data = line(user.tag_variant)
+            pending = user.pending
+            if pending is not None:
+                pending.append(data)
+            elif not user.outbox.put(data):
+                user.gone = True
+                overflowed.append(user)
+
+    def reap(self) -> None:
+        """Disconnect everyone whose SendQ overflowed during the last change (and any that causes)."""
+        while self._overflowed:
+            user = self._overflowed.pop()
+            log.info("[%d] %s: SendQ exceeded", user.id, user.nick)
+            self.remove_user(user, "SendQ exceeded")
+            user.outbox.close("SendQ exceeded", abort=True)
+
+    def neighbours(self, user: User) -> set[User]:
+        """Everyone who shares a channel with ``user``, ``user`` excluded."""
+        seen: set[User] = set()
+        for channel in user.channels.values():
+            seen.update(channel.members)
+        seen.discard(user)
+        return seen
+
+    # ---- connections and nicks ----------------------------------------------------------------------------
+
+    def add_connection(self, host: str, outbox: Outbox) -> User:
+        user = User(id=next(self._ids), host=host, outbox=outbox, connected_at=self.clock())
+        user.last_active = user.connected_at
+        self.connections.add(user)
+        return user
+
+    def find_user(self, nick: str) -> User | None:
+        return self.users.get(casefold(nick))
+
+    def nick_in_use(self, nick: str, by: User) -> bool:
+        other = self.users.get(casefold(nick))
+        return other is not None and other is not by
+
+    def register(self, user: User) -> None:
+        user.registered = True
+        user.folded = casefold(user.nick)
+        self.users[user.folded] = user
+        self.max_users = max(self.max_users, len(self.users))
+
+    def change_nick(self, user: User, new: str) -> None:
+        """Rename a registered user and tell them and everyone sharing a channel, once each."""
+        relay = self.relay(Message("NICK", (new,), user.source))
+        self._remember(user)
+        del self.users[user.folded]
+        user.nick = new
+        user.folded = casefold(new)
+        self.users[user.folded] = user
+        for channel in user.channels.values():
+            channel.invited.discard(user.folded)
+        self.deliver_all([user, *self.neighbours(user)], relay)
+
+    def _remember(self, user: User) -> None:
+        self.whowas.appendleft(WhowasEntry(user.nick, user.username, user.host, user.realname, self.now()))
+
+    def remove_user(self, user: User, reason: str) -> None:
+        """Take a user off the network: QUIT to everyone sharing a channel, once each; idempotent."""
+        if user not in self.connections:
+            return
+        user.gone = True
+        self.connections.discard(user)
+        if user.registered:
+            relay = self.relay(Message("QUIT", (reason,), user.source))
+            self.deliver_all(self.neighbours(user), relay)
+            for channel in list(user.channels.values()):
+                self._leave(channel, user)
+            self._remember(user)
+            if self.users.get(user.folded) is user:
+                del self.users[user.folded]
+        self.reap()
+
+    # ---- channels -----------------------------------------------------------------------------------------
+
+    def find_channel(self, name: str) -> Channel | None:
+        return self.channels.get(casefold(name))
+
+    def join(self, user: User, name: str) -> Channel:
+        """Add ``user`` to channel ``name`` (creating it, with them as operator) and announce the JOIN."""
+        folded = casefold(name)
+        channel = self.channels.get(folded)
+        if channel is None:
+            channel = Channel(name=name, folded=folded, created=self.now())
+            self.channels[folded] = channel
+            channel.members[user] = "o"
+        else:
+            channel.members[user] = ""
+        channel.invited.discard(user.folded)
+        user.channels[folded] = channel
+        plain = self.relay(Message("JOIN", (channel.name,), user.source))
+        extended = self.relay(Message("JOIN", (channel.name, "*", user.realname), user.source))
+        away = self.relay(Message("AWAY", (user.away,), user.source)) if user.away else None
+        for member in channel.members:
+            self.deliver(member, (extended if member.has(caps.EXTENDED_JOIN) else plain).line(member.tag_variant))
+            if away is not None and member is not user and member.has(caps.AWAY_NOTIFY):
+                self.deliver(member, away.line(member.tag_variant))
+        return channel
+
+    def part(self, user: User, channel: Channel, reason: str | None) -> None:
+        params = (channel.name, reason) if reason else (channel.name,)
+        self.deliver_all(channel.members, self.relay(Message("PART", params, user.source)))
+        self._leave(channel, user)
+
+    def kick(self, kicker: User, channel: Channel, target: User, reason: str) -> None:
+        relay = self.relay(Message("KICK", (channel.name, target.nick, reason), kicker.source))
+        self.deliver_all(channel.members, relay)
+        self._leave(channel, target)
+
+    def _leave(self, channel: Channel, user: User) -> None:
+        channel.members.pop(user, None)
+        user.channels.pop(channel.folded, None)
+        if not channel.members:
+            del self.channels[channel.folded]
+
+    def set_topic(self, user: User, channel: Channel, topic: str) -> None:
+        channel.topic = topic
+        channel.topic_by = user.source
+        channel.topic_time = self.now()
+        self.deliver_all(channel.members, self.relay(Message("TOPIC", (channel.name, topic), user.source)))
+
+    def set_away(self, user: User, message: str | None) -> None:
+        user.away = message
+        relay = self.relay(Message("AWAY", (message,) if message else (), user.source))
+        self.deliver_all((u for u in self.neighbours(user) if u.has(caps.AWAY_NOTIFY)), relay)
