@@ -52,11 +52,11 @@ class IRCTestClient:
                 raise EOFError(f"{self.name}: connection closed")
         return parse_line(self._lines.pop(0), max_tag_bytes=1 << 16, max_body_bytes=1 << 16)
 
-    async def expect(self, pattern: str) -> Message:
+    async def expect(self, pattern: str, *, within: float = TIMEOUT) -> Message:
         """Skip lines until one matches ``pattern`` (a regex searched in the raw line); return it."""
         regex = re.compile(pattern)
         seen: list[str] = []
-        with trio.fail_after(TIMEOUT):
+        with trio.fail_after(within):
             while True:
                 message = await self.next_message()
                 line = message.to_line()
@@ -66,18 +66,18 @@ class IRCTestClient:
                 if len(seen) > 500:
                     raise AssertionError(f"{self.name}: {pattern!r} not seen in {seen[-20:]}")
 
-    async def expect_next(self, pattern: str) -> Message:
+    async def expect_next(self, pattern: str, *, within: float = TIMEOUT) -> Message:
         """The very next line must match ``pattern``."""
-        with trio.fail_after(TIMEOUT):
+        with trio.fail_after(within):
             message = await self.next_message()
         assert re.search(pattern, message.to_line()), f"{self.name}: expected {pattern!r}, got {message.to_line()!r}"
         return message
 
-    async def collect_until(self, pattern: str) -> list[Message]:
+    async def collect_until(self, pattern: str, *, within: float = TIMEOUT) -> list[Message]:
         """Every line up to and including the first that matches ``pattern``."""
         regex = re.compile(pattern)
         out: list[Message] = []
-        with trio.fail_after(TIMEOUT):
+        with trio.fail_after(within):
             while True:
                 message = await self.next_message()
                 out.append(message)
@@ -89,10 +89,10 @@ class IRCTestClient:
         await self.send("PING :sync-token")
         await self.expect(r"PONG \S+ :?sync-token")
 
-    async def expect_closed(self) -> list[Message]:
+    async def expect_closed(self, *, within: float = TIMEOUT) -> list[Message]:
         """Read until the server closes the connection; return what came before."""
         out: list[Message] = []
-        with trio.fail_after(TIMEOUT):
+        with trio.fail_after(within):
             while True:
                 try:
                     out.append(await self.next_message())
@@ -112,7 +112,7 @@ class IRCTestClient:
         await self.expect(r" (376|422) ")
 
 
-class TestNetwork:
+class InProcessNetwork:
     """A server in-process, and a way to connect test clients to it over memory streams."""
 
     def __init__(self, server: Server, nursery: trio.Nursery) -> None:
@@ -131,9 +131,9 @@ class TestNetwork:
 
 
 @asynccontextmanager
-async def running_server(config: ServerConfig = FAST, **overrides: Any) -> AsyncIterator[TestNetwork]:
+async def running_server(config: ServerConfig = FAST, **overrides: Any) -> AsyncIterator[InProcessNetwork]:
     """A server with ``config`` (and field overrides) whose connections live in a nursery closed at exit."""
     server = Server(replace(config, **overrides), clock=lambda: 1_700_000_000.0)
     async with trio.open_nursery() as nursery:
-        yield TestNetwork(server, nursery)
+        yield InProcessNetwork(server, nursery)
         nursery.cancel_scope.cancel()

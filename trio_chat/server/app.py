@@ -49,6 +49,7 @@ class Server:
         self.network = Network(config, clock=clock)
         self.network.motd = read_motd(config.motd)
         self.sessions: set[Session] = set()
+        self.listeners: list[trio.SocketListener] = []
         self._shutdown = trio.Event()
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
@@ -102,14 +103,16 @@ class Server:
 async def serve(
     config: ServerConfig,
     *,
-    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Listen on ``config.host:config.port`` and serve until SIGINT or SIGTERM, then shut down gracefully.
+    """Listen on ``config.host:config.port`` and serve until SIGINT, SIGTERM or ``Server.shutdown()``.
 
+    Hands the :class:`Server` to ``task_status`` once listening (``server.listeners`` tells the bound ports).
     Raises OSError when the address cannot be bound (for example, the port is in use).
     """
     server = Server(config)
     listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+    server.listeners = listeners
     for listener in listeners:
         name = listener.socket.getsockname()
         log.info("listening on %s port %d", name[0], name[1])
@@ -122,6 +125,6 @@ async def serve(
                     server.shutdown()
 
             nursery.start_soon(watch_signals)
-            task_status.started(listeners)
+            task_status.started(server)
             await server.run(listeners)
             nursery.cancel_scope.cancel()

@@ -69,31 +69,37 @@ class Session:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_loop)
-                with self._read_scope:
-                    async with trio.open_nursery() as inner:
-                        inner.start_soon(self._keepalive)
-                        await self._read_loop()
-                        inner.cancel_scope.cancel()
+                try:
+                    with self._read_scope:
+                        async with trio.open_nursery() as inner:
+                            inner.start_soon(self._keepalive)
+                            await self._read_loop()
+                            inner.cancel_scope.cancel()
+                except Exception:
+                    log.exception("[%d] internal error; dropping the connection", self.id)
+                    self.close("Internal server error", abort=True)
                 reason = self.close_reason or "Connection closed"
                 network.remove_user(self.user, reason)
                 if self._abort:
-                    nursery.cancel_scope.cancel()
-                else:
-                    # The writer flushes what is queued, then the ERROR line, within the grace period.
-                    nursery.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
-                    self.put(Message("ERROR", (reason,)).to_bytes())
-                    self._send.close()
-            if self._abort:
-                # The SendQ is full or the socket broken: skip the queue, try the ERROR line once, briefly.
-                with trio.move_on_after(self.config.shutdown_grace):
-                    await self.stream.send_all(Message("ERROR", (reason,)).to_bytes())
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass  # the peer went away while we said goodbye
+                    # The peer is not reading (or cannot be written to): what is queued is dropped, so a
+                    # stalled connection costs no more memory than its SendQ, ever.
+                    self._drop_queued()
+                # The writer finishes the send under way, then sends the ERROR line, within the grace period.
+                nursery.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
+                self.put(Message("ERROR", (reason,)).to_bytes())
+                self._send.close()
         finally:
             reason = self.close_reason or "Connection closed"
             network.remove_user(self.user, reason)
             await trio.aclose_forcefully(self.stream)
             log.info("[%d] disconnected (%s): %s", self.id, self.user.nick, reason)
+
+    def _drop_queued(self) -> None:
+        while True:
+            try:
+                self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
 
     async def _write_loop(self) -> None:
         """Take one line, then everything else queued (up to a batch size), and send it all at once."""
@@ -114,6 +120,7 @@ class Session:
                 await stream.send_all(b"".join(batch) if len(batch) > 1 else batch[0])
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             self.close("Write error", abort=True)
+            self._drop_queued()
 
     async def _read_loop(self) -> None:
         buffer = LineBuffer(self.config.readq_bytes)

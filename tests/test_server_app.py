@@ -1,0 +1,57 @@
+"""The server over real loopback TCP, and its shutdown."""
+
+from __future__ import annotations
+
+import trio
+
+from tests.helpers import IRCTestClient
+from trio_chat.server.app import Server, serve
+from trio_chat.server.config import ServerConfig
+
+
+async def _tcp_client(server: Server, nick: str) -> IRCTestClient:
+    port = server.listeners[0].socket.getsockname()[1]
+    client = IRCTestClient(await trio.open_tcp_stream("127.0.0.1", port), nick)
+    await client.register(nick)
+    return client
+
+
+async def test_loopback_tcp_chat_and_graceful_shutdown() -> None:
+    config = ServerConfig(port=0, server_name="tcp.test")
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(serve, config)
+        alice = await _tcp_client(server, "alice")
+        bob = await _tcp_client(server, "bob")
+        await alice.send("JOIN #tcp")
+        await alice.expect(" 366 ")
+        await bob.send("JOIN #tcp")
+        await alice.expect(":bob!~bob@127.0.0.1 JOIN #tcp")
+        await bob.send("PRIVMSG #tcp :over a real socket")
+        msg = await alice.expect("PRIVMSG")
+        assert msg.params == ("#tcp", "over a real socket")
+        server.shutdown()
+        for client in (alice, bob):
+            lines = await client.expect_closed()
+            assert lines[-1].to_line() == "ERROR :Server shutting down"
+            await client.stream.aclose()
+    assert server.sessions == set()
+
+
+async def test_shutdown_flushes_queued_lines_before_error() -> None:
+    config = ServerConfig(port=0)
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(serve, config)
+        alice = await _tcp_client(server, "alice")
+        bob = await _tcp_client(server, "bob")
+        await alice.send("JOIN #x")
+        await alice.expect(" 366 ")
+        await bob.send("JOIN #x")
+        await alice.expect(" JOIN #x")
+        await bob.send(*(f"PRIVMSG #x :line {i}" for i in range(100)))
+        await bob.sync()
+        server.shutdown()
+        lines = await alice.expect_closed()
+        assert [m.params[1] for m in lines if m.command == "PRIVMSG"] == [f"line {i}" for i in range(100)]
+        assert lines[-1].command == "ERROR"
+        await alice.stream.aclose()
+        await bob.stream.aclose()
