@@ -18,7 +18,10 @@ from trio_chat.server.config import ServerConfig
 TIMEOUT = 5.0
 """How long a test waits for an expected line (virtual seconds under autojump_clock)."""
 
-FAST = ServerConfig(server_name="test.server", ping_interval=100.0, ping_timeout=50.0, registration_timeout=30.0)
+# Flood control is off here so that tests can send many lines at once; tests/test_server_flood.py turns it on.
+FAST = ServerConfig(
+    server_name="test.server", ping_interval=100.0, ping_timeout=50.0, registration_timeout=30.0, flood_rate=0.0
+)
 
 
 class IRCTestClient:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+
 import trio
+import trio.testing
 
 from tests.helpers import IRCTestClient
 from trio_chat.server.app import Server, serve
@@ -38,7 +41,7 @@ async def test_loopback_tcp_chat_and_graceful_shutdown() -> None:
 
 
 async def test_shutdown_flushes_queued_lines_before_error() -> None:
-    config = ServerConfig(port=0)
+    config = ServerConfig(port=0, flood_rate=0.0)
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(serve, config)
         alice = await _tcp_client(server, "alice")
@@ -55,3 +58,34 @@ async def test_shutdown_flushes_queued_lines_before_error() -> None:
         assert lines[-1].command == "ERROR"
         await alice.stream.aclose()
         await bob.stream.aclose()
+
+
+class _FlakyListener(trio.abc.Listener[trio.abc.Stream]):
+    """Fails its first accept with EMFILE, as a server out of file descriptors would, then hands out streams."""
+
+    def __init__(self) -> None:
+        self.send, self.receive = trio.open_memory_channel[trio.abc.Stream](10)
+        self.failures = 0
+
+    async def accept(self) -> trio.abc.Stream:
+        if self.failures == 0:
+            self.failures += 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return await self.receive.receive()
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+async def test_accept_errors_do_not_kill_the_listener(autojump_clock: trio.testing.MockClock) -> None:
+    server = Server(ServerConfig())
+    listener = _FlakyListener()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run, [listener])
+        client_end, server_end = trio.testing.memory_stream_pair()
+        await listener.send.send(server_end)
+        client = IRCTestClient(client_end, "late")
+        await client.register("late")
+        assert listener.failures == 1
+        server.shutdown()
+        assert (await client.expect_closed())[-1].to_line() == "ERROR :Server shutting down"

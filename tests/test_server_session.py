@@ -219,3 +219,26 @@ async def test_a_crashing_handler_drops_only_that_connection(monkeypatch: object
         assert (await bob.expect(" QUIT ")).params == ("Internal server error",)
         await bob.send("PRIVMSG #room :still alive")
         await bob.sync()
+
+
+async def test_connections_per_address_are_limited() -> None:
+    async with running_server(max_per_ip=2) as net:
+        first = await net.client("first")
+        second = await net.client("second")
+        third = await net.connect("third")
+        lines = await third.expect_closed()
+        assert [m.to_line() for m in lines] == ["ERROR :Too many connections from your address"]
+        # The two already connected are untouched, and a slot frees when one leaves.
+        await first.send("QUIT")
+        await first.expect_closed()
+        await second.sync()
+        fourth = await net.client("fourth")
+        await fourth.sync()
+
+
+async def test_server_full() -> None:
+    async with running_server(max_clients=1) as net:
+        only = await net.client("only")
+        extra = await net.connect("extra")
+        assert [m.to_line() for m in await extra.expect_closed()] == ["ERROR :Server is full, try again later"]
+        await only.sync()

@@ -27,6 +27,10 @@ SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--sendq", "sendq_lines", int, "lines queued to a client before it is dropped as not reading (default 4096)"),
     ("--ping-interval", "ping_interval", float, "seconds of silence before the server PINGs (default 90)"),
     ("--ping-timeout", "ping_timeout", float, "seconds to wait for an answer to that PING (default 60)"),
+    ("--flood-limit", "flood_rate", float, "lines per second a client may send after its burst; 0 = off (default 2)"),
+    ("--flood-burst", "flood_burst", int, "lines a client may send at once (default 5)"),
+    ("--max-clients", "max_clients", int, "connections in all; 0 = no limit (default 4096)"),
+    ("--max-per-ip", "max_per_ip", int, "connections from one address; 0 = no limit (default 256)"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -50,12 +51,25 @@ class Server:
         self.network.motd = read_motd(config.motd)
         self.sessions: set[Session] = set()
         self.listeners: list[trio.SocketListener] = []
+        self.per_host: dict[str, int] = {}
         self._shutdown = trio.Event()
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         """Serve one connection until it ends; a bug in one connection never reaches the others."""
-        session = Session(self, stream, peer_host(stream))
+        host = peer_host(stream)
+        refusal = self._refusal(host)
+        if refusal is not None:
+            log.info("refused connection from %s: %s", host, refusal)
+            with (
+                trio.move_on_after(self.config.shutdown_grace),
+                contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError),
+            ):
+                await stream.send_all(f"ERROR :{refusal}\r\n".encode())
+            await trio.aclose_forcefully(stream)
+            return
+        session = Session(self, stream, host)
         self.sessions.add(session)
+        self.per_host[host] = self.per_host.get(host, 0) + 1
         try:
             await session.run()
         except Exception:
@@ -63,6 +77,19 @@ class Server:
             self.network.remove_user(session.user, "Internal server error")
         finally:
             self.sessions.discard(session)
+            if self.per_host[host] == 1:
+                del self.per_host[host]
+            else:
+                self.per_host[host] -= 1
+
+    def _refusal(self, host: str) -> str | None:
+        """Why a new connection from ``host`` is refused, or None to accept it."""
+        config = self.config
+        if config.max_clients and len(self.sessions) >= config.max_clients:
+            return "Server is full, try again later"
+        if config.max_per_ip and self.per_host.get(host, 0) >= config.max_per_ip:
+            return "Too many connections from your address"
+        return None
 
     def shutdown(self) -> None:
         """Ask :func:`serve` to stop accepting and close every connection with an ERROR line."""

@@ -48,6 +48,20 @@ class ServerConfig:
     write_batch_bytes: int = 65536
     """The writer coalesces queued lines into one send of at most about this many bytes."""
 
+    # Flood control (ergo-style fakelag): a burst, then a steady rate; lines beyond it wait.
+    flood_burst: int = 5
+    """Lines a registered client may send at once."""
+    flood_rate: float = 2.0
+    """Lines per second after the burst; 0 turns flood control off."""
+    flood_max_backlog: int = 100
+    """Lines received but still waiting their turn before the client is dropped with ``ERROR :Excess flood``."""
+
+    # Connection limits; 0 means no limit.
+    max_clients: int = 4096
+    """Connections in all, registered or not (``ERROR :Server is full``)."""
+    max_per_ip: int = 256
+    """Connections from one address (``ERROR :Too many connections from your address``)."""
+
     # Protocol limits, announced in ISUPPORT.
     nicklen: int = 30
     channellen: int = 50

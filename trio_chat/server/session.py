@@ -9,6 +9,7 @@ wait for room (backpressure on the producer), and the writer coalesces whatever 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import TYPE_CHECKING
 
 import trio
@@ -17,6 +18,7 @@ from ..protocol import EmptyLine, InvalidUTF8, LineBuffer, ProtocolError, ReadQE
 from ..protocol import numerics as N
 from ..protocol.message import Message
 from .commands import dispatch
+from .flood import TokenBucket
 
 if TYPE_CHECKING:
     from .app import Server
@@ -33,7 +35,7 @@ class Session:
         self.server = server
         self.config = server.config
         self.stream = stream
-        self._send, self._receive = trio.open_memory_channel[bytes](self.config.sendq_lines)
+        self._sendq, self._sendq_out = trio.open_memory_channel[bytes](self.config.sendq_lines)
         self.user = server.network.add_connection(conn_id_host, self)
         self.id = self.user.id
         self.close_reason: str | None = None
@@ -42,12 +44,16 @@ class Session:
         self._read_scope = trio.CancelScope()
         self.last_received = trio.current_time()
         self.registered = trio.Event()
+        self._buffer = LineBuffer(self.config.readq_bytes)
+        self._backlog: deque[bytes] = deque()
+        """Lines received and not yet handled (they wait here while flood control slows the client)."""
+        self._eof = False
 
     # ---- Outbox -------------------------------------------------------------------------------------------
 
     def put(self, line: bytes) -> bool:
         try:
-            self._send.send_nowait(line)
+            self._sendq.send_nowait(line)
         except trio.WouldBlock:
             return False
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -87,7 +93,7 @@ class Session:
                 # The writer finishes the send under way, then sends the ERROR line, within the grace period.
                 nursery.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
                 self.put(Message("ERROR", (reason,)).to_bytes())
-                self._send.close()
+                self._sendq.close()
         finally:
             reason = self.close_reason or "Connection closed"
             network.remove_user(self.user, reason)
@@ -97,13 +103,13 @@ class Session:
     def _drop_queued(self) -> None:
         while True:
             try:
-                self._receive.receive_nowait()
+                self._sendq_out.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
 
     async def _write_loop(self) -> None:
         """Take one line, then everything else queued (up to a batch size), and send it all at once."""
-        receive = self._receive
+        receive = self._sendq_out
         cap = self.config.write_batch_bytes
         stream = self.stream
         try:
@@ -123,29 +129,54 @@ class Session:
             self._drop_queued()
 
     async def _read_loop(self) -> None:
-        buffer = LineBuffer(self.config.readq_bytes)
-        stream = self.stream
+        """Read lines and handle them one at a time, in order, at the pace flood control allows.
+
+        While a client waits for its turn the loop reads on, so a backlog of unprocessed lines is seen as it
+        grows: past ``flood_max_backlog`` the client is dropped with ``ERROR :Excess flood``.
+        """
+        config = self.config
+        bucket = TokenBucket(config.flood_burst, config.flood_rate, trio.current_time())
+        backlog = self._backlog
         while True:
-            try:
-                data = await stream.receive_some(RECEIVE_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                self.close(f"Read error: {exc.__class__.__name__}")
-                return
-            if not data:
-                self.close("Connection closed")
-                return
-            self.last_received = trio.current_time()
-            try:
-                lines = buffer.feed(data)
-            except ReadQExceeded:
-                self.close("ReadQ exceeded")
+            if not backlog:
+                if self._eof:
+                    self.close("Connection closed")
+                    return
+                await self._receive()
+            elif self.user.registered and (delay := bucket.delay(trio.current_time())) > 0:
+                if self._eof:
+                    await trio.sleep(delay)
+                else:
+                    with trio.move_on_after(delay):
+                        await self._receive()
             else:
-                for raw in lines:
-                    await self._handle_line(raw)
-                    if self.close_reason is not None:
-                        return
+                if self.user.registered:  # registration is bounded by its own timeout instead
+                    bucket.take(trio.current_time())
+                await self._handle_line(backlog.popleft())
             if self.close_reason is not None:
                 return
+
+    async def _receive(self) -> None:
+        """Read once into the backlog; a closed or broken stream sets ``_eof``; limits close the connection."""
+        try:
+            data = await self.stream.receive_some(RECEIVE_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self._eof = True
+            if not self._backlog:
+                self.close(f"Read error: {exc.__class__.__name__}")
+            return
+        if not data:
+            self._eof = True
+            return
+        self.last_received = trio.current_time()
+        try:
+            self._backlog.extend(self._buffer.feed(data))
+        except ReadQExceeded:
+            self.close("ReadQ exceeded")
+            return
+        if self.config.flood_rate > 0 and len(self._backlog) > self.config.flood_max_backlog:
+            log.info("[%d] %s: excess flood (%d lines waiting)", self.id, self.user.nick, len(self._backlog))
+            self.close("Excess flood")
 
     async def _handle_line(self, raw: bytes) -> None:
         user = self.user
@@ -171,7 +202,7 @@ class Session:
                 self._dispatching = False
             if user.registered and not self.registered.is_set():
                 self.registered.set()
-        send = self._send
+        send = self._sendq
         for line in replies:
             try:
                 send.send_nowait(line)
