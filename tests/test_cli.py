@@ -107,7 +107,7 @@ def test_config_file_then_command_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("port = 'x'", "wants a int"), ("no_such = 1", "unknown setting"), ("port = [", "not valid TOML")],
+    [("port = 'x'", "wants a whole number"), ("no_such = 1", "unknown setting"), ("port = [", "not valid TOML")],
 )
 def test_bad_config_file_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.toml"

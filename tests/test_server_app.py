@@ -8,12 +8,12 @@ import trio
 import trio.testing
 
 from tests.helpers import IRCTestClient
-from trio_chat.server.app import Server, serve
+from trio_chat.server.app import Server, listener_port, serve
 from trio_chat.server.config import ServerConfig
 
 
 async def _tcp_client(server: Server, nick: str) -> IRCTestClient:
-    port = server.listeners[0].socket.getsockname()[1]
+    port = listener_port(server.listeners[0])[1]
     client = IRCTestClient(await trio.open_tcp_stream("127.0.0.1", port), nick)
     await client.register(nick)
     return client

@@ -23,6 +23,9 @@ SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--network-name", "network_name", str, "network name announced in ISUPPORT (default TrioChat)"),
     ("--motd", "motd", str, "file with the message of the day"),
     ("--password", "password", str, "connection password clients must send with PASS"),
+    ("--tls-port", "tls_port", int, "also listen for TLS on this port (6697 by convention)"),
+    ("--tls-cert", "tls_cert", str, "PEM certificate chain for TLS (reloaded on SIGHUP)"),
+    ("--tls-key", "tls_key", str, "PEM private key for TLS (reloaded on SIGHUP)"),
     ("--log-level", "log_level", str, "DEBUG, INFO (default), WARNING or ERROR"),
     ("--sendq", "sendq_lines", int, "lines queued to a client before it is dropped as not reading (default 4096)"),
     ("--ping-interval", "ping_interval", float, "seconds of silence before the server PINGs (default 90)"),
@@ -42,6 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the chat server", description="Run the IRC chat server.")
     for flag, dest, kind, text in SERVE_OPTIONS:
         serve.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    serve.add_argument(
+        "--no-plaintext",
+        dest="plaintext",
+        action="store_const",
+        const=False,
+        default=None,
+        help="no plaintext listener: TLS only",
+    )
     serve.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (options win)")
     return parser
 
@@ -49,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 def server_config(args: argparse.Namespace) -> ServerConfig:
     """Defaults, then the TOML file, then the command line."""
     settings: dict[str, Any] = load_config_file(args.config) if args.config else {}
-    for _, dest, _, _ in SERVE_OPTIONS:
+    for dest in [option[1] for option in SERVE_OPTIONS] + ["plaintext"]:
         value = getattr(args, dest)
         if value is not None:
             settings[dest] = value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +32,8 @@ def read_motd(path: str | None) -> list[str] | None:
 
 def peer_host(stream: trio.abc.Stream) -> str:
     """The peer's address for a socket stream (``unknown`` for memory streams in tests)."""
+    if isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
     socket = getattr(stream, "socket", None)
     if socket is None:
         return "unknown"
@@ -50,7 +53,7 @@ class Server:
         self.network = Network(config, clock=clock)
         self.network.motd = read_motd(config.motd)
         self.sessions: set[Session] = set()
-        self.listeners: list[trio.SocketListener] = []
+        self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
         self.per_host: dict[str, int] = {}
         self._shutdown = trio.Event()
 
@@ -127,31 +130,97 @@ class Server:
                 nursery.start_soon(self.handle_connection, stream)
 
 
+def tls_context(config: ServerConfig) -> ssl.SSLContext:
+    """A server TLS context with the configured certificate; a bad file is a ConfigError."""
+    if not config.tls_cert or not config.tls_key:
+        raise ConfigError("TLS needs both tls_cert and tls_key (--tls-cert FILE --tls-key FILE)")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    load_certificate(context, config)
+    return context
+
+
+def load_certificate(context: ssl.SSLContext, config: ServerConfig) -> None:
+    """Load the certificate into ``context``, checking it on a scratch context first so a bad file on reload
+    leaves the certificate in use untouched."""
+    assert config.tls_cert and config.tls_key
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load TLS certificate {config.tls_cert} / key {config.tls_key}: {exc}") from None
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+
+
+async def open_listeners(
+    config: ServerConfig, context: ssl.SSLContext | None
+) -> list[trio.abc.Listener[trio.abc.Stream]]:
+    """The plaintext listeners (unless turned off) and the TLS listeners (when a TLS port is set)."""
+    listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
+    if config.plaintext:
+        for listener in await trio.open_tcp_listeners(config.port, host=config.host):
+            name = listener.socket.getsockname()
+            log.info("listening on %s port %d", name[0], name[1])
+            listeners.append(listener)
+    if context is not None and config.tls_port is not None:
+        for listener in await trio.open_tcp_listeners(config.tls_port, host=config.host):
+            name = listener.socket.getsockname()
+            log.info("listening for TLS on %s port %d", name[0], name[1])
+            listeners.append(trio.SSLListener(listener, context, https_compatible=False))
+    if not listeners:
+        raise ConfigError("nothing to listen on: plaintext is off and no TLS port is set")
+    return listeners
+
+
+def listener_port(listener: trio.abc.Listener[trio.abc.Stream]) -> tuple[str, int]:
+    """``("plain" | "tls", port)`` of a listener that :func:`open_listeners` made."""
+    if isinstance(listener, trio.SSLListener):
+        inner = listener.transport_listener
+        assert isinstance(inner, trio.SocketListener)
+        return "tls", int(inner.socket.getsockname()[1])
+    assert isinstance(listener, trio.SocketListener)
+    return "plain", int(listener.socket.getsockname()[1])
+
+
 async def serve(
     config: ServerConfig,
     *,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Listen on ``config.host:config.port`` and serve until SIGINT, SIGTERM or ``Server.shutdown()``.
+    """Listen and serve until SIGINT, SIGTERM or ``Server.shutdown()``; SIGHUP reloads the TLS certificate.
 
     Hands the :class:`Server` to ``task_status`` once listening (``server.listeners`` tells the bound ports).
-    Raises OSError when the address cannot be bound (for example, the port is in use).
+    Raises OSError when an address cannot be bound (for example, the port is in use), ConfigError for a bad
+    certificate or MOTD file.
     """
     server = Server(config)
-    listeners = await trio.open_tcp_listeners(config.port, host=config.host)
+    context = tls_context(config) if config.tls_port is not None else None
+    listeners = await open_listeners(config, context)
     server.listeners = listeners
-    for listener in listeners:
-        name = listener.socket.getsockname()
-        log.info("listening on %s port %d", name[0], name[1])
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    signals_wanted = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    with trio.open_signal_receiver(*signals_wanted) as signals:
         async with trio.open_nursery() as nursery:
 
             async def watch_signals() -> None:
                 async for signum in signals:
-                    log.info("received %s: shutting down", signal.Signals(signum).name)
-                    server.shutdown()
+                    if signum == signal.SIGHUP:
+                        reload_certificate(context, config)
+                    else:
+                        log.info("received %s: shutting down", signal.Signals(signum).name)
+                        server.shutdown()
 
             nursery.start_soon(watch_signals)
             task_status.started(server)
             await server.run(listeners)
             nursery.cancel_scope.cancel()
+
+
+def reload_certificate(context: ssl.SSLContext | None, config: ServerConfig) -> None:
+    """SIGHUP: load the certificate files again for new connections; existing ones keep theirs."""
+    if context is None:
+        log.info("received SIGHUP: no TLS listener, nothing to reload")
+        return
+    try:
+        load_certificate(context, config)
+    except ConfigError as exc:
+        log.error("received SIGHUP: %s; keeping the certificate in use", exc)
+    else:
+        log.info("received SIGHUP: TLS certificate reloaded from %s", config.tls_cert)

@@ -22,6 +22,14 @@ class ServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 6667
+    plaintext: bool = True
+    """Whether to listen for plaintext connections on ``port`` (``--no-plaintext`` for TLS only)."""
+    tls_port: int | None = None
+    """Port of the TLS listener (6697 by convention); none means no TLS."""
+    tls_cert: str | None = None
+    """PEM certificate chain for TLS; reloaded on SIGHUP."""
+    tls_key: str | None = None
+    """PEM private key for TLS; reloaded on SIGHUP."""
     server_name: str = "trio-chat.local"
     network_name: str = "TrioChat"
     motd: str | None = None
@@ -81,21 +89,43 @@ class ServerConfig:
     """Departed nicks remembered for WHOWAS."""
 
     def merged(self, values: dict[str, Any]) -> ServerConfig:
-        """A copy with ``values`` applied (unknown names or wrong types raise :class:`ConfigError`)."""
-        known = {f.name: f for f in fields(self)}
+        """A copy with ``values`` applied; unknown names or values of the wrong type raise :class:`ConfigError`."""
+        known = {f.name: str(f.type) for f in fields(self)}
         changes: dict[str, Any] = {}
-        for name, given in values.items():
-            value = given
+        for name, value in values.items():
             key = name.replace("-", "_")
             if key not in known:
                 raise ConfigError(f"unknown setting {name!r}")
-            current = getattr(self, key)
-            if isinstance(current, bool) or (current is not None and not isinstance(value, type(current))):
-                if not (isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool)):
-                    raise ConfigError(f"setting {name!r} wants a {type(current).__name__}, not {value!r}")
-                value = float(value)
-            changes[key] = value
+            changes[key] = _coerce(name, known[key], value)
         return replace(self, **changes)
+
+
+def _coerce(name: str, annotation: str, value: Any) -> Any:
+    """Check ``value`` against a field's annotation (as written: ``int``, ``float``, ``str | None``…)."""
+    kinds = {part.strip() for part in annotation.split("|")}
+    if "bool" in kinds:
+        if isinstance(value, bool):
+            return value
+        wanted = "true or false"
+    elif "int" in kinds:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        wanted = "a whole number"
+    elif "float" in kinds:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        wanted = "a number"
+    elif "str" in kinds:
+        if isinstance(value, str):
+            return value
+        wanted = "a string"
+    elif annotation.startswith("tuple[tuple[str, str]"):
+        if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return tuple(sorted(value.items()))
+        wanted = "a table of names to strings"
+    else:  # pragma: no cover - a field type this function does not know is a programming error
+        raise TypeError(f"cannot check setting {name!r} of type {annotation}")
+    raise ConfigError(f"setting {name!r} wants {wanted}, not {value!r}")
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

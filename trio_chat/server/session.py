@@ -37,6 +37,7 @@ class Session:
         self.stream = stream
         self._sendq, self._sendq_out = trio.open_memory_channel[bytes](self.config.sendq_lines)
         self.user = server.network.add_connection(conn_id_host, self)
+        self.user.secure = isinstance(stream, trio.SSLStream)
         self.id = self.user.id
         self.close_reason: str | None = None
         self._abort = False
@@ -97,7 +98,10 @@ class Session:
         finally:
             reason = self.close_reason or "Connection closed"
             network.remove_user(self.user, reason)
-            await trio.aclose_forcefully(self.stream)
+            # A graceful close (TLS close_notify) if it can be had at once, a forceful one otherwise.
+            with trio.move_on_after(1.0) as scope:
+                scope.shield = True
+                await self.stream.aclose()
             log.info("[%d] disconnected (%s): %s", self.id, self.user.nick, reason)
 
     def _drop_queued(self) -> None:
