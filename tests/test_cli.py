@@ -99,10 +99,15 @@ def test_message_bodies_are_not_logged_at_info() -> None:
 
 def test_config_file_then_command_line(tmp_path: Path) -> None:
     path = tmp_path / "chat.toml"
-    path.write_text('[server]\nport = 7000\nserver_name = "from.file"\nping_timeout = 30\n')
+    path.write_text(
+        '[server]\nport = 7000\nserver_name = "from.file"\nping_timeout = 30\nplaintext = false\n'
+        '[opers]\nboss = "scrypt$14$8$1$c2FsdA==$aGFzaA=="\n'
+    )
     args = build_parser().parse_args(["serve", "--config", str(path), "--port", "7001"])
     config = server_config(args)
     assert (config.port, config.server_name, config.ping_timeout) == (7001, "from.file", 30.0)
+    assert config.plaintext is False
+    assert config.opers == (("boss", "scrypt$14$8$1$c2FsdA==$aGFzaA=="),)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -54,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="no plaintext listener: TLS only",
     )
     serve.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (options win)")
+
+    commands.add_parser(
+        "hash-password",
+        help="print a password hash for an operator account",
+        description="Read a password (from the terminal, or one line of standard input) and print its hash "
+        "for the [opers] table of the config file.",
+    )
     return parser
 
 
@@ -99,10 +107,29 @@ def run_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def hash_password_command() -> int:
+    from .server.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("trio-chat: the passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("trio-chat: an empty password is not allowed", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return run_server(args)
+    if args.command == "hash-password":
+        return hash_password_command()
     return 2
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..protocol import numerics as N
 from ..protocol.message import Message
 from .context import Context
-from .handlers import channels, info, messaging, modes, registration
+from .handlers import channels, info, messaging, modes, oper, registration
 from .state import Network, User
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,11 @@ COMMANDS: dict[str, Command] = {
     "TIME": Command(info.handle_time),
     "INFO": Command(info.handle_info),
     "ADMIN": Command(info.handle_admin),
+    # operators
+    "OPER": Command(oper.handle_oper, 2),
+    "KILL": Command(oper.handle_kill, 1),
+    "KLINE": Command(oper.handle_kline, 1),
+    "UNKLINE": Command(oper.handle_unkline, 1),
 }
 
 

@@ -64,6 +64,9 @@ class ServerConfig:
     flood_max_backlog: int = 100
     """Lines received but still waiting their turn before the client is dropped with ``ERROR :Excess flood``."""
 
+    opers: tuple[tuple[str, str], ...] = ()
+    """Operator accounts: name -> password hash from ``trio-chat hash-password`` (an ``[opers]`` table)."""
+
     # Connection limits; 0 means no limit.
     max_clients: int = 4096
     """Connections in all, registered or not (``ERROR :Server is full``)."""
@@ -137,7 +140,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    # Accept both a flat file and one with a [server] table.
+    # Accept both a flat file and one with a [server] table; [opers] is a table of its own.
     server = data.pop("server", {})
     if not isinstance(server, dict):
         raise ConfigError(f"config file {path}: [server] must be a table")

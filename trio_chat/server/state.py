@@ -109,7 +109,7 @@ class Channel:
     def can_speak(self, user: User) -> bool:
         status = self.members.get(user)
         if status is None:
-            return "n" not in self.modes and not self.is_banned(user)
+            return not ("n" in self.modes or "m" in self.modes) and not self.is_banned(user)
         if status:
             return True
         return "m" not in self.modes and not self.is_banned(user)
@@ -128,6 +128,16 @@ class Channel:
             letters += "l"
             args.append(str(self.limit))
         return ("+" + letters, *args)
+
+
+@dataclass(frozen=True, slots=True)
+class Kline:
+    """A ban from the whole server on ``user@host`` masks."""
+
+    mask: str
+    reason: str
+    setter: str
+    time: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +173,8 @@ class Network:
         self._msgids = itertools.count(1)
         self._msgid_prefix = format(int(self.started * 1000), "x")
         self._overflowed: list[User] = []
+        self.klines: dict[str, Kline] = {}
+        """Server bans by case-folded mask."""
         self.motd: list[str] | None = None
         """The message of the day, read once at start-up; None answers MOTD with 422."""
 
@@ -255,12 +267,18 @@ class Network:
         """Rename a registered user and tell them and everyone sharing a channel, once each."""
         relay = self.relay(Message("NICK", (new,), user.source))
         self._remember(user)
-        del self.users[user.folded]
+        old = user.folded
+        del self.users[old]
         user.nick = new
         user.folded = casefold(new)
         self.users[user.folded] = user
-        for channel in user.channels.values():
-            channel.invited.discard(user.folded)
+        if old != user.folded:
+            # Invitations belong to the person, not the nick: they follow the rename, and whoever takes the
+            # old nick next does not inherit them.
+            for channel in self.channels.values():
+                if old in channel.invited:
+                    channel.invited.discard(old)
+                    channel.invited.add(user.folded)
         self.deliver_all([user, *self.neighbours(user)], relay)
 
     def _remember(self, user: User) -> None:
@@ -280,6 +298,8 @@ class Network:
             self._remember(user)
             if self.users.get(user.folded) is user:
                 del self.users[user.folded]
+                for channel in self.channels.values():
+                    channel.invited.discard(user.folded)
         self.reap()
 
     # ---- channels -----------------------------------------------------------------------------------------
@@ -334,3 +354,26 @@ class Network:
         user.away = message
         relay = self.relay(Message("AWAY", (message,) if message else (), user.source))
         self.deliver_all((u for u in self.neighbours(user) if u.has(caps.AWAY_NOTIFY)), relay)
+
+    # ---- operators ----------------------------------------------------------------------------------------
+
+    def kill(self, user: User, reason: str) -> None:
+        """Disconnect ``user``: QUIT with ``reason`` to their channels, ``ERROR :reason`` to them."""
+        self.remove_user(user, reason)
+        user.outbox.close(reason)
+
+    def kline_for(self, user: User) -> Kline | None:
+        """The K-line that matches ``user`` (by ``username@host``), if any."""
+        address = f"{user.username}@{user.host}"
+        return next((k for k in self.klines.values() if mask_matches(k.mask, address)), None)
+
+    def add_kline(self, mask: str, reason: str, setter: str) -> int:
+        """Ban ``mask`` and disconnect the registered users it matches now; returns how many."""
+        self.klines[casefold(mask)] = Kline(mask, reason, setter, self.now())
+        hits = [u for u in self.users.values() if mask_matches(mask, f"{u.username}@{u.host}")]
+        for user in hits:
+            self.kill(user, f"K-Lined: {reason}")
+        return len(hits)
+
+    def remove_kline(self, mask: str) -> bool:
+        return self.klines.pop(casefold(mask), None) is not None

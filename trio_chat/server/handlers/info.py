@@ -17,7 +17,7 @@ from ..context import VERSION, Context
 from ..state import Channel, User, status_prefix
 
 USER_MODES = "io"
-CHANNEL_MODES = "biklmnotv"
+CHANNEL_MODES = "biklmnostv"
 PARAM_MODES = "bklov"
 
 __all__ = ["VERSION"]
@@ -31,7 +31,7 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "AWAYLEN": config.awaylen,
         "CASEMAPPING": CASEMAPPING,
         "CHANLIMIT": f"{CHANTYPES}:{config.chanlimit}",
-        "CHANMODES": "b,k,l,imnt",
+        "CHANMODES": "b,k,l,imnst",
         "CHANNELLEN": config.channellen,
         "CHANTYPES": CHANTYPES,
         "ELIST": "U",
@@ -78,6 +78,8 @@ def handle_lusers(ctx: Context, msg: Message) -> None:
 
 
 def handle_motd(ctx: Context, msg: Message) -> None:
+    if not _check_server_param(ctx, msg):
+        return
     lines = ctx.network.motd
     if lines is None:
         ctx.reply(N.ERR_NOMOTD, "MOTD File is missing")

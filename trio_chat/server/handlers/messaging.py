@@ -79,6 +79,8 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 if not quiet:
                     ctx.reply(N.ERR_NOSUCHNICK, name, "No such nick/channel")
                 continue
+            # The recipient is named as they spell their nick, whatever case the sender used.
+            params = (user.nick,) if text is None else (user.nick, text)
             relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
             wants = verb != "TAGMSG" or user.has(caps.MESSAGE_TAGS)
             # A message to oneself arrives once: as the echo when echo-message is on, else as a delivery.

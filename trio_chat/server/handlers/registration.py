@@ -106,6 +106,10 @@ def try_register(ctx: Context) -> None:
     user = ctx.user
     if user.registered or user.nick == "*" or not user.username or user.cap_negotiating:
         return
+    if ctx.network.nick_in_use(user.nick, user):
+        # Someone registered this nick while we were still negotiating: the client must pick another.
+        ctx.reply(N.ERR_NICKNAMEINUSE, user.nick, "Nickname is already in use")
+        return
     expected = ctx.config.password
     if expected is not None and not hmac.compare_digest(
         (user.password or "").encode("utf-8", "surrogateescape"), expected.encode()
@@ -115,6 +119,12 @@ def try_register(ctx: Context) -> None:
         ctx.quit("Bad password")
         return
     user.password = None
+    kline = ctx.network.kline_for(user)
+    if kline is not None:
+        log.info("[%d] refused %s@%s: K-lined (%s)", user.id, user.username, user.host, kline.mask)
+        ctx.reply(N.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {kline.reason}")
+        ctx.quit(f"K-Lined: {kline.reason}")
+        return
     ctx.network.register(user)
     log.info("[%d] registered as %s", user.id, user.source)
     welcome(ctx)

@@ -1,0 +1,76 @@
+"""Operators: OPER, KILL, KLINE, UNKLINE.  Every operator action is logged."""
+
+from __future__ import annotations
+
+import logging
+
+from ...protocol import numerics as N
+from ...protocol.message import Message
+from ..context import Context
+from ..passwords import verify_password
+
+log = logging.getLogger("trio_chat.server.oper")
+
+
+def handle_oper(ctx: Context, msg: Message) -> None:
+    user = ctx.user
+    name, password = msg.params[0], msg.params[1]
+    stored = dict(ctx.config.opers).get(name)
+    # The same answer for an unknown name and a wrong password: which names exist is not told.
+    if stored is None or not verify_password(password, stored):
+        log.warning("[%d] failed OPER %s by %s", user.id, name, user.source)
+        ctx.reply(N.ERR_PASSWDMISMATCH, "Password incorrect")
+        return
+    user.oper = name
+    user.modes.add("o")
+    log.warning("[%d] %s is now operator %s", user.id, user.source, name)
+    ctx.reply(N.RPL_YOUREOPER, "You are now an IRC operator")
+    ctx.send(Message("MODE", (user.nick, "+o"), user.source))
+
+
+def _is_oper(ctx: Context) -> bool:
+    if ctx.user.oper is None:
+        ctx.reply(N.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+        return False
+    return True
+
+
+def handle_kill(ctx: Context, msg: Message) -> None:
+    if not _is_oper(ctx):
+        return
+    target = ctx.network.find_user(msg.params[0])
+    if target is None:
+        ctx.reply(N.ERR_NOSUCHNICK, msg.params[0], "No such nick/channel")
+        return
+    reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason given"
+    log.warning("[%d] KILL %s by %s: %s", ctx.user.id, target.source, ctx.user.oper, reason)
+    ctx.network.kill(target, f"Killed ({ctx.user.nick} ({reason}))")
+
+
+def _kline_mask(text: str) -> str:
+    """``host`` -> ``*@host``; ``user@host`` stays."""
+    return text if "@" in text else f"*@{text}"
+
+
+def handle_kline(ctx: Context, msg: Message) -> None:
+    if not _is_oper(ctx):
+        return
+    mask = _kline_mask(msg.params[0])
+    reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason given"
+    if mask.strip("*@?.") == "":
+        ctx.server_message("NOTICE", ctx.user.nick, f"Refusing K-Line {mask}: it would match everyone")
+        return
+    hit = ctx.network.add_kline(mask, reason, ctx.user.nick)
+    log.warning("[%d] KLINE %s by %s: %s (%d disconnected)", ctx.user.id, mask, ctx.user.oper, reason, hit)
+    ctx.server_message("NOTICE", ctx.user.nick, f"Added K-Line for {mask} ({reason}); {hit} user(s) disconnected")
+
+
+def handle_unkline(ctx: Context, msg: Message) -> None:
+    if not _is_oper(ctx):
+        return
+    mask = _kline_mask(msg.params[0])
+    if ctx.network.remove_kline(mask):
+        log.warning("[%d] UNKLINE %s by %s", ctx.user.id, mask, ctx.user.oper)
+        ctx.server_message("NOTICE", ctx.user.nick, f"Removed K-Line for {mask}")
+    else:
+        ctx.server_message("NOTICE", ctx.user.nick, f"No K-Line for {mask}")
