@@ -25,8 +25,15 @@ class Context:
         return self.config.server_name
 
     def reply(self, numeric: str, *params: str) -> None:
-        """Send a numeric to the user: ``:server NUMERIC <nick> params…``."""
-        self.send(Message(numeric, (self.user.nick, *params), self.config.server_name))
+        """Send a numeric to the user: ``:server NUMERIC <nick> params…``.
+
+        Numerics often echo what the client sent (``401 <nick> nobody``).  A word that cannot stand before the
+        last parameter (empty, or starting with ``:``, as ``WHOIS :`` or ``NICK ::x`` give) is shown as ``*``,
+        so bad input gets its error reply instead of a line that cannot be written.
+        """
+        *middle, last = (self.user.nick, *params)
+        middle = [p if p and p[0] != ":" and " " not in p else "*" for p in middle]
+        self.send(Message(numeric, (*middle, last), self.config.server_name))
 
     def send(self, message: Message) -> None:
         """Send a message to the user as it is (source included)."""

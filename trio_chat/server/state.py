@@ -173,6 +173,8 @@ class Network:
         self._msgids = itertools.count(1)
         self._msgid_prefix = format(int(self.started * 1000), "x")
         self._overflowed: list[User] = []
+        self._time_ms = -1
+        self._time_text = ""
         self.klines: dict[str, Kline] = {}
         """Server bans by case-folded mask."""
         self.motd: list[str] | None = None
@@ -181,8 +183,13 @@ class Network:
     # ---- time and ids -------------------------------------------------------------------------------------
 
     def server_time(self) -> str:
-        """The current time as an IRCv3 ``server-time`` value."""
-        return datetime.fromtimestamp(self.clock(), UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        """The current time as an IRCv3 ``server-time`` value (formatted once per millisecond)."""
+        ms = int(self.clock() * 1000)
+        if ms != self._time_ms:
+            self._time_ms = ms
+            when = datetime.fromtimestamp(ms / 1000, UTC)
+            self._time_text = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return self._time_text
 
     def next_msgid(self) -> str:
         return f"{self._msgid_prefix}-{next(self._msgids)}"
@@ -351,6 +358,8 @@ class Network:
         self.deliver_all(channel.members, self.relay(Message("TOPIC", (channel.name, topic), user.source)))
 
     def set_away(self, user: User, message: str | None) -> None:
+        if message is None and user.away is None:
+            return  # not away before either: nothing to tell anyone
         user.away = message
         relay = self.relay(Message("AWAY", (message,) if message else (), user.source))
         self.deliver_all((u for u in self.neighbours(user) if u.has(caps.AWAY_NOTIFY)), relay)

@@ -190,7 +190,8 @@ def handle_who(ctx: Context, msg: Message) -> None:
                     or mask_matches(mask, user.username)
                 ):
                     continue
-            first = next(iter(user.channels.values()), None)
+            # Any channel of theirs the asker may know about: a secret one only if the asker is in it too.
+            first = next((c for c in user.channels.values() if "s" not in c.modes or ctx.user in c.members), None)
             status = first.members.get(user, "") if first else ""
             _who_line(ctx, first.name if first else "*", user, status)
     ctx.reply(N.RPL_ENDOFWHO, mask, "End of WHO list")

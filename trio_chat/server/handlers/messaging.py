@@ -45,6 +45,10 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             return
         text = msg.params[1]
     targets = [t for t in msg.params[0].split(",") if t]
+    if not targets:
+        if not quiet:
+            ctx.reply(N.ERR_NORECIPIENT, f"No recipient given ({verb})")
+        return
     if len(targets) > ctx.config.max_targets:
         if not quiet:
             ctx.reply(N.ERR_TOOMANYTARGETS, msg.params[0], f"Too many targets (at most {ctx.config.max_targets})")
@@ -59,7 +63,6 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
         name = target
         if name[0] in "@+" and len(name) > 1 and is_channel_name(name[1:]):
             status, name = name[0], name[1:]
-        params = (target,) if text is None else (target, text)
         if is_channel_name(name):
             channel = network.find_channel(name)
             if channel is None:
@@ -70,6 +73,9 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 if not quiet:
                     ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
                 continue
+            # The channel is named as it was created, whatever case the sender used (``#Lobby`` for ``#LOBBY``).
+            shown = status + channel.name
+            params = (shown,) if text is None else (shown, text)
             relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
             recipients = _channel_recipients(channel, status, verb)
             network.deliver_all(recipients, relay, skip=sender)

@@ -132,7 +132,8 @@ def _channel_mode(ctx: Context, channel: Channel, modestring: str, args: list[st
             applied_args.append(target.nick)
         elif ch == "k":
             if adding:
-                if not arg or " " in arg or "," in arg:
+                # A key is shown as a middle parameter (324), so it cannot be empty or start with ":".
+                if not arg or " " in arg or "," in arg or arg[0] == ":":
                     ctx.reply(N.ERR_INVALIDMODEPARAM, channel.name, "k", arg or "*", "Invalid key")
                     continue
                 channel.key = arg[:23]
@@ -154,6 +155,10 @@ def _channel_mode(ctx: Context, channel: Channel, modestring: str, args: list[st
                 channel.limit = None
                 applied.append("-l")
         elif ch == "b":
+            if not arg or arg[0] == ":" or " " in arg:
+                # A mask is shown as a middle parameter (367), so it cannot be empty or start with ":".
+                ctx.reply(N.ERR_INVALIDMODEPARAM, channel.name, "b", arg or "*", "Invalid ban mask")
+                continue
             mask = normalize_mask(arg)
             if not _change_ban(ctx, channel, mask, adding):
                 continue
