@@ -53,8 +53,6 @@ class ServerConfig:
     """Lines queued to one client before it counts as not reading (``ERROR :SendQ exceeded``)."""
     readq_bytes: int = 16384
     """Bytes of an unfinished line held before the peer is disconnected (``ERROR :ReadQ exceeded``)."""
-    write_batch_bytes: int = 65536
-    """The writer coalesces queued lines into one send of at most about this many bytes."""
 
     # Flood control (ergo-style fakelag): a burst, then a steady rate; lines beyond it wait.
     flood_burst: int = 5

@@ -19,6 +19,7 @@ from ..protocol import numerics as N
 from ..protocol.message import Message
 from .commands import dispatch
 from .flood import TokenBucket
+from .sendq import SendQueue
 
 if TYPE_CHECKING:
     from .app import Server
@@ -35,7 +36,7 @@ class Session:
         self.server = server
         self.config = server.config
         self.stream = stream
-        self._sendq, self._sendq_out = trio.open_memory_channel[bytes](self.config.sendq_lines)
+        self._sendq = SendQueue(self.config.sendq_lines)
         self.user = server.network.add_connection(conn_id_host, self)
         self.user.secure = isinstance(stream, trio.SSLStream)
         self.id = self.user.id
@@ -53,13 +54,7 @@ class Session:
     # ---- Outbox -------------------------------------------------------------------------------------------
 
     def put(self, line: bytes) -> bool:
-        try:
-            self._sendq.send_nowait(line)
-        except trio.WouldBlock:
-            return False
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass  # closing already: the line has nowhere to go, and that is not an overflow
-        return True
+        return self._sendq.put_nowait(line)
 
     def close(self, reason: str, *, abort: bool = False) -> None:
         if self.close_reason is None:
@@ -90,7 +85,7 @@ class Session:
                 if self._abort:
                     # The peer is not reading (or cannot be written to): what is queued is dropped, so a
                     # stalled connection costs no more memory than its SendQ, ever.
-                    self._drop_queued()
+                    self._sendq.clear()
                 # The writer finishes the send under way, then sends the ERROR line, within the grace period.
                 nursery.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
                 self.put(Message("ERROR", (reason,)).to_bytes())
@@ -104,33 +99,16 @@ class Session:
                 await self.stream.aclose()
             log.info("[%d] disconnected (%s): %s", self.id, self.user.nick, reason)
 
-    def _drop_queued(self) -> None:
-        while True:
-            try:
-                self._sendq_out.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel):
-                return
-
     async def _write_loop(self) -> None:
-        """Take one line, then everything else queued (up to a batch size), and send it all at once."""
-        receive = self._sendq_out
-        cap = self.config.write_batch_bytes
+        """Take everything queued and send it at once: under load, one ``send`` carries many lines."""
+        sendq = self._sendq
         stream = self.stream
         try:
-            async for first in receive:
-                batch = [first]
-                size = len(first)
-                while size < cap:
-                    try:
-                        line = receive.receive_nowait()
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                    batch.append(line)
-                    size += len(line)
-                await stream.send_all(b"".join(batch) if len(batch) > 1 else batch[0])
+            while lines := await sendq.take_all():
+                await stream.send_all(lines[0] if len(lines) == 1 else b"".join(lines))
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             self.close("Write error", abort=True)
-            self._drop_queued()
+            sendq.clear()
 
     async def _read_loop(self) -> None:
         """Read lines and handle them one at a time, in order, at the pace flood control allows.
@@ -206,14 +184,10 @@ class Session:
                 self._dispatching = False
             if user.registered and not self.registered.is_set():
                 self.registered.set()
-        send = self._sendq
+        sendq = self._sendq
         for line in replies:
-            try:
-                send.send_nowait(line)
-            except trio.WouldBlock:
-                await send.send(line)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                return
+            if not sendq.put_nowait(line):
+                await sendq.put(line)
 
     def _error_reply(self, exc: ProtocolError) -> bytes:
         nick = self.user.nick
