@@ -56,6 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--config", metavar="FILE.toml", help="read settings from a TOML file (options win)")
 
+    join = commands.add_parser(
+        "join",
+        help="chat in the terminal",
+        description="Connect to an IRC server as NICK and chat in a full-screen terminal client.",
+    )
+    from .ui.app import add_join_arguments
+
+    add_join_arguments(join)
+
     commands.add_parser(
         "hash-password",
         help="print a password hash for an operator account",
@@ -128,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return run_server(args)
+    if args.command == "join":
+        from .ui.app import run_client
+
+        return run_client(args)
     if args.command == "hash-password":
         return hash_password_command()
     return 2

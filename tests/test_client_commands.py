@@ -1,0 +1,168 @@
+"""Slash commands to IRC messages and local actions: pure, no I/O."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from trio_chat.client.commands import (
+    COMMANDS,
+    CloseBuffer,
+    InputContext,
+    OpenQuery,
+    Quit,
+    Say,
+    Send,
+    ShowError,
+    ShowHelp,
+    SwitchBuffer,
+    help_lines,
+    parse_input,
+    say,
+    split_text,
+    text_budget,
+)
+from trio_chat.protocol import Message
+
+IN_LOBBY = InputContext("alice", "#lobby")
+IN_QUERY = InputContext("alice", "bob")
+IN_SERVER = InputContext("alice", None)
+
+
+def sends(text: str, ctx: InputContext = IN_LOBBY) -> list[str]:
+    actions = parse_input(text, ctx)
+    assert all(isinstance(a, Send) for a in actions), actions
+    return [a.message.to_line() for a in actions if isinstance(a, Send)]
+
+
+def test_plain_text_goes_to_the_current_buffer() -> None:
+    assert parse_input("hello there", IN_LOBBY) == [Say("#lobby", "privmsg", ("hello there",))]
+    assert parse_input("hi", IN_QUERY) == [Say("bob", "privmsg", ("hi",))]
+    assert parse_input("//etc/passwd is a path", IN_LOBBY) == [Say("#lobby", "privmsg", ("/etc/passwd is a path",))]
+    assert parse_input("   ", IN_LOBBY) == []
+    [error] = parse_input("hello", IN_SERVER)
+    assert isinstance(error, ShowError) and "server buffer" in error.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/join #dev", ["JOIN #dev"]),
+        ("/join dev,#ops key", ["JOIN #dev,#ops key"]),
+        ("/j #dev", ["JOIN #dev"]),
+        ("/part", ["PART #lobby"]),
+        ("/part see you all", ["PART #lobby :see you all"]),
+        ("/part #dev bye", ["PART #dev bye"]),
+        ("/nick alicia", ["NICK alicia"]),
+        ("/topic", ["TOPIC #lobby"]),
+        ("/topic Welcome all", ["TOPIC #lobby :Welcome all"]),
+        ("/topic #dev code talk", ["TOPIC #dev :code talk"]),
+        ("/names", ["NAMES #lobby"]),
+        ("/who", ["WHO #lobby"]),
+        ("/who *bob*", ["WHO *bob*"]),
+        ("/whois bob", ["WHOIS bob"]),
+        ("/away", ["AWAY"]),
+        ("/away lunch break", ["AWAY :lunch break"]),
+        ("/invite bob", ["INVITE bob #lobby"]),
+        ("/invite bob #dev", ["INVITE bob #dev"]),
+        ("/kick bob", ["KICK #lobby bob"]),
+        ("/kick bob be nice", ["KICK #lobby bob :be nice"]),
+        ("/kick #dev bob out", ["KICK #dev bob out"]),
+        ("/mode +o bob", ["MODE #lobby +o bob"]),
+        ("/mode #dev +t", ["MODE #dev +t"]),
+        ("/mode", ["MODE #lobby"]),
+        ("/list", ["LIST"]),
+        ("/quote PRIVMSG #x :raw line", ["PRIVMSG #x :raw line"]),
+        ("/QUOTE ping :x", ["ping x"]),
+    ],
+)
+def test_commands_become_messages(text: str, expected: list[str]) -> None:
+    assert sends(text) == expected
+
+
+def test_commands_outside_a_channel() -> None:
+    assert sends("/mode +i", IN_SERVER) == ["MODE alice +i"]
+    assert sends("/whois", IN_QUERY) == ["WHOIS bob"]
+    for text in ("/part", "/topic", "/names", "/kick bob", "/invite bob", "/whois"):
+        [error] = parse_input(text, IN_SERVER)
+        assert isinstance(error, ShowError) and error.text.startswith("Usage: /"), text
+
+
+def test_messages_actions_and_queries() -> None:
+    assert parse_input("/msg bob hi there", IN_SERVER) == [Say("bob", "privmsg", ("hi there",))]
+    assert parse_input("/notice #dev heads up", IN_SERVER) == [Say("#dev", "notice", ("heads up",))]
+    assert parse_input("/me waves", IN_LOBBY) == [Say("#lobby", "action", ("waves",))]
+    assert parse_input("/query bob", IN_LOBBY) == [OpenQuery("bob")]
+    assert parse_input("/query bob psst", IN_LOBBY) == [OpenQuery("bob"), Say("bob", "privmsg", ("psst",))]
+    assert Say("#a", "action", ("waves",)).messages() == [Message("PRIVMSG", ("#a", "\x01ACTION waves\x01"))]
+    assert Say("#a", "notice", ("hi",)).messages() == [Message("NOTICE", ("#a", "hi"))]
+    assert isinstance(parse_input("/me waves", IN_SERVER)[0], ShowError)
+    assert isinstance(parse_input("/msg bob", IN_SERVER)[0], ShowError)
+
+
+def test_local_actions() -> None:
+    assert parse_input("/quit", IN_LOBBY) == [Quit(None)]
+    assert parse_input("/quit gone fishing", IN_LOBBY) == [Quit("gone fishing")]
+    assert parse_input("/buffer 3", IN_LOBBY) == [SwitchBuffer(number=3)]
+    assert parse_input("/buffer #dev", IN_LOBBY) == [SwitchBuffer(name="#dev")]
+    assert parse_input("/close", IN_LOBBY) == [CloseBuffer(None)]
+    [unknown] = parse_input("/frobnicate", IN_LOBBY)
+    assert isinstance(unknown, ShowError) and "/help" in unknown.text
+    [bad] = parse_input("/quote PRIVMSG #a :\x00", IN_LOBBY)
+    assert isinstance(bad, ShowError)
+
+
+def test_help_lists_every_command_with_a_summary() -> None:
+    [shown] = parse_input("/help", IN_LOBBY)
+    assert isinstance(shown, ShowHelp)
+    text = "\n".join(shown.lines)
+    required: tuple[str, ...] = (
+        "join",
+        "part",
+        "msg",
+        "query",
+        "me",
+        "nick",
+        "topic",
+        "names",
+        "who",
+        "whois",
+        "away",
+        "invite",
+    )
+    required += ("kick", "mode", "list", "quit", "help", "quote")
+    for name in required:
+        assert name in COMMANDS
+        assert f"/{name} " in text or f"/{name}\n" in text or text.count(f"/{name}") >= 1
+        assert COMMANDS[name].summary in text
+    assert help_lines("kick") == ("/kick [#channel] nick [reason]  —  remove someone from a channel",)
+    assert help_lines("/j")[0].startswith("/join")
+    assert help_lines("nope") == ("No such command: /nope",)
+
+
+def test_long_messages_are_split_within_the_budget() -> None:
+    budget = text_budget("alice", "#lobby")
+    prefix = len(":alice!~abcdefghij@" + "h" * 63 + " PRIVMSG #lobby :")
+    assert budget <= 510 - prefix
+    action = say("#lobby", "é" * 600, "alice", "action")
+    for chunk in action.chunks:
+        assert len(f"\x01ACTION {chunk}\x01".encode()) <= budget
+    assert "".join(action.chunks) == "é" * 600
+
+
+def test_split_prefers_spaces_and_never_breaks_a_character() -> None:
+    assert split_text("aaa bbb ccc", 7) == ["aaa bbb", "ccc"]
+    assert split_text("aaaaaaaaaa", 4) == ["aaaa", "aaaa", "aa"]
+    assert split_text("ééééé", 5) == ["éé", "éé", "é"]
+    assert split_text("", 10) == [""]
+    assert split_text("日本語", 4) == ["日", "本", "語"]
+
+
+@given(st.text(min_size=1, max_size=2000).filter(lambda t: t.strip()), st.integers(min_value=4, max_value=450))
+def test_split_round_trips(text: str, budget: int) -> None:
+    pieces = split_text(text, budget)
+    assert all(len(p.encode()) <= budget for p in pieces)
+    joined = "".join(pieces)
+    # Only the spaces we split at are dropped.
+    assert joined.replace(" ", "") == text.replace(" ", "")

@@ -1,0 +1,519 @@
+"""The client core against the real server in-process (memory streams) and against scripted fake servers."""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+import trustme
+
+from tests.helpers import FAST, IRCTestClient
+from trio_chat.client.commands import text_budget
+from trio_chat.client.core import (
+    ChatClient,
+    ClientConfig,
+    OpenStream,
+    backoff_delay,
+    default_opener,
+    describe_connect_error,
+)
+from trio_chat.client.model import BufferKind, ChatModel, ConnectionState, LineKind
+from trio_chat.protocol import LineBuffer, Message, parse_line
+from trio_chat.server.app import Server
+from trio_chat.server.config import ServerConfig
+
+FIXED_NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+async def wait_until(model: ChatModel, predicate: Callable[[], bool], within: float = 10.0) -> None:
+    """Wait, without sleeping, until ``predicate()`` holds after some model change."""
+    event = trio.Event()
+
+    def wake() -> None:
+        event.set()
+
+    model.add_listener(wake)
+    with trio.fail_after(within):
+        while not predicate():
+            await event.wait()
+            event = trio.Event()
+
+
+class Net:
+    """A real server in-process; each client connection is a memory stream pair served in the nursery."""
+
+    def __init__(self, server: Server, nursery: trio.Nursery) -> None:
+        self.server = server
+        self.nursery = nursery
+        self.refuse = 0
+        self.attempts: list[float] = []
+
+    def opener(self) -> OpenStream:
+        async def open_stream() -> trio.abc.Stream:
+            self.attempts.append(trio.current_time())
+            if self.refuse:
+                self.refuse -= 1
+                refused = ConnectionRefusedError(111, "Connection refused")
+                raise OSError("all attempts failed") from ExceptionGroup("all attempts failed", [refused])
+            client_end, server_end = trio.testing.memory_stream_pair()
+            self.nursery.start_soon(self.server.handle_connection, server_end)
+            return client_end
+
+        return open_stream
+
+    async def start_client(self, nick: str, **config: Any) -> tuple[ChatClient, ChatModel]:
+        model = ChatModel(nick)
+        client = ChatClient(ClientConfig(nick, **config), model, open_stream=self.opener(), now=lambda: FIXED_NOW)
+        self.nursery.start_soon(client.run)
+        return client, model
+
+    async def raw_client(self, nick: str) -> IRCTestClient:
+        client_end, server_end = trio.testing.memory_stream_pair()
+        self.nursery.start_soon(self.server.handle_connection, server_end)
+        irc = IRCTestClient(client_end, nick)
+        await irc.register(nick)
+        return irc
+
+    def drop_everyone(self) -> None:
+        for session in list(self.server.sessions):
+            session.close("Dropped by the test")
+
+
+@asynccontextmanager
+async def network(config: ServerConfig = FAST, **overrides: Any) -> AsyncIterator[Net]:
+    server = Server(replace(config, **overrides), clock=lambda: 1_700_000_000.0)
+    async with trio.open_nursery() as nursery:
+        yield Net(server, nursery)
+        nursery.cancel_scope.cancel()
+
+
+def joined(model: ChatModel, channel: str) -> Callable[[], bool]:
+    def check() -> bool:
+        buf = model.find(channel)
+        return buf is not None and buf.joined and model.state is ConnectionState.CONNECTED
+
+    return check
+
+
+def has_line(model: ChatModel, buffer: str, fragment: str) -> Callable[[], bool]:
+    def check() -> bool:
+        buf = model.find(buffer)
+        return buf is not None and any(fragment in line.text for line in buf.lines)
+
+    return check
+
+
+# -- against the real server ------------------------------------------------------------------------------------
+
+
+async def test_registers_negotiates_caps_and_joins_channels() -> None:
+    async with network() as net:
+        client, model = await net.start_client("alice", channels=("#lobby", "#dev"))
+        await wait_until(model, joined(model, "#dev"))
+        await wait_until(model, joined(model, "#lobby"))
+        assert {"server-time", "echo-message", "message-tags", "multi-prefix"} <= client.caps
+        assert model.current.name == "#lobby", "the first channel is shown, the others join quietly"
+        assert model.find("#lobby") is not None
+        assert [b.name for b in model.buffers] == ["server", "#lobby", "#dev"]
+        assert model.find("#lobby").has_member("alice")  # type: ignore[union-attr]
+        client.quit()
+
+
+async def test_two_clients_chat_and_own_lines_appear_once() -> None:
+    async with network() as net:
+        alice, amodel = await net.start_client("alice")
+        await wait_until(amodel, joined(amodel, "#lobby"))
+        bob, bmodel = await net.start_client("bob")
+        await wait_until(bmodel, joined(bmodel, "#lobby"))
+        await wait_until(amodel, lambda: amodel.current.has_member("bob"))
+        alice.submit("hello bob, how are you?")
+        await wait_until(bmodel, has_line(bmodel, "#lobby", "hello bob"))
+        await wait_until(amodel, has_line(amodel, "#lobby", "hello bob"))
+        alice.submit("second line")
+        await wait_until(bmodel, has_line(bmodel, "#lobby", "second line"))
+        await wait_until(amodel, has_line(amodel, "#lobby", "second line"))
+        own = [line for line in amodel.current.lines if line.kind is LineKind.MESSAGE]
+        assert [(line.nick, line.text, line.own) for line in own] == [
+            ("alice", "hello bob, how are you?", True),
+            ("alice", "second line", True),
+        ]
+        seen = [line for line in bmodel.current.lines if line.kind is LineKind.MESSAGE]
+        assert seen[0].nick == "alice" and seen[0].highlight, "bob was mentioned"
+        assert seen[1].highlight is False
+        assert seen[0].time.year == 2023, "the server-time tag is used when present"
+        bob.submit("/me waves")
+        await wait_until(amodel, lambda: any(line.kind is LineKind.ACTION for line in amodel.current.lines))
+        # A private message opens a query buffer on the other side, counted as unread and highlighted.
+        bob.submit("/msg alice psst")
+        await wait_until(amodel, has_line(amodel, "bob", "psst"))
+        query = amodel.find("bob")
+        assert query is not None and query.kind is BufferKind.QUERY
+        assert query.unread == 1 and query.highlights == 1
+        assert amodel.activity() == [(3, query)]
+        alice.quit("bye now")
+        await wait_until(bmodel, has_line(bmodel, "#lobby", "alice quit"))
+        assert "bye now" in bmodel.texts()[-1]
+        bob.quit()
+
+
+async def test_commands_reach_the_server() -> None:
+    async with network() as net:
+        alice, amodel = await net.start_client("alice")
+        await wait_until(amodel, joined(amodel, "#lobby"))
+        bob, bmodel = await net.start_client("bob")
+        await wait_until(bmodel, joined(bmodel, "#lobby"))
+        alice.submit("/topic Welcome to the lobby")
+        await wait_until(bmodel, lambda: bmodel.current.topic == "Welcome to the lobby")
+        alice.submit("/nick alicia")
+        await wait_until(bmodel, has_line(bmodel, "#lobby", "alice is now known as alicia"))
+        assert amodel.nick == "alicia"
+        assert bmodel.current.has_member("alicia") and not bmodel.current.has_member("alice")
+        alice.submit("/whois bob")
+        await wait_until(amodel, has_line(amodel, "#lobby", "bob is ~bob@"))
+        alice.submit("/names")
+        await wait_until(amodel, has_line(amodel, "#lobby", "2 people in #lobby"))
+        alice.submit("/mode +v bob")
+        await wait_until(bmodel, lambda: bmodel.current.members["bob"].prefixes == "+")
+        bob.submit("/part #lobby see you")
+        await wait_until(amodel, has_line(amodel, "#lobby", "bob left #lobby (see you)"))
+        assert not bmodel.current.joined
+        alice.submit("/join #dev")
+        await wait_until(amodel, joined(amodel, "#dev"))
+        assert amodel.current.name == "#dev", "a channel you /join is shown"
+        alice.submit("/quote PRIVMSG #lobby :raw hello")
+        alice.submit("/unknowncommand")
+        assert "Unknown command /unknowncommand" in amodel.texts()[-1]
+        alice.quit()
+        bob.quit()
+
+
+async def test_nick_in_use_falls_back_to_an_underscore() -> None:
+    async with network() as net:
+        await net.raw_client("alice")
+        client, model = await net.start_client("alice")
+        await wait_until(model, joined(model, "#lobby"))
+        assert model.nick == "alice_"
+        assert any("alice is in use; trying alice_" in t for t in model.texts(model.server))
+        client.quit()
+
+
+async def test_wrong_password_is_reported_and_not_retried(autojump_clock: trio.testing.MockClock) -> None:
+    async with network(password="sesame") as net:
+        model = ChatModel("alice")
+        client = ChatClient(ClientConfig("alice", password="wrong"), model, open_stream=net.opener())
+        await client.run()  # returns by itself: retrying cannot help
+        assert model.state is ConnectionState.FAILED
+        assert "Wrong password" in model.state_detail
+        assert len(net.attempts) == 1
+        model2 = ChatModel("bob")
+        await ChatClient(ClientConfig("bob"), model2, open_stream=net.opener()).run()
+        assert "needs a password: use --password" in model2.state_detail
+        ok, ok_model = await net.start_client("carol", password="sesame")
+        await wait_until(ok_model, joined(ok_model, "#lobby"))
+        ok.quit()
+
+
+async def test_reconnects_with_backoff_rejoins_and_restores_nick(autojump_clock: trio.testing.MockClock) -> None:
+    async with network() as net:
+        client, model = await net.start_client("alice", channels=("#lobby",), reconnect_initial=1, reconnect_max=8)
+        await wait_until(model, joined(model, "#lobby"))
+        client.submit("/join #dev")
+        await wait_until(model, joined(model, "#dev"))
+        client.submit("/part #lobby")
+        client.submit("/join #ops")
+        await wait_until(model, joined(model, "#ops"))
+        client.submit("/nick alicia")
+        await wait_until(model, lambda: model.nick == "alicia")
+        model.switch(0)
+
+        net.refuse = 5
+        start = trio.current_time()
+        net.drop_everyone()
+        await wait_until(model, lambda: model.state is ConnectionState.WAITING)
+        assert not model.find("#dev").joined  # type: ignore[union-attr]
+        assert "Dropped by the test" in " ".join(model.texts(model.server))
+        await wait_until(model, joined(model, "#ops"), within=120)
+        await wait_until(model, joined(model, "#dev"))
+        assert model.nick == "alicia"
+        assert not model.find("#lobby").joined, "a channel you left stays left"  # type: ignore[union-attr]
+        assert model.current is model.server, "rejoining does not steal the view"
+        delays = [round(b - a) for a, b in zip([start, *net.attempts[1:]], net.attempts[1:], strict=False)]
+        assert delays == [1, 2, 4, 8, 8, 8]
+        assert len(net.attempts) == 7
+        assert client.connections == 2
+        assert any("Connection refused by 127.0.0.1:6667" in t for t in model.texts(model.server))
+        client.quit()
+
+
+async def test_lag_is_measured(autojump_clock: trio.testing.MockClock) -> None:
+    async with network() as net:
+        client, model = await net.start_client("alice", ping_interval=5)
+        await wait_until(model, joined(model, "#lobby"))
+        await wait_until(model, lambda: model.lag is not None)
+        assert model.lag is not None and model.lag < 1
+        client.quit()
+
+
+async def test_long_messages_are_split_to_fit_the_line_limit() -> None:
+    async with network() as net:
+        alice, amodel = await net.start_client("alice")
+        await wait_until(amodel, joined(amodel, "#lobby"))
+        bob = await net.raw_client("bob")
+        await bob.send("JOIN #lobby")
+        await bob.expect(" 366 ")
+        text = ("ünïcödé 日本語 " * 60) + "x" * 700
+        alice.submit(text)
+        pieces: list[str] = []
+        while "".join(pieces).replace(" ", "") != text.replace(" ", ""):
+            msg = await bob.expect("PRIVMSG #lobby")
+            assert len(msg.to_bytes()) <= 512
+            assert len(msg.params[1].encode()) <= text_budget("alice", "#lobby")
+            pieces.append(msg.params[1])
+        assert len(pieces) > 3
+        alice.quit()
+
+
+async def test_quit_while_disconnected_ends_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    async with network() as net:
+        net.refuse = 100
+        model = ChatModel("alice")
+        client = ChatClient(ClientConfig("alice"), model, open_stream=net.opener())
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.run)
+            await wait_until(model, lambda: model.state is ConnectionState.WAITING)
+            client.submit("hello?")
+            client.submit("/quit")
+        assert model.state is ConnectionState.DISCONNECTED
+        assert "Connection refused by 127.0.0.1:6667 (is the server running?)" in model.texts(model.server)
+        assert any("server buffer" in t for t in model.texts())
+
+
+# -- against scripted servers: behaviour our server does not exercise ------------------------------------------------
+
+
+class FakeServer:
+    """The server end of one memory stream, driven line by line by the test."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.buffer = LineBuffer(1 << 16)
+        self.pending: list[Message] = []
+
+    async def recv(self) -> Message:
+        with trio.fail_after(5):
+            while not self.pending:
+                data = await self.stream.receive_some()
+                if not data:
+                    raise EOFError
+                self.pending += [parse_line(line) for line in self.buffer.feed(data)]
+        return self.pending.pop(0)
+
+    async def expect(self, command: str) -> Message:
+        while True:
+            msg = await self.recv()
+            if msg.command == command:
+                return msg
+
+    async def send(self, *lines: str) -> None:
+        await self.stream.send_all("".join(line + "\r\n" for line in lines).encode())
+
+
+@asynccontextmanager
+async def scripted(nick: str = "alice", **config: Any) -> AsyncIterator[tuple[ChatClient, ChatModel, FakeServer]]:
+    client_end, server_end = trio.testing.memory_stream_pair()
+
+    async def open_stream() -> trio.abc.Stream:
+        return client_end
+
+    model = ChatModel(nick)
+    client = ChatClient(ClientConfig(nick, **config), model, open_stream=open_stream, now=lambda: FIXED_NOW)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.run)
+        yield client, model, FakeServer(server_end)
+        client.cancel()
+
+
+async def test_server_without_capabilities() -> None:
+    async with scripted() as (client, model, server):
+        cap = await server.recv()
+        assert cap == Message("CAP", ("LS", "302"))
+        await server.expect("USER")
+        await server.send(":old.server 421 alice CAP :Unknown command", ":old.server 001 alice :Welcome")
+        await server.expect("JOIN")
+        assert client.caps == frozenset()
+        await server.send(":alice!a@h JOIN #lobby", ":old.server 353 alice = #lobby :@alice bob")
+        await server.send(":old.server 366 alice #lobby :End")
+        await wait_until(model, joined(model, "#lobby"))
+        client.submit("hi there")
+        msg = await server.expect("PRIVMSG")
+        assert msg.params == ("#lobby", "hi there")
+        assert [(line.nick, line.text) for line in model.current.lines if line.kind is LineKind.MESSAGE] == [
+            ("alice", "hi there")
+        ], "without echo-message our line is shown locally"
+        assert model.current.nicks() == ["alice", "bob"]
+        assert not any("does not know" in t for t in model.texts(model.server))
+
+
+async def test_multiline_cap_ls_and_cap_notify() -> None:
+    async with scripted() as (client, model, server):
+        await server.expect("USER")
+        await server.send(":s CAP * LS * :server-time sasl=PLAIN", ":s CAP * LS :echo-message cap-notify unknown")
+        req = await server.expect("CAP")
+        assert req.params == ("REQ", "server-time echo-message cap-notify")
+        await server.send(":s CAP alice ACK :server-time echo-message cap-notify")
+        assert (await server.expect("CAP")).params == ("END",)
+        await server.send(":s 001 alice :Welcome")
+        await wait_until(model, lambda: client.connected)
+        await server.send(":s CAP alice NEW :away-notify")
+        assert (await server.expect("CAP")).params == ("REQ", "away-notify")
+        await server.send(":s CAP alice ACK :away-notify", ":s CAP alice DEL :echo-message", "PING :sync")
+        await server.expect("PONG")
+        assert client.caps == {"server-time", "cap-notify", "away-notify"}
+
+
+async def test_events_land_in_their_buffers() -> None:
+    async with scripted() as (_client, model, server):
+        await server.expect("USER")
+        await server.send(":s 001 alice :Welcome", ":s 005 alice PREFIX=(qov)~@+ CHANMODES=b,k,l,n :are supported")
+        await server.send(":alice!a@h JOIN #c", ":s 353 alice = #c :~@alice +bob carol", ":s 366 alice #c :End")
+        await wait_until(model, joined(model, "#c"))
+        buf = model.current
+        assert buf.nicks() == ["alice", "bob", "carol"]
+        assert buf.members["alice"].prefixes == "~@"
+        await server.send(
+            "@time=2020-01-01T10:00:00.000Z :bob!b@h PRIVMSG #c :\x02bold\x02 \x0304red\x03 \x1b[31mtext",
+            ":bob!b@h PRIVMSG alice :\x01VERSION\x01",
+            ":dave!d@h JOIN #c * :Dave Person",
+            ":s MODE #c +ob-v carol *!*@spam bob",
+            ":carol!c@h NICK caroline",
+            ":caroline!c@h TOPIC #c :new topic",
+            ":dave!d@h PART #c :later",
+            ":bob!b@h KICK #c caroline :out",
+            ":bob!b@h QUIT :gone",
+            ":bob!b@h INVITE alice #secret",
+            ":s NOTICE alice :server news",
+        )
+        reply = await server.expect("NOTICE")
+        assert reply.params == ("bob", "\x01VERSION trio-chat\x01")
+        await wait_until(model, has_line(model, "#c", "bob quit (gone)"))
+        kinds = [line.kind for line in buf.lines if line.kind is not LineKind.INFO]
+        assert kinds == [
+            LineKind.JOIN,
+            LineKind.MESSAGE,
+            LineKind.JOIN,
+            LineKind.MODE,
+            LineKind.NICK,
+            LineKind.TOPIC,
+            LineKind.PART,
+            LineKind.KICK,
+            LineKind.QUIT,
+        ]
+        message = next(line for line in buf.lines if line.kind is LineKind.MESSAGE)
+        assert message.text == "bold red [31mtext", "formatting and control characters never reach the terminal"
+        assert message.time == datetime(2020, 1, 1, 10, tzinfo=UTC)
+        assert "dave (d@h) joined #c" in model.texts(buf)
+        assert buf.topic == "new topic"
+        assert buf.nicks() == ["alice"]
+        await wait_until(model, has_line(model, "server", "server news"))
+        assert any("invites you to #secret" in t for t in model.texts(buf))
+
+
+async def test_answers_ping_and_reports_server_error_then_reconnects(autojump_clock: trio.testing.MockClock) -> None:
+    async with scripted(reconnect_initial=3) as (_client, model, server):
+        await server.expect("USER")
+        await server.send("PING :abc")
+        assert (await server.expect("PONG")).params == ("abc",)
+        await server.send("ERROR :Closing link (too many bananas)")
+        await server.stream.aclose()
+        await wait_until(model, lambda: model.state is ConnectionState.WAITING)
+        assert "Server closed the link: Closing link (too many bananas)" in model.texts(model.server)
+        assert model.state_detail == "in 3 s"
+
+
+async def test_silent_server_is_dropped(autojump_clock: trio.testing.MockClock) -> None:
+    async with scripted(ping_interval=10, ping_timeout=30) as (_client, model, server):
+        await server.expect("USER")
+        await wait_until(model, lambda: model.state is ConnectionState.WAITING, within=100)
+        assert any("No reply from 127.0.0.1:6667 for 30 s" in t for t in model.texts(model.server))
+
+
+# -- pieces ----------------------------------------------------------------------------------------------------------
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff_delay(n, 1, 60) for n in range(9)] == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert backoff_delay(10_000, 0.5, 30) == 30
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (OSError("x"), "Cannot connect to h:1: x"),
+        (ConnectionRefusedError(111, "refused"), "Connection refused by h:1 (is the server running?)"),
+        (trio.TooSlowError(), "Connecting to h:1 timed out"),
+        (ssl.SSLError(1, "WRONG_VERSION_NUMBER"), "TLS failure with h:1"),
+    ],
+)
+def test_connect_errors_are_explained(exc: BaseException, expected: str) -> None:
+    assert describe_connect_error(exc, ClientConfig("a", host="h", port=1)).startswith(expected)
+
+
+def test_certificate_errors_suggest_tls_insecure() -> None:
+    cert_error = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    cert_error.verify_message = "self-signed certificate"
+    wrapped = trio.BrokenResourceError("handshake")
+    wrapped.__cause__ = cert_error
+    text = describe_connect_error(wrapped, ClientConfig("a", host="h", port=1, tls=True))
+    assert "self-signed certificate" in text and "--tls-insecure" in text
+
+
+# -- real sockets: what the default opener reports --------------------------------------------------------------------
+
+
+async def test_refused_connection_on_a_real_socket() -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    for listener in listeners:
+        await listener.aclose()  # nothing listens on that port any more
+    config = ClientConfig("alice", port=port)
+    with pytest.raises(OSError) as info:
+        await default_opener(config)()
+    expected = f"Connection refused by 127.0.0.1:{port} (is the server running?)"
+    assert describe_connect_error(info.value, config) == expected
+
+
+async def test_tls_failure_and_tls_insecure_on_a_real_socket() -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("irc.example").configure_cert(server_context)
+    listeners = await trio.open_ssl_over_tcp_listeners(0, server_context, host="127.0.0.1")
+    transport = listeners[0].transport_listener
+    assert isinstance(transport, trio.SocketListener)
+    port = transport.socket.getsockname()[1]
+
+    async def greet(stream: trio.SSLStream[trio.SocketStream]) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await stream.send_all(b":irc.example NOTICE * :hello over TLS\r\n")
+            await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, greet, listeners)
+        strict = ClientConfig("alice", port=port, tls=True)
+        with pytest.raises((trio.BrokenResourceError, ssl.SSLError)) as info:
+            await default_opener(strict)()
+        text = describe_connect_error(info.value, strict)
+        assert text.startswith(f"TLS failure with 127.0.0.1:{port}: certificate not trusted"), text
+        assert "--tls-insecure" in text
+        insecure = ClientConfig("alice", port=port, tls=True, tls_insecure=True)
+        stream = await default_opener(insecure)()
+        assert b"hello over TLS" in await stream.receive_some()
+        await stream.aclose()
+        nursery.cancel_scope.cancel()

@@ -1,0 +1,213 @@
+"""End to end in a real terminal: ``trio-chat serve`` and two ``trio-chat join`` clients in tmux.
+
+Keys go in with ``send-keys``; what a person would see comes out with ``capture-pane``.  Only this test polls
+with real sleeps (a bounded deadline per step).  Everything started here is ended here, by PID or by our own
+private tmux socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from trio_chat.cli import build_parser
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+DEADLINE = 15.0
+
+
+@functools.cache
+def _cli_has_join() -> bool:
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            build_parser().parse_args(["join", "x"])
+    except SystemExit:
+        return False
+    return True
+
+
+def join_command(nick: str, port: int) -> list[str]:
+    """``trio-chat join NICK --port PORT``, through the CLI once it knows ``join``."""
+    if _cli_has_join():
+        return [sys.executable, "-m", "trio_chat.cli", "join", nick, "--port", str(port)]
+    snippet = (
+        "import argparse, sys; from trio_chat.ui.app import add_join_arguments, run_client; "
+        "p = argparse.ArgumentParser(); add_join_arguments(p); sys.exit(run_client(p.parse_args(sys.argv[1:])))"
+    )
+    return [sys.executable, "-c", snippet, nick, "--port", str(port)]
+
+
+@contextmanager
+def chat_server(*options: str) -> Iterator[int]:
+    """``trio-chat serve --port 0``: the port it picked is read from its first log line, so no port can race."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trio_chat.cli", "serve", "--port", "0", *options], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"listening on \S+ port (\d+)", line)
+        assert match, f"unexpected first log line: {line!r}"
+        yield int(match.group(1))
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+class Tmux:
+    """A private tmux server (its own socket), so nothing outside this test is touched."""
+
+    def __init__(self) -> None:
+        self.socket = f"trio-chat-test-{uuid.uuid4().hex[:8]}"
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(
+            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True, timeout=10
+        )
+        return result.stdout
+
+    def start(self, name: str, command: list[str], width: int = 100, height: int = 24) -> None:
+        """Run ``command`` in a new window; the shell around it reports its exit status on the screen.
+
+        (tmux can drop a dying pane's last output, so the shell stays, waiting on ``read``, until we close.)
+        """
+        env = f"TERM=xterm-256color PYTHONPATH={shlex.quote(os.getcwd())}"
+        script = f'env {env} {shlex.join(command)}; echo "[exited $?]"; read _'
+        self.run("new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), shlex.join(["sh", "-c", script]))
+
+    def keys(self, name: str, *keys: str) -> None:
+        self.run("send-keys", "-t", name, *keys)
+
+    def type(self, name: str, text: str) -> None:
+        self.run("send-keys", "-t", name, "-l", text)
+
+    def screen(self, name: str) -> str:
+        return self.run("capture-pane", "-p", "-t", name)
+
+    def wait_for(self, name: str, pattern: str) -> str:
+        """Poll the screen until ``pattern`` (a regex) shows, within the deadline; return the screen."""
+        deadline = time.monotonic() + DEADLINE
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen(name)
+            if re.search(pattern, screen):
+                return screen
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} never appeared on {name}'s screen:\n{screen}")
+
+    def exit_status(self, name: str) -> int:
+        return int(re.findall(r"\[exited (\d+)\]", self.wait_for(name, r"\[exited \d+\]"))[-1])
+
+    def close(self) -> None:
+        try:
+            pid = int(self.run("display-message", "-p", "#{pid}").strip())
+        except (subprocess.CalledProcessError, ValueError):
+            return
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], check=False, capture_output=True, timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # only if it is somehow still there: it is the tmux server we started
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    t = Tmux()
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def input_line(screen: str) -> str:
+    return screen.rstrip("\n").splitlines()[-1]
+
+
+def test_two_people_chat_in_two_terminals(tmux: Tmux) -> None:
+    with chat_server() as port:
+        tmux.start("alice", join_command("alice", port))
+        tmux.wait_for("alice", r"You joined #lobby")
+        tmux.start("bob", join_command("bob", port), width=80, height=20)
+        tmux.wait_for("bob", r"You joined #lobby")
+        screen = tmux.wait_for("alice", r"--> bob \(~bob@\S+\) joined #lobby")
+        assert re.search(r"\[alice\] 2:#lobby +connected", screen), screen
+
+        # Alice starts typing and completes bob's nick; bob talks meanwhile: her line stays as it was.
+        tmux.type("alice", "hi bo")
+        tmux.keys("alice", "Tab")
+        tmux.wait_for("alice", r"(?m)^\[#lobby\] hi bob\s*$")
+        tmux.type("bob", "hello alice, anyone here?")
+        tmux.keys("bob", "Enter")
+        screen = tmux.wait_for("alice", r"<bob> hello alice, anyone here\?")
+        assert input_line(screen).rstrip() == "[#lobby] hi bob", screen
+        tmux.type("alice", "welcome!")
+        tmux.keys("alice", "Enter")
+        screen = tmux.wait_for("bob", r"<alice> hi bob welcome!")
+        assert screen.count("hi bob welcome!") == 1
+        alice_screen = tmux.wait_for("alice", r"<alice> hi bob welcome!")
+        assert alice_screen.count("hi bob welcome!") == 1, "your own line shows once"
+
+        # An action, a private message (a new buffer with activity in the status line), switching to it.
+        tmux.type("bob", "/me waves")
+        tmux.keys("bob", "Enter")
+        tmux.wait_for("alice", r" \* bob waves")
+        tmux.type("bob", "/msg alice psst, a secret")
+        tmux.keys("bob", "Enter")
+        tmux.wait_for("alice", r"Act: 3:bob\(1!\)")
+        tmux.keys("alice", "M-3")
+        screen = tmux.wait_for("alice", r"\[alice\] 3:bob ")
+        assert "<bob> psst, a secret" in screen
+        assert "Act:" not in screen
+
+        # /help in a narrow terminal wraps instead of cutting.
+        tmux.type("bob", "/help")
+        tmux.keys("bob", "Enter")
+        screen = tmux.wait_for("bob", r"/whois nick")
+        assert all(len(line) <= 80 for line in screen.splitlines())
+
+        tmux.type("alice", "/quit off to lunch")
+        tmux.keys("alice", "Enter")
+        assert tmux.exit_status("alice") == 0
+        tmux.wait_for("bob", r"<-- alice quit \(Quit: off to lunch\)|<-- alice quit \(off to lunch\)")
+        tmux.keys("bob", "C-d")
+        assert tmux.exit_status("bob") == 0
+
+
+def test_refused_connection_is_explained_and_ctrl_c_twice_quits(tmux: Tmux) -> None:
+    with chat_server() as port:
+        pass  # the server is gone again: nothing listens on this port now
+    tmux.start("alice", join_command("alice", port))
+    screen = tmux.wait_for("alice", r"Connection refused by 127\.0\.0\.1:\d+ \(is the server running\?\)")
+    assert re.search(r"reconnecting in \d+ s", screen), screen
+    tmux.keys("alice", "C-c")
+    tmux.wait_for("alice", r"Press Ctrl-C again to quit")
+    tmux.keys("alice", "C-c")
+    assert tmux.exit_status("alice") == 0
+
+
+def test_wrong_password_is_said_plainly_and_exits_1(tmux: Tmux) -> None:
+    with chat_server("--password", "sesame") as port:
+        tmux.start("alice", [*join_command("alice", port), "--password", "wrong"])
+        assert tmux.exit_status("alice") == 1
+        screen = tmux.wait_for("alice", r"trio-chat join: Wrong password for 127\.0\.0\.1:\d+")
+        assert "Password incorrect" in screen

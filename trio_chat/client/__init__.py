@@ -1,0 +1,19 @@
+"""The chat client without its screen: a pure model, slash-command parsing, and the trio core.
+
+Nothing in here imports prompt_toolkit (that is ``trio_chat.ui``) or the server.
+"""
+
+from .core import ChatClient, ClientConfig, backoff_delay
+from .model import Buffer, BufferKind, ChatModel, ConnectionState, Line, LineKind
+
+__all__ = [
+    "Buffer",
+    "BufferKind",
+    "ChatClient",
+    "ChatModel",
+    "ClientConfig",
+    "ConnectionState",
+    "Line",
+    "LineKind",
+    "backoff_delay",
+]

@@ -1,0 +1,409 @@
+"""What a typed line means: slash commands to IRC messages and local actions, pure and synchronous.
+
+:func:`parse_input` turns one line of input into a list of actions for the core to carry out.  Nothing here
+sends, reads the clock or touches the model: the tests call it with a context and look at what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from trio_chat.protocol import Message, ProtocolError, parse_line
+from trio_chat.protocol.message import MAX_BODY_BYTES
+from trio_chat.protocol.names import is_channel_name
+
+SayKind = Literal["privmsg", "action", "notice"]
+
+# A server relays our PRIVMSG as ``:nick!user@host PRIVMSG target :text``, and that whole line must fit in
+# 510 bytes.  We do not know our user and host as the server shows them, so assume the longest usual ones:
+# a 10-character ident plus ``~`` and a 63-byte host name (the DNS label limit, also what ergo allows).
+ASSUMED_USER_BYTES = 11
+ASSUMED_HOST_BYTES = 63
+
+
+@dataclass(frozen=True, slots=True)
+class InputContext:
+    """Where the line was typed: the current buffer's target (``None`` in the server buffer) and our nick."""
+
+    nick: str
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send this message as it is."""
+
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Say something to a channel or nick; ``chunks`` are already split to fit a line each."""
+
+    target: str
+    kind: SayKind
+    chunks: tuple[str, ...]
+
+    def messages(self) -> list[Message]:
+        command = "NOTICE" if self.kind == "notice" else "PRIVMSG"
+        if self.kind == "action":
+            return [Message(command, (self.target, f"\x01ACTION {c}\x01")) for c in self.chunks]
+        return [Message(command, (self.target, c)) for c in self.chunks]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenQuery:
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchBuffer:
+    """Show buffer ``number`` (1 = server, as Alt-1) or the buffer named ``name``."""
+
+    number: int | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseBuffer:
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Quit:
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowHelp:
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ShowError:
+    text: str
+
+
+Action = Send | Say | OpenQuery | SwitchBuffer | CloseBuffer | Quit | ShowHelp | ShowError
+
+
+@dataclass(frozen=True, slots=True)
+class CommandInfo:
+    usage: str
+    summary: str
+
+
+COMMANDS: dict[str, CommandInfo] = {
+    "away": CommandInfo("/away [message]", "mark yourself away with a message, or back without one"),
+    "buffer": CommandInfo("/buffer N|name", "switch to buffer N (as Alt-N) or the one with that name"),
+    "close": CommandInfo("/close", "close the current buffer (leaving the channel)"),
+    "help": CommandInfo("/help [command]", "list the commands, or show how to use one"),
+    "invite": CommandInfo("/invite nick [#channel]", "invite someone to a channel (default: this one)"),
+    "join": CommandInfo("/join #channel[,#other] [key]", "join channels"),
+    "kick": CommandInfo("/kick [#channel] nick [reason]", "remove someone from a channel"),
+    "list": CommandInfo("/list [#channel…]", "list the channels on the server"),
+    "me": CommandInfo("/me action", "describe what you are doing (* alice waves)"),
+    "mode": CommandInfo("/mode [target] [+/-modes [args]]", "show or change channel or user modes"),
+    "msg": CommandInfo("/msg nick|#channel text", "send a message without switching buffer"),
+    "names": CommandInfo("/names [#channel]", "list who is in a channel"),
+    "nick": CommandInfo("/nick newnick", "change your nickname"),
+    "notice": CommandInfo("/notice nick|#channel text", "send a notice"),
+    "part": CommandInfo("/part [#channel] [reason]", "leave a channel (default: this one)"),
+    "query": CommandInfo("/query nick [text]", "open a private conversation with someone"),
+    "quit": CommandInfo("/quit [reason]", "disconnect and exit"),
+    "quote": CommandInfo("/quote RAW LINE", "send a raw IRC line to the server"),
+    "topic": CommandInfo("/topic [#channel] [new topic]", "show or set a channel's topic"),
+    "who": CommandInfo("/who [mask]", "list users matching a mask (default: this channel)"),
+    "whois": CommandInfo("/whois nick", "show information about someone"),
+}
+
+ALIASES = {"j": "join", "q": "query", "m": "msg", "raw": "quote", "exit": "quit", "w": "whois", "leave": "part"}
+
+
+def help_lines(topic: str | None = None) -> tuple[str, ...]:
+    """The text of ``/help``: every command with its one-line summary, or the usage of one command."""
+    if topic:
+        name = ALIASES.get(topic.lstrip("/").lower(), topic.lstrip("/").lower())
+        info = COMMANDS.get(name)
+        if info is None:
+            return (f"No such command: /{topic.lstrip('/')}",)
+        return (f"{info.usage}  —  {info.summary}",)
+    width = max(len(info.usage) for info in COMMANDS.values())
+    lines = ["Commands (text without a leading / goes to the current buffer; //text sends a literal /):"]
+    lines += [f"  {info.usage.ljust(width)}  {info.summary}" for info in COMMANDS.values()]
+    lines.append(
+        "Keys: Alt-1..9 / Ctrl-N / Ctrl-P switch buffer, PageUp/PageDown scroll, Tab completes, "
+        "Up/Down history, F2 nick list, Ctrl-D or Ctrl-C twice quits."
+    )
+    return tuple(lines)
+
+
+def text_budget(nick: str, target: str, command: str = "PRIVMSG") -> int:
+    """Bytes of text that fit in one message to ``target`` once the server adds its ``:nick!user@host`` prefix."""
+    prefix = 1 + len(nick.encode()) + 1 + ASSUMED_USER_BYTES + 1 + ASSUMED_HOST_BYTES + 1
+    envelope = len(f"{command} {target} :".encode())
+    return MAX_BODY_BYTES - prefix - envelope
+
+
+def split_text(text: str, budget: int) -> list[str]:
+    """Split ``text`` into pieces of at most ``budget`` UTF-8 bytes, at spaces where possible.
+
+    A piece never ends inside a UTF-8 sequence: a hard split backs up to the start of the character.
+    """
+    if budget < 4:
+        raise ValueError("budget too small for one UTF-8 character")
+    data = text.encode("utf-8")
+    pieces: list[str] = []
+    while len(data) > budget:
+        cut = data.rfind(b" ", 0, budget + 1)
+        if cut > 0:
+            pieces.append(data[:cut].decode("utf-8"))
+            data = data[cut + 1 :]
+            continue
+        cut = budget
+        while data[cut] & 0xC0 == 0x80:  # a continuation byte: this character starts earlier
+            cut -= 1
+        pieces.append(data[:cut].decode("utf-8"))
+        data = data[cut:]
+    if data or not pieces:
+        pieces.append(data.decode("utf-8"))
+    return pieces
+
+
+def say(target: str, text: str, nick: str, kind: SayKind = "privmsg") -> Say:
+    command = "NOTICE" if kind == "notice" else "PRIVMSG"
+    budget = text_budget(nick, target, command)
+    if kind == "action":
+        budget -= len("\x01ACTION \x01")
+    return Say(target, kind, tuple(split_text(text, budget)))
+
+
+def _channel_or_current(args: list[str], ctx: InputContext) -> str | None:
+    if args and is_channel_name(args[0]):
+        return args.pop(0)
+    if ctx.target is not None and is_channel_name(ctx.target):
+        return ctx.target
+    return None
+
+
+def _usage(name: str) -> list[Action]:
+    return [ShowError(f"Usage: {COMMANDS[name].usage}")]
+
+
+def parse_input(text: str, ctx: InputContext) -> list[Action]:
+    """What one line of input asks for.  Empty input asks for nothing."""
+    text = text.rstrip("\r\n")
+    if not text.strip():
+        return []
+    if text.startswith("//") or not text.startswith("/"):
+        body = text[1:] if text.startswith("//") else text
+        if ctx.target is None:
+            return [ShowError("This is the server buffer: /join a channel or /query someone to talk.")]
+        return [say(ctx.target, body, ctx.nick)]
+    word, _, rest = text[1:].partition(" ")
+    name = ALIASES.get(word.lower(), word.lower())
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        return [ShowError(f"Unknown command /{word}; /help lists the commands.")]
+    return handler(rest.strip(), ctx)
+
+
+def _words(rest: str, n: int) -> list[str]:
+    """At most ``n`` words; the last keeps its inner spaces (a reason, a message)."""
+    return rest.split(None, n - 1) if rest else []
+
+
+def _join(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if not args:
+        return _usage("join")
+    channels = ",".join(c if is_channel_name(c) else "#" + c for c in args[0].split(",") if c)
+    params = (channels, args[1]) if len(args) > 1 else (channels,)
+    return [Send(Message("JOIN", params))]
+
+
+def _part(rest: str, ctx: InputContext) -> list[Action]:
+    args = _words(rest, 2)
+    channel = _channel_or_current(args, ctx)
+    if channel is None:
+        return _usage("part")
+    reason = " ".join(args)
+    return [Send(Message("PART", (channel, reason) if reason else (channel,)))]
+
+
+def _msg(rest: str, ctx: InputContext, kind: SayKind = "privmsg", name: str = "msg") -> list[Action]:
+    args = _words(rest, 2)
+    if len(args) < 2:
+        return _usage(name)
+    return [say(args[0], args[1], ctx.nick, kind)]
+
+
+def _notice(rest: str, ctx: InputContext) -> list[Action]:
+    return _msg(rest, ctx, "notice", "notice")
+
+
+def _query(rest: str, ctx: InputContext) -> list[Action]:
+    args = _words(rest, 2)
+    if not args or is_channel_name(args[0]):
+        return _usage("query")
+    actions: list[Action] = [OpenQuery(args[0])]
+    if len(args) > 1:
+        actions.append(say(args[0], args[1], ctx.nick))
+    return actions
+
+
+def _me(rest: str, ctx: InputContext) -> list[Action]:
+    if not rest:
+        return _usage("me")
+    if ctx.target is None:
+        return [ShowError("/me needs a channel or query buffer.")]
+    return [say(ctx.target, rest, ctx.nick, "action")]
+
+
+def _nick(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if len(args) != 1:
+        return _usage("nick")
+    return [Send(Message("NICK", (args[0],)))]
+
+
+def _topic(rest: str, ctx: InputContext) -> list[Action]:
+    args = _words(rest, 2)
+    channel = _channel_or_current(args, ctx)
+    if channel is None:
+        return _usage("topic")
+    if args:
+        return [Send(Message("TOPIC", (channel, " ".join(args))))]
+    return [Send(Message("TOPIC", (channel,)))]
+
+
+def _names(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    channel = _channel_or_current(args, ctx)
+    if channel is None:
+        return _usage("names")
+    return [Send(Message("NAMES", (channel,)))]
+
+
+def _who(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    mask = args[0] if args else _channel_or_current([], ctx)
+    if mask is None:
+        return _usage("who")
+    return [Send(Message("WHO", (mask,)))]
+
+
+def _whois(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if not args:
+        if ctx.target is not None and not is_channel_name(ctx.target):
+            args = [ctx.target]
+        else:
+            return _usage("whois")
+    return [Send(Message("WHOIS", (args[0],)))]
+
+
+def _away(rest: str, ctx: InputContext) -> list[Action]:
+    return [Send(Message("AWAY", (rest,) if rest else ()))]
+
+
+def _invite(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if not args:
+        return _usage("invite")
+    nick = args.pop(0)
+    channel = _channel_or_current(args, ctx)
+    if channel is None:
+        return _usage("invite")
+    return [Send(Message("INVITE", (nick, channel)))]
+
+
+def _kick(rest: str, ctx: InputContext) -> list[Action]:
+    args = _words(rest, 3)
+    channel = _channel_or_current(args, ctx)
+    if channel is None or not args:
+        return _usage("kick")
+    nick, _, reason = " ".join(args).partition(" ")
+    return [Send(Message("KICK", (channel, nick, reason) if reason else (channel, nick)))]
+
+
+def _mode(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if not args or args[0][0] in "+-":
+        target = ctx.target if ctx.target is not None and is_channel_name(ctx.target) else ctx.nick
+    else:
+        target = args.pop(0)
+    # A parameter such as a ban mask never holds a space, so every one is a middle parameter.
+    if any(not a or a.startswith(":") for a in args):
+        return _usage("mode")
+    return [Send(Message("MODE", (target, *args)))]
+
+
+def _list(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    return [Send(Message("LIST", tuple(args[:1])))]
+
+
+def _quit(rest: str, ctx: InputContext) -> list[Action]:
+    return [Quit(rest or None)]
+
+
+def _help(rest: str, ctx: InputContext) -> list[Action]:
+    return [ShowHelp(help_lines(rest.split(maxsplit=1)[0] if rest else None))]
+
+
+def _quote(rest: str, ctx: InputContext) -> list[Action]:
+    if not rest:
+        return _usage("quote")
+    try:
+        message = parse_line(rest.encode("utf-8"))
+    except ProtocolError as exc:
+        return [ShowError(f"Cannot send that line: {exc.message}")]
+    return [Send(message)]
+
+
+def _buffer(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if len(args) != 1:
+        return _usage("buffer")
+    if args[0].isdigit():
+        return [SwitchBuffer(number=int(args[0]))]
+    return [SwitchBuffer(name=args[0])]
+
+
+def _close(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    return [CloseBuffer(args[0] if args else None)]
+
+
+_HANDLERS: dict[str, Callable[[str, InputContext], list[Action]]] = {
+    "away": _away,
+    "buffer": _buffer,
+    "close": _close,
+    "help": _help,
+    "invite": _invite,
+    "join": _join,
+    "kick": _kick,
+    "list": _list,
+    "me": _me,
+    "mode": _mode,
+    "msg": _msg,
+    "names": _names,
+    "nick": _nick,
+    "notice": _notice,
+    "part": _part,
+    "query": _query,
+    "quit": _quit,
+    "quote": _quote,
+    "topic": _topic,
+    "who": _who,
+    "whois": _whois,
+}
+assert set(_HANDLERS) == set(COMMANDS), "every command needs help text and a handler"
+
+
+def command_names() -> Sequence[str]:
+    """Names Tab completes after a ``/``."""
+    return sorted(COMMANDS)

@@ -1,0 +1,968 @@
+"""The client's trio side: connect, negotiate capabilities, register, keep the link alive, reconnect.
+
+:class:`ChatClient` owns no screen.  It turns what the server sends into :class:`~trio_chat.client.model.ChatModel`
+updates and what the person types (:meth:`ChatClient.submit`, called synchronously by the UI on the same
+thread) into IRC messages.  The connection is made by an injectable ``open_stream()`` so tests run it over
+memory streams, and every wait goes through trio's clock so a ``MockClock`` can jump through the backoff.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import ssl
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import trio
+
+from trio_chat.protocol import LineBuffer, Message, ProtocolError, casefold, parse_line
+from trio_chat.protocol import numerics as rpl
+from trio_chat.protocol.caps import (
+    AWAY_NOTIFY,
+    CAP_NOTIFY,
+    ECHO_MESSAGE,
+    EXTENDED_JOIN,
+    MESSAGE_TAGS,
+    MULTI_PREFIX,
+    SERVER_TIME,
+)
+from trio_chat.protocol.errors import InvalidUTF8
+from trio_chat.protocol.message import MAX_LINE_BYTES, MAX_SERVER_TAG_BYTES
+from trio_chat.protocol.names import is_channel_name, split_userhost
+
+from . import commands as cmd
+from .model import Buffer, BufferKind, ChatModel, ConnectionState, Line, LineKind, mentions, strip_formatting
+
+log = logging.getLogger(__name__)
+
+OpenStream = Callable[[], Awaitable[trio.abc.Stream]]
+Now = Callable[[], datetime]
+
+WANTED_CAPS = (SERVER_TIME, ECHO_MESSAGE, MESSAGE_TAGS, MULTI_PREFIX, AWAY_NOTIFY, EXTENDED_JOIN, CAP_NOTIFY)
+"""Capabilities requested when the server offers them; the client works the same with none of them."""
+
+READ_BUFFER_BYTES = MAX_SERVER_TAG_BYTES + MAX_LINE_BYTES
+"""An unfinished line from the server may hold a full server tag section plus a line: more is a broken peer."""
+SEND_QUEUE_LINES = 1000
+"""Lines waiting to be written; a paste longer than this is refused rather than buffered without bound."""
+CLIENT_VERSION = "trio-chat"
+
+_connection_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    """How to reach the server and who to be there.  Times are in seconds of trio's clock."""
+
+    nick: str
+    host: str = "127.0.0.1"
+    port: int = 6667
+    channels: tuple[str, ...] = ("#lobby",)
+    password: str | None = None
+    tls: bool = False
+    tls_insecure: bool = False
+    username: str | None = None
+    realname: str = "trio-chat user"
+    quit_message: str = "trio-chat"
+    connect_timeout: float = 20.0
+    reconnect_initial: float = 1.0
+    reconnect_max: float = 60.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 120.0
+    quit_grace: float = 2.0
+    max_nick_attempts: int = 5
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def backoff_delay(attempt: int, initial: float, cap: float) -> float:
+    """Seconds to wait before reconnection attempt ``attempt`` (0-based): doubling from ``initial``, capped."""
+    return float(min(cap, initial * 2 ** min(attempt, 30)))
+
+
+def tls_context(insecure: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def default_opener(config: ClientConfig) -> OpenStream:
+    """``open_stream()`` for a real network: TCP, or TLS with the handshake done up front so it fails here."""
+
+    async def open_stream() -> trio.abc.Stream:
+        if not config.tls:
+            return await trio.open_tcp_stream(config.host, config.port)
+        stream = await trio.open_ssl_over_tcp_stream(
+            config.host, config.port, ssl_context=tls_context(config.tls_insecure), https_compatible=False
+        )
+        try:
+            await stream.do_handshake()
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
+        return stream
+
+    return open_stream
+
+
+class FatalError(Exception):
+    """The server refused us in a way retrying cannot fix (wrong password, banned, invalid nick)."""
+
+
+def describe_connect_error(exc: BaseException, config: ClientConfig) -> str:
+    """A person's explanation of why connecting failed, from the exception chain trio raises."""
+    # trio raises OSError("all attempts to connect … failed") from an ExceptionGroup of the real reasons.
+    chain: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(chain) < 50:
+        seen = todo.pop(0)
+        if seen in chain:
+            continue
+        chain.append(seen)
+        if isinstance(seen, BaseExceptionGroup):
+            todo.extend(seen.exceptions)
+        todo.extend(e for e in (seen.__cause__, seen.__context__) if e is not None)
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return (
+                f"TLS failure with {config.address}: certificate not trusted ({e.verify_message}); "
+                "use --tls-insecure to connect anyway"
+            )
+        if isinstance(e, ssl.SSLError):
+            return f"TLS failure with {config.address}: {getattr(e, 'reason', None) or e} (is the port a TLS port?)"
+    for e in chain:
+        if isinstance(e, ConnectionRefusedError):
+            return f"Connection refused by {config.address} (is the server running?)"
+        if isinstance(e, trio.TooSlowError):
+            return f"Connecting to {config.address} timed out"
+    if isinstance(exc, OSError) and "Name or service not known" in str(exc):
+        return f"Cannot find host {config.host}"
+    if isinstance(exc, trio.BrokenResourceError) and config.tls:
+        return f"TLS failure with {config.address}: the connection closed during the handshake"
+    return f"Cannot connect to {config.address}: {exc}"
+
+
+@dataclass
+class _Link:
+    """What one connection knows; a new one is made for every connection."""
+
+    send: trio.MemorySendChannel[bytes]
+    conn_id: int
+    registered: bool = False
+    cap_ls: list[str] = field(default_factory=list)
+    cap_ended: bool = False
+    caps: set[str] = field(default_factory=set)
+    nick_attempt: int = 0
+    last_received: float = 0.0
+    pings: dict[str, float] = field(default_factory=dict)
+    names: dict[str, list[str]] = field(default_factory=dict)
+    fatal: str | None = None
+    error: str | None = None
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    ping_seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+
+class ChatClient:
+    """The session with one server: run :meth:`run` in trio; call :meth:`submit` and :meth:`quit` from the UI."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        model: ChatModel,
+        *,
+        open_stream: OpenStream | None = None,
+        now: Now | None = None,
+    ) -> None:
+        self.config = config
+        self.model = model
+        self._open_stream = open_stream or default_opener(config)
+        self._now = now or (lambda: datetime.now().astimezone())
+        self._link: _Link | None = None
+        self._wanted_nick = config.nick
+        self._autojoin: list[str] = list(config.channels)
+        self._quiet_joins: set[str] = {casefold(c) for c in config.channels[1:]}
+        self._quitting = False
+        self._run_scope: trio.CancelScope | None = None
+        self._prefixes = {"o": "@", "v": "+"}
+        self._chanmodes = ("beI", "k", "l", "imnpst")
+        self.connections = 0
+        """How many times a connection was established (tests watch reconnects with it)."""
+        self.registered = trio.Event()
+        """Set at the first successful registration (001)."""
+        self.fatal_error: str | None = None
+        """Why :meth:`run` gave up by itself (wrong password, banned…); ``None`` after a normal quit."""
+
+    # -- the UI's side ------------------------------------------------------------------------------------------
+
+    @property
+    def caps(self) -> frozenset[str]:
+        return frozenset(self._link.caps) if self._link else frozenset()
+
+    @property
+    def connected(self) -> bool:
+        return self._link is not None and self._link.registered
+
+    def submit(self, text: str) -> None:
+        """Carry out one line the person typed.  Synchronous: the UI calls it on trio's thread."""
+        for part in text.splitlines() or [""]:
+            buf = self.model.current
+            target = None if buf.kind is BufferKind.SERVER else buf.name
+            for action in cmd.parse_input(part, cmd.InputContext(self.model.nick, target)):
+                self._perform(action)
+
+    def quit(self, reason: str | None = None) -> None:
+        """Say goodbye to the server (waiting a moment for it to close the link), then end :meth:`run`."""
+        scope = self._run_scope
+        if self._quitting or not self.connected:
+            self._quitting = True
+            if scope is not None:
+                scope.cancel()
+            return
+        self._quitting = True
+        self.model.set_state(ConnectionState.DISCONNECTED, "quitting")
+        self._send(Message("QUIT", (reason or self.config.quit_message,)))
+        if scope is not None:
+            scope.deadline = min(scope.deadline, trio.current_time() + self.config.quit_grace)
+
+    def cancel(self) -> None:
+        """Stop at once (the UI went away without a goodbye)."""
+        self._quitting = True
+        if self._run_scope is not None:
+            self._run_scope.cancel()
+
+    # -- running ------------------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect, and reconnect with growing backoff, until :meth:`quit` or a fatal refusal."""
+        with trio.CancelScope() as scope:
+            self._run_scope = scope
+            if self._quitting:
+                scope.cancel()
+            attempt = 0
+            while not self._quitting:
+                self.model.set_state(ConnectionState.CONNECTING, self.config.address)
+                try:
+                    with trio.fail_after(self.config.connect_timeout):
+                        stream = await self._open_stream()
+                except (OSError, trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
+                    self._notify(describe_connect_error(exc, self.config))
+                else:
+                    try:
+                        reason = await self._session(stream)
+                    except FatalError as exc:
+                        self.fatal_error = str(exc)
+                        self._notify(str(exc))
+                        self._link_lost()
+                        self.model.set_state(ConnectionState.FAILED, str(exc))
+                        break
+                    if self._link is not None and self._link.registered:
+                        attempt = 0
+                    self._link_lost()
+                    if not self._quitting:
+                        self._notify(reason)
+                if self._quitting:
+                    break
+                delay = backoff_delay(attempt, self.config.reconnect_initial, self.config.reconnect_max)
+                attempt += 1
+                self._info(f"Reconnecting in {delay:g} s…", buf=self.model.server)
+                self.model.set_state(ConnectionState.WAITING, f"in {delay:g} s")
+                await trio.sleep(delay)
+        self._run_scope = None
+        self._link = None
+        if self.model.state is not ConnectionState.FAILED:
+            self.model.set_state(ConnectionState.DISCONNECTED)
+
+    async def _session(self, stream: trio.abc.Stream) -> str:
+        """One connection, from registration until it ends; returns why it ended (raises FatalError)."""
+        send, receive = trio.open_memory_channel[bytes](SEND_QUEUE_LINES)
+        link = _Link(send, next(_connection_ids), last_received=trio.current_time())
+        self._link = link
+        self.connections += 1
+        log.info("conn %d: connected to %s", link.conn_id, self.config.address)
+        self.model.set_state(ConnectionState.REGISTERING, self.config.address)
+        self._info(f"Connected to {self.config.address}; registering as {self._wanted_nick}", buf=self.model.server)
+        try:
+            async with trio.open_nursery() as nursery:
+                link.scope = nursery.cancel_scope
+                nursery.start_soon(self._write_loop, stream, receive, link)
+                nursery.start_soon(self._keepalive_loop, link)
+                self._send(Message("CAP", ("LS", "302")))
+                if self.config.password:
+                    self._send(Message("PASS", (self.config.password,)))
+                self._send(Message("NICK", (self._wanted_nick,)))
+                user = self.config.username or self._wanted_nick
+                self._send(Message("USER", (user, "0", "*", self.config.realname)))
+                await self._read_loop(stream, link)
+                nursery.cancel_scope.cancel()
+        finally:
+            send.close()
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
+        log.info("conn %d: closed (%s)", link.conn_id, link.fatal or link.error or "eof")
+        if link.fatal:
+            raise FatalError(link.fatal)
+        return link.error or f"Connection closed by {self.config.address}"
+
+    def _link_lost(self) -> None:
+        """Forget the connection: channels we were in are rejoined on the next one."""
+        link = self._link
+        if link is not None and link.registered:
+            self._autojoin = self.model.joined_channels()
+            self._quiet_joins = {casefold(c) for c in self._autojoin}
+        for buf in self.model.channels():
+            buf.joined = False
+            buf.members.clear()
+        self._link = None
+        self.model.set_state(ConnectionState.DISCONNECTED)
+
+    async def _read_loop(self, stream: trio.abc.Stream, link: _Link) -> None:
+        buffer = LineBuffer(READ_BUFFER_BYTES)
+        try:
+            async for data in stream:
+                link.last_received = trio.current_time()
+                try:
+                    lines = buffer.feed(data)
+                except ProtocolError:
+                    link.error = "The server sent an endless line; disconnected"
+                    return
+                for raw in lines:
+                    message = self._parse(raw)
+                    if message is not None:
+                        self._handle(message)
+                    if link.fatal:
+                        return
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            link.error = link.error or f"Connection lost: {exc}"
+
+    @staticmethod
+    def _parse(raw: bytes) -> Message | None:
+        # Be liberal in what we accept from servers: long bodies and non-UTF-8 text still get shown.
+        for attempt in (raw, raw.decode("utf-8", "replace").encode("utf-8")):
+            try:
+                return parse_line(attempt, max_tag_bytes=MAX_SERVER_TAG_BYTES, max_body_bytes=MAX_LINE_BYTES)
+            except InvalidUTF8:
+                continue
+            except ProtocolError:
+                return None
+        return None
+
+    async def _write_loop(
+        self, stream: trio.abc.Stream, receive: trio.MemoryReceiveChannel[bytes], link: _Link
+    ) -> None:
+        try:
+            async with receive:
+                async for first in receive:
+                    batch = [first]
+                    while len(batch) < 64:
+                        try:
+                            batch.append(receive.receive_nowait())
+                        except trio.WouldBlock:
+                            break
+                    await stream.send_all(b"".join(batch))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            link.error = link.error or f"Connection lost: {exc}"
+            link.scope.cancel()
+
+    async def _keepalive_loop(self, link: _Link) -> None:
+        """PING for the lag display; a server silent for ``ping_timeout`` is taken for dead."""
+        while True:
+            await trio.sleep(self.config.ping_interval)
+            silent = trio.current_time() - link.last_received
+            if silent >= self.config.ping_timeout:
+                link.error = f"No reply from {self.config.address} for {silent:.0f} s"
+                link.scope.cancel()
+                return
+            if link.registered and not link.pings:
+                self._send_lag_ping(link)
+
+    # -- sending ------------------------------------------------------------------------------------------------
+
+    def _send(self, message: Message) -> bool:
+        link = self._link
+        if link is None:
+            self._error("Not connected; nothing was sent")
+            return False
+        try:
+            link.send.send_nowait(message.to_bytes())
+        except trio.WouldBlock:
+            self._error("Too much queued for the server; that line was dropped")
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._error("Not connected; nothing was sent")
+            return False
+        return True
+
+    def _perform(self, action: cmd.Action) -> None:
+        model = self.model
+        if isinstance(action, cmd.ShowError):
+            self._error(action.text)
+        elif isinstance(action, cmd.ShowHelp):
+            for text in action.lines:
+                self._info(text)
+        elif isinstance(action, cmd.Quit):
+            self.quit(action.reason)
+        elif isinstance(action, cmd.OpenQuery):
+            model.open(action.nick, switch=True)
+        elif isinstance(action, cmd.SwitchBuffer):
+            ok = model.switch(action.number - 1) if action.number is not None else self._switch_named(action.name)
+            if not ok:
+                self._error(f"No buffer {action.number if action.number is not None else action.name}")
+        elif isinstance(action, cmd.CloseBuffer):
+            self._close(action.name)
+        elif not self.connected:
+            self._error("Not connected; nothing was sent")
+        elif isinstance(action, cmd.Send):
+            if action.message.command == "JOIN":
+                for name in action.message.params[0].split(","):
+                    self._quiet_joins.discard(casefold(name))
+            if action.message.command == "NAMES":
+                self._link_names_requested(action.message.params[0])
+            self._send(action.message)
+        elif isinstance(action, cmd.Say):
+            self._say(action)
+
+    def _switch_named(self, name: str | None) -> bool:
+        buf = self.model.find(name or "")
+        return buf is not None and self.model.switch(self.model.index_of(buf))
+
+    def _close(self, name: str | None) -> None:
+        buf = self.model.find(name) if name else self.model.current
+        if buf is None or buf.kind is BufferKind.SERVER:
+            self._error("The server buffer stays open; /quit to leave")
+            return
+        if buf.kind is BufferKind.CHANNEL and buf.joined and self.connected:
+            self._send(Message("PART", (buf.name,)))
+        self.model.close(buf.name)
+
+    def _link_names_requested(self, channel: str) -> None:
+        if self._link is not None:
+            self._link.names.setdefault(casefold(channel), [])
+
+    def _say(self, action: cmd.Say) -> None:
+        for message in action.messages():
+            if not self._send(message):
+                return
+        if ECHO_MESSAGE in self.caps:
+            return  # the server echoes each line back: it is shown then, once, in the server's order
+        buf = self.model.open(action.target)
+        kind = {"privmsg": LineKind.MESSAGE, "action": LineKind.ACTION, "notice": LineKind.NOTICE}[action.kind]
+        for chunk in action.chunks:
+            self.model.add(buf, Line(self._now(), kind, chunk, nick=self.model.nick, own=True))
+
+    # -- showing ------------------------------------------------------------------------------------------------
+
+    def _info(self, text: str, *, buf: Buffer | None = None, kind: LineKind = LineKind.INFO) -> None:
+        self.model.info(text, time=self._now(), kind=kind, buf=buf)
+
+    def _error(self, text: str, *, buf: Buffer | None = None) -> None:
+        self._info(text, buf=buf, kind=LineKind.ERROR)
+
+    def _notify(self, text: str) -> None:
+        """Connection news: in the server buffer, and in the one being looked at if that is another."""
+        self._error(text, buf=self.model.server)
+        if self.model.current is not self.model.server:
+            self._error(text)
+
+    def _time(self, message: Message) -> datetime:
+        stamp = message.tags.get("time")
+        if stamp:
+            try:
+                return datetime.fromisoformat(stamp).astimezone()
+            except ValueError:
+                pass
+        return self._now()
+
+    def _is_me(self, nick: str) -> bool:
+        return casefold(nick) == casefold(self.model.nick)
+
+    # -- receiving ----------------------------------------------------------------------------------------------
+
+    def _handle(self, msg: Message) -> None:
+        command = msg.command.upper()
+        handler = _COMMAND_HANDLERS.get(command)
+        if handler is not None:
+            handler(self, msg)
+        elif command.isdigit():
+            self._numeric(msg)
+        else:
+            text = " ".join(msg.params)
+            self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, f"{command} {text}"))
+
+    def _on_ping(self, msg: Message) -> None:
+        self._send(Message("PONG", msg.params[:1] or ("",)))
+
+    def _on_pong(self, msg: Message) -> None:
+        link = self._link
+        if link is None or not msg.params:
+            return
+        sent = link.pings.pop(msg.params[-1], None)
+        if sent is not None:
+            self.model.lag = trio.current_time() - sent
+            self.model.changed()
+
+    def _on_error(self, msg: Message) -> None:
+        text = msg.params[-1] if msg.params else "closing link"
+        if self._link is not None and not self._link.fatal:
+            self._link.error = f"Server closed the link: {text}"
+
+    def _on_cap(self, msg: Message) -> None:
+        link = self._link
+        if link is None or len(msg.params) < 2:
+            return
+        sub = msg.params[1].upper()
+        caps = msg.params[-1].split()
+        names = [c.partition("=")[0] for c in caps]
+        if sub == "LS":
+            link.cap_ls += names
+            if len(msg.params) > 3 and msg.params[2] == "*":
+                return  # more LS lines follow
+            self._request_caps(link.cap_ls)
+        elif sub == "NEW":
+            self._request_caps(names)
+        elif sub == "ACK":
+            for name in names:
+                if name.startswith("-"):
+                    link.caps.discard(name[1:])
+                else:
+                    link.caps.add(name)
+            self._end_cap()
+        elif sub == "NAK":
+            self._end_cap()
+        elif sub == "DEL":
+            link.caps.difference_update(names)
+
+    def _request_caps(self, offered: list[str]) -> None:
+        link = self._link
+        assert link is not None
+        wanted = [c for c in WANTED_CAPS if c in offered and c not in link.caps]
+        if wanted:
+            self._send(Message("CAP", ("REQ", " ".join(wanted))))
+        else:
+            self._end_cap()
+
+    def _end_cap(self) -> None:
+        link = self._link
+        if link is not None and not link.cap_ended and not link.registered:
+            link.cap_ended = True
+            self._send(Message("CAP", ("END",)))
+
+    def _numeric(self, msg: Message) -> None:
+        code = msg.command
+        handler = _NUMERIC_HANDLERS.get(code)
+        if handler is not None:
+            handler(self, msg)
+            return
+        params = msg.params[1:]
+        text = " ".join((*params[:-1], strip_formatting(params[-1]))) if params else code
+        if code.startswith(("4", "5")):
+            self._error(f"{': '.join(params[:-1]) + ': ' if len(params) > 1 else ''}{params[-1] if params else code}")
+        elif code in _CURRENT_BUFFER_NUMERICS:
+            self.model.add(self.model.current, Line(self._time(msg), LineKind.INFO, text))
+        else:
+            self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, text))
+
+    def _send_lag_ping(self, link: _Link) -> None:
+        token = f"lag{next(link.ping_seq)}"
+        link.pings[token] = trio.current_time()
+        self._send(Message("PING", (token,)))
+
+    def _on_welcome(self, msg: Message) -> None:
+        link = self._link
+        assert link is not None
+        self._send_lag_ping(link)  # so the status line shows the lag from the start
+        link.registered = True
+        link.cap_ended = True
+        if msg.params:
+            self.model.nick = msg.params[0]
+        self.model.set_state(ConnectionState.CONNECTED, self.config.address)
+        self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, msg.params[-1] if msg.params else ""))
+        if not self.registered.is_set():
+            self.registered.set()
+        if not self._is_me(self._wanted_nick):
+            self._info(f"Registered as {self.model.nick}; {self._wanted_nick} is in use", buf=self.model.server)
+        if self._autojoin:
+            for i in range(0, len(self._autojoin), 10):
+                self._send(Message("JOIN", (",".join(self._autojoin[i : i + 10]),)))
+
+    def _on_isupport(self, msg: Message) -> None:
+        for token in msg.params[1:-1]:
+            name, _, value = token.partition("=")
+            if name == "PREFIX" and value.startswith("(") and ")" in value:
+                modes, _, symbols = value[1:].partition(")")
+                if len(modes) == len(symbols):
+                    self._prefixes = dict(zip(modes, symbols, strict=True))
+                    self.model.prefix_order = symbols
+            elif name == "CHANMODES":
+                parts = value.split(",")
+                if len(parts) >= 4:
+                    self._chanmodes = (parts[0], parts[1], parts[2], parts[3])
+        self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, " ".join(msg.params[1:])))
+
+    def _on_nick_in_use(self, msg: Message) -> None:
+        link = self._link
+        assert link is not None
+        taken = msg.params[1] if len(msg.params) > 2 else "?"
+        if link.registered:
+            self._error(f"The nick {taken} is already in use")
+            return
+        link.nick_attempt += 1
+        if link.nick_attempt > self.config.max_nick_attempts:
+            link.fatal = f"Every nick tried is in use (last: {taken}); try another nick"
+            return
+        base = self._wanted_nick
+        alt = base + "_" * link.nick_attempt if link.nick_attempt <= 3 else f"{base}{link.nick_attempt}"
+        self._error(f"The nick {taken} is in use; trying {alt}", buf=self.model.server)
+        self._send(Message("NICK", (alt,)))
+
+    def _on_bad_nick(self, msg: Message) -> None:
+        link = self._link
+        assert link is not None
+        bad = msg.params[1] if len(msg.params) > 2 else "?"
+        text = f"The server refuses the nick {bad}: {msg.params[-1]}"
+        if link.registered:
+            self._error(text)
+        else:
+            link.fatal = text
+
+    def _on_password_mismatch(self, msg: Message) -> None:
+        link = self._link
+        assert link is not None
+        if self.config.password:
+            link.fatal = f"Wrong password for {self.config.address} (the server said: {msg.params[-1]})"
+        else:
+            link.fatal = f"{self.config.address} needs a password: use --password"
+
+    def _on_banned(self, msg: Message) -> None:
+        assert self._link is not None
+        self._link.fatal = f"You are banned from {self.config.address}: {msg.params[-1]}"
+
+    def _on_privmsg(self, msg: Message) -> None:
+        if len(msg.params) < 2:
+            return
+        nick = split_userhost(msg.source or "")[0]
+        target, text = msg.params[0], msg.params[1]
+        notice = msg.command.upper() == "NOTICE"
+        own = self._is_me(nick)
+        kind = LineKind.NOTICE if notice else LineKind.MESSAGE
+        if text.startswith("\x01"):
+            ctcp, _, arg = text.strip("\x01").partition(" ")
+            if ctcp.upper() == "ACTION" and not notice:
+                kind, text = LineKind.ACTION, arg
+            else:
+                self._ctcp(msg, nick, ctcp.upper(), arg, notice)
+                return
+        from_server = not msg.source or "!" not in msg.source
+        if from_server or (not self.connected and not own):
+            # From the server itself (or before we know who we are): that is server news.
+            buf = self.model.server if not is_channel_name(target) else self.model.open(target)
+        elif is_channel_name(target) or own:
+            buf = self.model.open(target)
+        elif notice and self.model.find(nick) is None:
+            buf = self.model.current
+        else:
+            buf = self.model.open(nick)
+        highlight = not own and (buf.kind is BufferKind.QUERY or mentions(text, self.model.nick))
+        text = strip_formatting(text)
+        self.model.add(buf, Line(self._time(msg), kind, text, nick=nick or msg.source, own=own, highlight=highlight))
+
+    def _ctcp(self, msg: Message, nick: str, ctcp: str, arg: str, reply: bool) -> None:
+        if reply:
+            self._info(f"CTCP {ctcp} reply from {nick}: {strip_formatting(arg)}")
+            return
+        answer = {"VERSION": CLIENT_VERSION, "PING": arg, "TIME": self._now().strftime("%c")}.get(ctcp)
+        if answer is not None and not self._is_me(nick):
+            self._send(Message("NOTICE", (nick, f"\x01{ctcp} {answer}\x01")))
+        self._info(f"CTCP {ctcp} from {nick}", buf=self.model.server)
+
+    def _on_join(self, msg: Message) -> None:
+        if not msg.params:
+            return
+        nick, user, host = split_userhost(msg.source or "")
+        channel = msg.params[0]
+        when = self._time(msg)
+        if self._is_me(nick):
+            quiet = casefold(channel) in self._quiet_joins
+            self._quiet_joins.discard(casefold(channel))
+            buf = self.model.open(channel, switch=not quiet)
+            buf.joined = True
+            buf.members.clear()
+            buf.add_member(nick)
+            self.model.add(buf, Line(when, LineKind.JOIN, f"You joined {channel}", nick=nick, own=True))
+            return
+        buf = self.model.open(channel)
+        buf.add_member(nick)
+        who = f"{nick} ({user}@{host})" if user else nick
+        self.model.add(buf, Line(when, LineKind.JOIN, f"{who} joined {channel}", nick=nick))
+
+    def _on_part(self, msg: Message) -> None:
+        if not msg.params:
+            return
+        nick = split_userhost(msg.source or "")[0]
+        channel = msg.params[0]
+        reason = f" ({strip_formatting(msg.params[1])})" if len(msg.params) > 1 and msg.params[1] else ""
+        buf = self.model.find(channel)
+        if buf is None:
+            return
+        if self._is_me(nick):
+            buf.joined = False
+            buf.members.clear()
+            self.model.add(buf, Line(self._time(msg), LineKind.PART, f"You left {channel}{reason}", nick, own=True))
+        else:
+            buf.remove_member(nick)
+            self.model.add(buf, Line(self._time(msg), LineKind.PART, f"{nick} left {channel}{reason}", nick))
+
+    def _on_kick(self, msg: Message) -> None:
+        if len(msg.params) < 2:
+            return
+        by = split_userhost(msg.source or "")[0]
+        channel, victim = msg.params[0], msg.params[1]
+        reason = f" ({strip_formatting(msg.params[2])})" if len(msg.params) > 2 and msg.params[2] else ""
+        buf = self.model.find(channel)
+        if buf is None:
+            return
+        if self._is_me(victim):
+            buf.joined = False
+            buf.members.clear()
+            text = f"You were kicked from {channel} by {by}{reason}"
+            self.model.add(buf, Line(self._time(msg), LineKind.KICK, text, victim, highlight=True))
+        else:
+            buf.remove_member(victim)
+            text = f"{victim} was kicked from {channel} by {by}{reason}"
+            self.model.add(buf, Line(self._time(msg), LineKind.KICK, text, victim))
+
+    def _on_quit(self, msg: Message) -> None:
+        nick = split_userhost(msg.source or "")[0]
+        reason = strip_formatting(msg.params[0]) if msg.params else ""
+        text = f"{nick} quit" + (f" ({reason})" if reason else "")
+        for buf in list(self.model.buffers_with(nick)):
+            buf.remove_member(nick)
+            self.model.add(buf, Line(self._time(msg), LineKind.QUIT, text, nick))
+
+    def _on_nick(self, msg: Message) -> None:
+        if not msg.params:
+            return
+        old = split_userhost(msg.source or "")[0]
+        new = msg.params[0]
+        when = self._time(msg)
+        if self._is_me(old):
+            self.model.nick = new
+            self._wanted_nick = new
+            targets = [self.model.server, *(b for b in self.model.channels() if b.joined)]
+            for buf in targets:
+                buf.rename_member(old, new)
+                self.model.add(buf, Line(when, LineKind.NICK, f"You are now known as {new}", new, own=True))
+            return
+        for buf in list(self.model.buffers_with(old)):
+            buf.rename_member(old, new)
+            self.model.add(buf, Line(when, LineKind.NICK, f"{old} is now known as {new}", new))
+        self.model.rename(old, new)
+
+    def _on_topic(self, msg: Message) -> None:
+        if len(msg.params) < 2:
+            return
+        nick = split_userhost(msg.source or "")[0]
+        buf = self.model.open(msg.params[0])
+        buf.topic = strip_formatting(msg.params[1])
+        text = f"{nick} changed the topic to: {buf.topic}" if buf.topic else f"{nick} cleared the topic"
+        self.model.add(buf, Line(self._time(msg), LineKind.TOPIC, text, nick))
+
+    def _on_rpl_topic(self, msg: Message) -> None:
+        if len(msg.params) < 3:
+            return
+        buf = self.model.open(msg.params[1])
+        buf.topic = strip_formatting(msg.params[2])
+        self.model.add(buf, Line(self._time(msg), LineKind.TOPIC, f"Topic: {buf.topic}"))
+
+    def _on_rpl_notopic(self, msg: Message) -> None:
+        if len(msg.params) >= 2:
+            self.model.add(self.model.open(msg.params[1]), Line(self._time(msg), LineKind.TOPIC, "No topic is set"))
+
+    def _on_topic_who_time(self, msg: Message) -> None:
+        if len(msg.params) < 4:
+            return
+        who = split_userhost(msg.params[2])[0]
+        try:
+            when = datetime.fromtimestamp(int(msg.params[3])).astimezone().strftime("%Y-%m-%d %H:%M")
+        except (ValueError, OverflowError, OSError):
+            when = msg.params[3]
+        self.model.add(self.model.open(msg.params[1]), Line(self._time(msg), LineKind.TOPIC, f"Set by {who} on {when}"))
+
+    def _on_names(self, msg: Message) -> None:
+        if len(msg.params) < 4 or self._link is None:
+            return
+        self._link.names.setdefault(casefold(msg.params[2]), []).extend(msg.params[3].split())
+
+    def _on_end_of_names(self, msg: Message) -> None:
+        if len(msg.params) < 2 or self._link is None:
+            return
+        channel = msg.params[1]
+        names = self._link.names.pop(casefold(channel), [])
+        symbols = "".join(self._prefixes.values())
+        buf = self.model.find(channel)
+        if buf is not None and buf.joined:
+            buf.members.clear()
+            for entry in names:
+                nick = entry.lstrip(symbols)
+                buf.add_member(split_userhost(nick)[0], entry[: len(entry) - len(nick)])
+            shown = " ".join(m.prefixes[:1] + m.nick for m in buf.sorted_members(self.model.prefix_order))
+            count = len(buf.members)
+        else:
+            buf = self.model.current
+            shown, count = " ".join(names), len(names)
+        people = "person" if count == 1 else "people"
+        self.model.add(buf, Line(self._time(msg), LineKind.INFO, f"{count} {people} in {channel}: {shown}"))
+
+    def _on_mode(self, msg: Message) -> None:
+        if len(msg.params) < 2:
+            return
+        nick = split_userhost(msg.source or "")[0]
+        target = msg.params[0]
+        change = " ".join(msg.params[1:])
+        if not is_channel_name(target):
+            self._info(f"{nick} sets mode {change} on {target}", buf=self.model.server, kind=LineKind.MODE)
+            return
+        buf = self.model.open(target)
+        self._apply_prefix_modes(buf, msg.params[1], list(msg.params[2:]))
+        self.model.add(buf, Line(self._time(msg), LineKind.MODE, f"{nick} sets mode {change}", nick))
+
+    def _apply_prefix_modes(self, buf: Buffer, modes: str, args: list[str]) -> None:
+        always, param, set_only, _ = self._chanmodes
+        adding = True
+        for ch in modes:
+            if ch in "+-":
+                adding = ch == "+"
+            elif ch in self._prefixes:
+                if not args:
+                    return
+                member = buf.members.get(casefold(args.pop(0)))
+                if member is not None:
+                    symbol = self._prefixes[ch]
+                    order = self.model.prefix_order
+                    have = set(member.prefixes) | {symbol} if adding else set(member.prefixes) - {symbol}
+                    member.prefixes = "".join(s for s in order if s in have)
+            elif (ch in always or ch in param or (ch in set_only and adding)) and args:
+                args.pop(0)
+
+    def _on_away(self, msg: Message) -> None:
+        nick = split_userhost(msg.source or "")[0]
+        for buf in self.model.buffers_with(nick):
+            member = buf.members.get(casefold(nick))
+            if member is not None:
+                member.away = bool(msg.params)
+        self.model.changed()
+
+    def _on_invite(self, msg: Message) -> None:
+        if len(msg.params) < 2:
+            return
+        nick = split_userhost(msg.source or "")[0]
+        who, channel = msg.params[0], msg.params[1]
+        if self._is_me(who):
+            text = f"{nick} invites you to {channel} (/join {channel})"
+            self.model.add(self.model.current, Line(self._time(msg), LineKind.INFO, text, nick, highlight=True))
+        else:
+            buf = self.model.find(channel) or self.model.current
+            self.model.add(buf, Line(self._time(msg), LineKind.INFO, f"{nick} invited {who} to {channel}", nick))
+
+    def _on_unaway(self, msg: Message) -> None:
+        self.model.away = msg.command == rpl.RPL_NOWAWAY
+        self._info(msg.params[-1] if msg.params else "")
+
+    def _on_unknown_command(self, msg: Message) -> None:
+        if len(msg.params) >= 2 and msg.params[1].upper() == "CAP":
+            # A server without capability negotiation: registration simply goes on without it.
+            if self._link is not None:
+                self._link.cap_ended = True
+            return
+        self._error(f"The server does not know {msg.params[1] if len(msg.params) > 2 else 'that command'}")
+
+    def _on_whois(self, msg: Message) -> None:
+        p = msg.params
+        code = msg.command
+        if code == rpl.RPL_WHOISUSER and len(p) >= 6:
+            text = f"{p[1]} is {p[2]}@{p[3]} ({strip_formatting(p[5])})"
+        elif code == rpl.RPL_WHOISSERVER and len(p) >= 4:
+            text = f"{p[1]} is on {p[2]} ({p[3]})"
+        elif code == rpl.RPL_WHOISIDLE and len(p) >= 3:
+            text = f"{p[1]} has been idle {p[2]} s"
+        elif code == rpl.RPL_WHOISCHANNELS and len(p) >= 3:
+            text = f"{p[1]} is in {p[2]}"
+        elif code == rpl.RPL_AWAY and len(p) >= 3:
+            text = f"{p[1]} is away: {strip_formatting(p[2])}"
+        elif code == rpl.RPL_WHOREPLY and len(p) >= 8:
+            text = f"{p[1]} {p[5]} ({p[2]}@{p[3]}) {p[6]} {strip_formatting(p[7])}"
+        elif code == rpl.RPL_LIST and len(p) >= 4:
+            text = f"{p[1]} ({p[2]}): {strip_formatting(p[3])}"
+        else:
+            text = " ".join((*p[1:-1], strip_formatting(p[-1]))) if len(p) > 1 else code
+        self.model.add(self.model.current, Line(self._time(msg), LineKind.INFO, text))
+
+
+_CURRENT_BUFFER_NUMERICS = frozenset(
+    {
+        rpl.RPL_ENDOFWHOIS,
+        rpl.RPL_ENDOFWHO,
+        rpl.RPL_WHOISOPERATOR,
+        rpl.RPL_WHOISHOST,
+        rpl.RPL_WHOISSECURE,
+        "330",
+        "338",
+        rpl.RPL_LISTSTART,
+        rpl.RPL_LISTEND,
+        rpl.RPL_CHANNELMODEIS,
+        rpl.RPL_CREATIONTIME,
+        rpl.RPL_INVITING,
+        rpl.RPL_UMODEIS,
+        rpl.RPL_BANLIST,
+        rpl.RPL_ENDOFBANLIST,
+    }
+)
+
+_Handler = Callable[[ChatClient, Message], None]
+
+_COMMAND_HANDLERS: dict[str, _Handler] = {
+    "PING": ChatClient._on_ping,
+    "PONG": ChatClient._on_pong,
+    "ERROR": ChatClient._on_error,
+    "CAP": ChatClient._on_cap,
+    "PRIVMSG": ChatClient._on_privmsg,
+    "NOTICE": ChatClient._on_privmsg,
+    "JOIN": ChatClient._on_join,
+    "PART": ChatClient._on_part,
+    "KICK": ChatClient._on_kick,
+    "QUIT": ChatClient._on_quit,
+    "NICK": ChatClient._on_nick,
+    "TOPIC": ChatClient._on_topic,
+    "MODE": ChatClient._on_mode,
+    "AWAY": ChatClient._on_away,
+    "INVITE": ChatClient._on_invite,
+}
+
+_NUMERIC_HANDLERS: dict[str, _Handler] = {
+    rpl.RPL_WELCOME: ChatClient._on_welcome,
+    rpl.RPL_ISUPPORT: ChatClient._on_isupport,
+    rpl.ERR_NICKNAMEINUSE: ChatClient._on_nick_in_use,
+    rpl.ERR_ERRONEUSNICKNAME: ChatClient._on_bad_nick,
+    rpl.ERR_PASSWDMISMATCH: ChatClient._on_password_mismatch,
+    rpl.ERR_YOUREBANNEDCREEP: ChatClient._on_banned,
+    rpl.RPL_TOPIC: ChatClient._on_rpl_topic,
+    rpl.RPL_NOTOPIC: ChatClient._on_rpl_notopic,
+    rpl.RPL_TOPICWHOTIME: ChatClient._on_topic_who_time,
+    rpl.RPL_NAMREPLY: ChatClient._on_names,
+    rpl.RPL_ENDOFNAMES: ChatClient._on_end_of_names,
+    rpl.RPL_UNAWAY: ChatClient._on_unaway,
+    rpl.RPL_NOWAWAY: ChatClient._on_unaway,
+    rpl.ERR_UNKNOWNCOMMAND: ChatClient._on_unknown_command,
+    rpl.RPL_WHOISUSER: ChatClient._on_whois,
+    rpl.RPL_WHOISSERVER: ChatClient._on_whois,
+    rpl.RPL_WHOISIDLE: ChatClient._on_whois,
+    rpl.RPL_WHOISCHANNELS: ChatClient._on_whois,
+    rpl.RPL_AWAY: ChatClient._on_whois,
+    rpl.RPL_WHOREPLY: ChatClient._on_whois,
+    rpl.RPL_LIST: ChatClient._on_whois,
+}

@@ -1,0 +1,463 @@
+"""What the client knows, with no I/O: buffers, scrollback, nick lists, unread counts, input history, completion.
+
+Everything here is plain synchronous Python (no trio, no prompt_toolkit, no clock): the core feeds it, the UI
+draws it, and the tests poke it directly.  Names of channels and nicks are compared case-folded (rfc1459).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from trio_chat.protocol.casemap import casefold
+from trio_chat.protocol.names import is_channel_name
+
+SCROLLBACK_LINES = 5000
+"""Lines kept per buffer; older ones are dropped so memory stays bounded in a long-running session."""
+HISTORY_ENTRIES = 500
+"""Input lines remembered for Up/Down."""
+SERVER_BUFFER = "server"
+"""The name of the buffer that holds the server's notices, MOTD and replies with no better home."""
+
+NICK_COLOURS = 12
+"""How many distinct colours the UI has for nicks; :func:`nick_colour` picks one of them."""
+
+
+class LineKind(enum.Enum):
+    """What a line in a buffer records; the UI marks and colours each kind differently."""
+
+    MESSAGE = "message"
+    ACTION = "action"
+    NOTICE = "notice"
+    JOIN = "join"
+    PART = "part"
+    QUIT = "quit"
+    KICK = "kick"
+    NICK = "nick"
+    TOPIC = "topic"
+    MODE = "mode"
+    ERROR = "error"
+    INFO = "info"
+
+
+CHAT_KINDS = frozenset({LineKind.MESSAGE, LineKind.ACTION, LineKind.NOTICE})
+"""Kinds that count as activity in a buffer you are not looking at; joins and parts do not."""
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of scrollback.  ``nick`` is the speaker (or the subject of an event), ``text`` the rest."""
+
+    time: datetime
+    kind: LineKind
+    text: str
+    nick: str | None = None
+    own: bool = False
+    highlight: bool = False
+
+
+class BufferKind(enum.Enum):
+    SERVER = "server"
+    CHANNEL = "channel"
+    QUERY = "query"
+
+
+@dataclass(slots=True)
+class Member:
+    """A nick in a channel's list, with its status prefixes (``@``, ``+``…) as the server reported them."""
+
+    nick: str
+    prefixes: str = ""
+    away: bool = False
+
+
+@dataclass(eq=False)
+class Buffer:
+    """One window onto the conversation: the server, a channel, or a private query."""
+
+    name: str
+    kind: BufferKind
+    lines: deque[Line] = field(default_factory=lambda: deque(maxlen=SCROLLBACK_LINES))
+    members: dict[str, Member] = field(default_factory=dict)
+    topic: str = ""
+    joined: bool = False
+    unread: int = 0
+    highlights: int = 0
+    scroll: int = 0
+    """Rows scrolled up from the bottom (0 = following new lines); the UI clamps it to what exists."""
+    recent_speakers: list[str] = field(default_factory=list)
+    """Case-folded nicks, most recent speaker first: completion offers them before the others."""
+
+    @property
+    def key(self) -> str:
+        return casefold(self.name)
+
+    def nicks(self) -> list[str]:
+        """Member nicks sorted the way nick lists show them: by highest prefix, then by name."""
+        return [m.nick for m in self.sorted_members()]
+
+    def sorted_members(self, prefix_order: str = "~&@%+") -> list[Member]:
+        def rank(m: Member) -> tuple[int, str]:
+            best = min((prefix_order.find(p) for p in m.prefixes if p in prefix_order), default=len(prefix_order))
+            return best, casefold(m.nick)
+
+        return sorted(self.members.values(), key=rank)
+
+    def has_member(self, nick: str) -> bool:
+        return casefold(nick) in self.members
+
+    def add_member(self, nick: str, prefixes: str = "") -> None:
+        self.members[casefold(nick)] = Member(nick, prefixes)
+
+    def remove_member(self, nick: str) -> bool:
+        folded = casefold(nick)
+        if folded in self.recent_speakers:
+            self.recent_speakers.remove(folded)
+        return self.members.pop(folded, None) is not None
+
+    def rename_member(self, old: str, new: str) -> bool:
+        member = self.members.pop(casefold(old), None)
+        if member is None:
+            return False
+        member.nick = new
+        self.members[casefold(new)] = member
+        self.recent_speakers = [casefold(new) if n == casefold(old) else n for n in self.recent_speakers]
+        return True
+
+    def note_speaker(self, nick: str) -> None:
+        folded = casefold(nick)
+        if folded in self.recent_speakers:
+            self.recent_speakers.remove(folded)
+        self.recent_speakers.insert(0, folded)
+        del self.recent_speakers[50:]
+
+
+class ConnectionState(enum.Enum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    REGISTERING = "registering"
+    CONNECTED = "connected"
+    WAITING = "reconnecting"
+    FAILED = "failed"
+
+
+def nick_colour(nick: str, colours: int = NICK_COLOURS) -> int:
+    """A colour index for ``nick`` that is the same in every run and every buffer (crc32, not ``hash()``)."""
+    return zlib.crc32(casefold(nick).encode("utf-8")) % colours
+
+
+_FORMATTING = re.compile(
+    r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?|[\x00-\x08\x0a-\x1f\x7f]"
+)
+
+
+def strip_formatting(text: str) -> str:
+    """Remove mIRC colour/bold codes and every other control character (a terminal must never see ESC)."""
+    return _FORMATTING.sub("", text.replace("\t", " "))
+
+
+def mentions(text: str, nick: str) -> bool:
+    """Whether ``text`` mentions ``nick`` as a word (case-folded): such a line is a highlight."""
+    if not nick:
+        return False
+    folded_text = casefold(text)
+    folded_nick = casefold(nick)
+    start = 0
+    while True:
+        pos = folded_text.find(folded_nick, start)
+        if pos == -1:
+            return False
+        end = pos + len(folded_nick)
+        before = folded_text[pos - 1] if pos else " "
+        after = folded_text[end] if end < len(folded_text) else " "
+        if not _is_nick_char(before) and not _is_nick_char(after):
+            return True
+        start = pos + 1
+
+
+def _is_nick_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "[]\\`_^{|}-"
+
+
+class InputHistory:
+    """Lines typed earlier, walked with Up/Down; the half-typed line is kept as a draft while walking."""
+
+    def __init__(self, limit: int = HISTORY_ENTRIES) -> None:
+        self._entries: deque[str] = deque(maxlen=limit)
+        self._pos: int | None = None
+        self._draft = ""
+
+    @property
+    def entries(self) -> list[str]:
+        return list(self._entries)
+
+    def add(self, text: str) -> None:
+        """Remember a submitted line (not blank ones, nor a repeat of the last) and stop walking."""
+        self._pos = None
+        self._draft = ""
+        if text.strip() and (not self._entries or self._entries[-1] != text):
+            self._entries.append(text)
+
+    def previous(self, current: str) -> str | None:
+        """The entry before the one shown (Up); ``None`` when there is nothing older."""
+        if not self._entries:
+            return None
+        if self._pos is None:
+            self._draft = current
+            self._pos = len(self._entries) - 1
+        elif self._pos > 0:
+            self._pos -= 1
+        else:
+            return None
+        return self._entries[self._pos]
+
+    def next(self) -> str | None:
+        """The entry after the one shown (Down), the draft after the newest; ``None`` when not walking."""
+        if self._pos is None:
+            return None
+        self._pos += 1
+        if self._pos >= len(self._entries):
+            self._pos = None
+            return self._draft
+        return self._entries[self._pos]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    cursor: int
+
+
+class TabCompleter:
+    """Tab completion of nicks (``nick: `` at the start of a line), channels and ``/commands``.
+
+    Pressing Tab again right after a completion cycles through the other candidates; any edit starts over.
+    """
+
+    def __init__(self) -> None:
+        self._candidates: list[str] = []
+        self._index = 0
+        self._start = 0
+        self._head = ""
+        self._tail = ""
+        self._last: Completion | None = None
+
+    def reset(self) -> None:
+        self._last = None
+
+    def complete(
+        self, text: str, cursor: int, nicks: Sequence[str], commands: Sequence[str], channels: Sequence[str] = ()
+    ) -> Completion | None:
+        if self._last is not None and self._last == Completion(text, cursor) and len(self._candidates) > 1:
+            self._index = (self._index + 1) % len(self._candidates)
+            return self._apply()
+        start = cursor
+        while start > 0 and text[start - 1] != " ":
+            start -= 1
+        word = text[start:cursor]
+        if start == 0 and word.startswith("/") and not word.startswith("//"):
+            stem = word[1:].lower()
+            candidates = [f"/{c} " for c in sorted(commands) if c.startswith(stem)]
+        elif word and word[0] in "#&":
+            stem = casefold(word)
+            candidates = [f"{c} " for c in channels if casefold(c).startswith(stem)]
+        elif word:
+            stem = casefold(word)
+            suffix = ": " if start == 0 else " "
+            candidates = [f"{n}{suffix}" for n in nicks if casefold(n).startswith(stem)]
+        else:
+            candidates = []
+        if not candidates:
+            self._last = None
+            return None
+        self._candidates = candidates
+        self._index = 0
+        self._start = start
+        self._head = text[:start]
+        tail = text[cursor:]
+        # Completing in the middle of a line: do not double the space that already follows.
+        self._tail = tail[1:] if tail.startswith(" ") else tail
+        return self._apply()
+
+    def _apply(self) -> Completion:
+        choice = self._candidates[self._index]
+        text = self._head + choice + self._tail
+        self._last = Completion(text, len(self._head) + len(choice))
+        return self._last
+
+
+class ChatModel:
+    """All buffers and the session's visible state; the UI listens for changes and redraws."""
+
+    def __init__(self, nick: str) -> None:
+        self.nick = nick
+        self.buffers: list[Buffer] = [Buffer(SERVER_BUFFER, BufferKind.SERVER)]
+        self.current_index = 0
+        self.state = ConnectionState.DISCONNECTED
+        self.state_detail = ""
+        self.lag: float | None = None
+        self.away = False
+        self.prefix_order = "~&@%+"
+        self.history = InputHistory()
+        self.completer = TabCompleter()
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- change notification -------------------------------------------------------------------------------
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` after every change (the UI passes its ``invalidate``)."""
+        self._listeners.append(listener)
+
+    def changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- buffers ---------------------------------------------------------------------------------------------
+
+    @property
+    def server(self) -> Buffer:
+        return self.buffers[0]
+
+    @property
+    def current(self) -> Buffer:
+        return self.buffers[self.current_index]
+
+    def find(self, name: str) -> Buffer | None:
+        key = casefold(name)
+        if key == SERVER_BUFFER:
+            return self.server
+        for buf in self.buffers[1:]:
+            if buf.key == key:
+                return buf
+        return None
+
+    def index_of(self, buf: Buffer) -> int:
+        return self.buffers.index(buf)
+
+    def open(self, name: str, *, switch: bool = False) -> Buffer:
+        """The buffer for a channel or nick, created (at the end of the list) when it does not exist yet."""
+        buf = self.find(name)
+        if buf is None:
+            kind = BufferKind.CHANNEL if is_channel_name(name) else BufferKind.QUERY
+            buf = Buffer(name, kind)
+            self.buffers.append(buf)
+        if switch:
+            self.switch(self.index_of(buf))
+        self.changed()
+        return buf
+
+    def close(self, name: str) -> bool:
+        buf = self.find(name)
+        if buf is None or buf is self.server:
+            return False
+        current = self.current
+        self.buffers.remove(buf)
+        if current is buf:
+            self.current_index = min(self.current_index, len(self.buffers) - 1)
+        else:
+            self.current_index = self.index_of(current)
+        self.changed()
+        return True
+
+    def rename(self, old: str, new: str) -> None:
+        """A query partner changed nick: their buffer follows them (unless one for the new nick exists)."""
+        buf = self.find(old)
+        if buf is not None and buf.kind is BufferKind.QUERY and self.find(new) is None:
+            buf.name = new
+
+    def switch(self, index: int) -> bool:
+        """Show buffer ``index`` (0 = server); its unread and highlight counts are cleared."""
+        if not 0 <= index < len(self.buffers):
+            return False
+        self.current_index = index
+        buf = self.current
+        buf.unread = 0
+        buf.highlights = 0
+        self.completer.reset()
+        self.changed()
+        return True
+
+    def switch_next(self) -> None:
+        self.switch((self.current_index + 1) % len(self.buffers))
+
+    def switch_previous(self) -> None:
+        self.switch((self.current_index - 1) % len(self.buffers))
+
+    def channels(self) -> list[Buffer]:
+        return [b for b in self.buffers if b.kind is BufferKind.CHANNEL]
+
+    def joined_channels(self) -> list[str]:
+        return [b.name for b in self.channels() if b.joined]
+
+    def buffers_with(self, nick: str) -> Iterator[Buffer]:
+        """Channels where ``nick`` is a member, and the query with ``nick`` if there is one."""
+        for buf in self.buffers[1:]:
+            in_channel = buf.kind is BufferKind.CHANNEL and buf.has_member(nick)
+            if in_channel or (buf.kind is BufferKind.QUERY and buf.key == casefold(nick)):
+                yield buf
+
+    # -- lines -----------------------------------------------------------------------------------------------
+
+    def add(self, buf: Buffer, line: Line) -> None:
+        """Append a line; a chat line in a buffer you are not looking at counts as unread (or a highlight)."""
+        buf.lines.append(line)
+        if line.kind in CHAT_KINDS and line.nick and not line.own:
+            buf.note_speaker(line.nick)
+        if buf is not self.current and not line.own:
+            if line.kind in CHAT_KINDS:
+                buf.unread += 1
+            if line.highlight:
+                buf.highlights += 1
+        elif buf.scroll and line.own:
+            buf.scroll = 0  # you said something: follow the conversation again
+        self.changed()
+
+    def add_to(self, name: str | None, line: Line) -> Buffer:
+        """Append to the named buffer (created if needed), or to the server buffer for ``None``."""
+        buf = self.server if name is None else self.open(name)
+        self.add(buf, line)
+        return buf
+
+    def info(self, text: str, *, time: datetime, kind: LineKind = LineKind.INFO, buf: Buffer | None = None) -> None:
+        """A line from the client itself (help, errors, connection news) in ``buf`` or the current buffer."""
+        self.add(buf if buf is not None else self.current, Line(time, kind, text))
+
+    def set_state(self, state: ConnectionState, detail: str = "") -> None:
+        self.state = state
+        self.state_detail = detail
+        if state is not ConnectionState.CONNECTED:
+            self.lag = None
+        self.changed()
+
+    # -- what the status line and completion need ----------------------------------------------------------------
+
+    def activity(self) -> list[tuple[int, Buffer]]:
+        """Other buffers with unread lines, numbered from 1 as Alt-1..9 and ``/buffer N`` count them."""
+        return [(i + 1, b) for i, b in enumerate(self.buffers) if b is not self.current and (b.unread or b.highlights)]
+
+    def completion_nicks(self, buf: Buffer | None = None) -> list[str]:
+        """Nicks to offer in ``buf``: recent speakers first, then the rest alphabetically, never yourself."""
+        buf = buf if buf is not None else self.current
+        me = casefold(self.nick)
+        if buf.kind is BufferKind.QUERY:
+            return [buf.name]
+        names = {key: m.nick for key, m in buf.members.items() if key != me}
+        recent = [names[k] for k in buf.recent_speakers if k in names]
+        seen = set(map(casefold, recent))
+        rest = sorted((n for k, n in names.items() if k not in seen), key=casefold)
+        return recent + rest
+
+    def channel_names(self) -> list[str]:
+        return [b.name for b in self.channels()]
+
+    def lines(self, buf: Buffer | None = None) -> list[Line]:
+        return list((buf if buf is not None else self.current).lines)
+
+    def texts(self, buf: Buffer | None = None) -> list[str]:
+        """The text of each line (for tests and for people reading a buffer in a debugger)."""
+        return [line.text for line in self.lines(buf)]

@@ -1,0 +1,180 @@
+"""``trio-chat join``: the command-line options, and running the UI on asyncio with the trio core as a guest.
+
+prompt_toolkit is asyncio-native and trio is not, so the Application owns the thread's event loop and the
+client core runs inside it through ``trio.lowlevel.start_guest_run`` (trio's guest mode).  Both live on one
+thread: the UI calls the core's synchronous methods directly, and the core's model changes call
+``invalidate()``.  Quitting cancels the trio side; its done-callback ends the Application.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+
+import trio
+from outcome import Outcome
+
+from trio_chat.client.core import ChatClient, ClientConfig
+from trio_chat.client.model import ChatModel
+from trio_chat.protocol.names import is_channel_name, is_valid_nick
+
+from .view import ChatUI
+
+DEFAULT_PORT = 6667
+DEFAULT_TLS_PORT = 6697
+MAX_NICK = 30
+
+
+def add_join_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``trio-chat join`` (the lead's ``cli.py`` adds them to its subparser)."""
+    parser.add_argument("nick", help="your nickname (alice_ is tried if it is taken)")
+    parser.add_argument("--host", default="127.0.0.1", help="server host (default: %(default)s)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"server port (default: {DEFAULT_PORT}, or {DEFAULT_TLS_PORT} with --tls)",
+    )
+    parser.add_argument(
+        "--channel",
+        dest="channels",
+        action="append",
+        metavar="#CHANNEL",
+        help="channel to join on connect; repeat for more (default: #lobby)",
+    )
+    parser.add_argument("--password", default=None, help="connection password (PASS)")
+    parser.add_argument("--tls", action="store_true", help="connect with TLS")
+    parser.add_argument(
+        "--tls-insecure", action="store_true", help="with TLS, do not verify the certificate (implies --tls)"
+    )
+    parser.add_argument("--username", default=None, help="user name (ident) to register with (default: the nick)")
+    parser.add_argument("--realname", default="trio-chat user", help="real name shown by /whois")
+
+
+class UsageError(Exception):
+    pass
+
+
+def config_from_args(args: argparse.Namespace) -> ClientConfig:
+    """Check the options and turn them into a :class:`ClientConfig` (raises :class:`UsageError`)."""
+    nick: str = args.nick
+    if not is_valid_nick(nick, MAX_NICK):
+        raise UsageError(f"{nick!r} is not a valid nick: a letter first, then letters, digits or -[]\\`_^{{|}}")
+    channels = []
+    for name in args.channels if args.channels is not None else ["#lobby"]:
+        for part in name.split(","):
+            if part:
+                channels.append(part if is_channel_name(part) else "#" + part)
+    tls = bool(args.tls or args.tls_insecure)
+    port = args.port if args.port is not None else (DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
+    if not 0 < port < 65536:
+        raise UsageError(f"--port {port} is not a port number")
+    return ClientConfig(
+        nick=nick,
+        host=args.host,
+        port=port,
+        channels=tuple(channels),
+        password=args.password,
+        tls=tls,
+        tls_insecure=bool(args.tls_insecure),
+        username=args.username,
+        realname=args.realname,
+    )
+
+
+async def run_with_guest(
+    ui: ChatUI,
+    trio_main: Callable[[], Awaitable[None]],
+    cancel: Callable[[], None],
+    *,
+    on_terminate: Callable[[], None] | None = None,
+) -> int:
+    """Run the Application on this asyncio loop and ``trio_main`` as trio's guest; 0 when both end cleanly.
+
+    When the trio side ends (``/quit``, Ctrl-D, a fatal refusal) its done-callback exits the Application.
+    When the Application ends first, ``cancel()`` stops the trio side and we wait for it.  With
+    ``on_terminate``, SIGTERM and SIGHUP (the terminal went away) call it for a goodbye instead of killing us
+    with the terminal still in raw mode.
+    """
+    loop = asyncio.get_running_loop()
+    if on_terminate is not None:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, on_terminate)
+    done: asyncio.Future[Outcome[None]] = loop.create_future()
+    started = False
+
+    def on_done(outcome: Outcome[None]) -> None:
+        if not done.done():
+            done.set_result(outcome)
+        ui.exit()
+
+    def start() -> None:
+        nonlocal started
+        started = True
+        trio.lowlevel.start_guest_run(
+            trio_main,
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            run_sync_soon_not_threadsafe=loop.call_soon,
+            done_callback=on_done,
+            host_uses_signal_set_wakeup_fd=True,
+        )
+
+    try:
+        await ui.application.run_async(pre_run=start)
+    finally:
+        if on_terminate is not None:
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+        if started:
+            if not done.done():
+                cancel()
+            outcome = await done
+    try:
+        outcome.unwrap()
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def run_client(args: argparse.Namespace) -> int:
+    """``trio-chat join``: the exit code.
+
+    0 after ``/quit``, Ctrl-D or Ctrl-C twice; 1 when the server refused us for good (wrong password, banned,
+    no usable nick: the reason is printed once the screen is restored); 2 for bad usage or no terminal.
+    """
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        which = "stdout" if not sys.stdout.isatty() else "stdin"
+        print(
+            f"trio-chat join: {which} is not a terminal. The chat client draws a full-screen interface and needs "
+            "an interactive terminal; run it directly in a terminal (not through a pipe or redirection).",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        config = config_from_args(args)
+    except UsageError as exc:
+        print(f"trio-chat join: {exc}", file=sys.stderr)
+        return 2
+    root = logging.getLogger()
+    quiet = logging.NullHandler()
+    if not root.handlers:
+        # Log records must never be printed over the full-screen interface (logging's last-resort handler would).
+        root.addHandler(quiet)
+    try:
+        model = ChatModel(config.nick)
+        client = ChatClient(config, model)
+        ui = ChatUI(model, client)
+        code = asyncio.run(run_with_guest(ui, client.run, client.cancel, on_terminate=client.quit))
+    finally:
+        root.removeHandler(quiet)
+    if code == 0 and client.fatal_error:
+        # The screen is gone by now: say why on the restored terminal, where it stays readable.
+        print(f"trio-chat join: {client.fatal_error}", file=sys.stderr)
+        return 1
+    return code

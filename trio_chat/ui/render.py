@@ -1,0 +1,135 @@
+"""How a model line looks: styled fragments, wrapped to the pane's width.  Pure functions over prompt_toolkit types."""
+
+from __future__ import annotations
+
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.utils import get_cwidth
+
+from trio_chat.client.model import Line, LineKind, nick_colour
+
+TIME_FORMAT = "%H:%M"
+TIME_WIDTH = 6
+"""``HH:MM`` and a space: continuation rows of a wrapped line are indented this much, under the text."""
+
+NICK_PALETTE = (
+    "ansired",
+    "ansigreen",
+    "ansiyellow",
+    "ansiblue",
+    "ansimagenta",
+    "ansicyan",
+    "ansibrightred",
+    "ansibrightgreen",
+    "ansibrightyellow",
+    "ansibrightblue",
+    "ansibrightmagenta",
+    "ansibrightcyan",
+)
+
+STYLE_RULES: list[tuple[str, str]] = [
+    ("timestamp", "ansibrightblack"),
+    ("own-nick", "bold"),
+    ("highlight", "bold ansiyellow"),
+    ("action", "ansimagenta"),
+    ("notice", "ansicyan"),
+    ("join", "ansigreen"),
+    ("part", "ansired"),
+    ("event", "ansibrightblack"),
+    ("error", "bold ansired"),
+    ("info", "ansibrightblack"),
+    ("topic-bar", "reverse"),
+    ("status", "reverse"),
+    ("status.state-bad", "reverse bold ansired"),
+    ("status.activity", "reverse bold"),
+    ("status.highlight", "reverse bold ansiyellow"),
+    ("prompt", "bold"),
+    ("nicklist", ""),
+    ("nicklist.op", "bold ansigreen"),
+    ("nicklist.voice", "ansiyellow"),
+    ("nicklist.away", "ansibrightblack"),
+    ("separator", "ansibrightblack"),
+] + [(f"nick-{i}", colour) for i, colour in enumerate(NICK_PALETTE)]
+
+_MARKERS = {
+    LineKind.JOIN: ("-->", "join"),
+    LineKind.PART: ("<--", "part"),
+    LineKind.QUIT: ("<--", "part"),
+    LineKind.KICK: ("<--", "part"),
+    LineKind.NICK: ("---", "event"),
+    LineKind.TOPIC: ("---", "event"),
+    LineKind.MODE: ("---", "event"),
+    LineKind.ERROR: ("!!!", "error"),
+    LineKind.INFO: ("--", "info"),
+}
+
+
+def nick_style(nick: str) -> str:
+    return f"class:nick-{nick_colour(nick, len(NICK_PALETTE))}"
+
+
+def line_fragments(line: Line) -> StyleAndTextTuples:
+    """One model line as styled text: time, then a marker or nick by kind, then the text."""
+    out: StyleAndTextTuples = [("class:timestamp", line.time.strftime(TIME_FORMAT) + " ")]
+    nick = line.nick or ""
+    nick_cls = nick_style(nick) + (" class:own-nick" if line.own else "")
+    text_cls = "class:highlight" if line.highlight else ""
+    if line.kind is LineKind.MESSAGE:
+        out += [(nick_cls, f"<{nick}>"), ("", " "), (text_cls, line.text)]
+    elif line.kind is LineKind.ACTION:
+        out += [("class:action", " * "), (nick_cls, nick), ("class:action " + text_cls, " " + line.text)]
+    elif line.kind is LineKind.NOTICE:
+        out += [("class:notice", "-"), (nick_cls, nick), ("class:notice", "- "), (text_cls, line.text)]
+    else:
+        marker, cls = _MARKERS.get(line.kind, ("--", "info"))
+        out += [(f"class:{cls}", marker + " "), (f"class:{cls} " + text_cls, line.text)]
+    return out
+
+
+def wrap_fragments(fragments: StyleAndTextTuples, width: int, indent: int = TIME_WIDTH) -> list[StyleAndTextTuples]:
+    """Break styled text into rows of at most ``width`` cells, continuation rows indented by ``indent``.
+
+    Rows break after a space when the row has one, inside a word only when it does not fit a row at all.
+    Widths are terminal cells (``get_cwidth``), so CJK text and emoji wrap where the terminal would.
+    """
+    width = max(1, width)
+    if indent >= width // 2:
+        indent = 0
+    cells = [(style, ch, get_cwidth(ch)) for style, text, *_ in fragments for ch in text]
+    rows: list[StyleAndTextTuples] = []
+    start = 0
+    first = True
+    while True:
+        room = width - (0 if first else indent)
+        used = 0
+        end = start
+        last_space = -1
+        while end < len(cells) and used + cells[end][2] <= room:
+            if cells[end][1] == " ":
+                last_space = end
+            used += cells[end][2]
+            end += 1
+        if end < len(cells) and last_space > start and cells[end][1] != " ":
+            end = last_space + 1  # carry the unfinished word to the next row
+        if end == start and start < len(cells):
+            end = start + 1  # a character wider than the row: show it anyway
+        row: StyleAndTextTuples = [] if first or not indent else [("", " " * indent)]
+        for style, ch, _w in cells[start:end]:
+            if row and row[-1][0] == style:
+                row[-1] = (style, row[-1][1] + ch)
+            else:
+                row.append((style, ch))
+        rows.append(row)
+        start = end
+        if start < len(cells) and cells[start][1] == " ":
+            start += 1  # the space the row broke at is not carried to the next row
+        first = False
+        if start >= len(cells):
+            return rows
+
+
+def render_line(line: Line, width: int) -> list[StyleAndTextTuples]:
+    return wrap_fragments(line_fragments(line), width)
+
+
+def plain(row: StyleAndTextTuples) -> str:
+    return "".join(text for _style, text, *_ in row)

@@ -1,0 +1,328 @@
+"""The full-screen layout and the keys: it draws the model and hands typed lines to the client, nothing more.
+
+Layout, top to bottom (in the spirit of prompt_toolkit's ``examples/full-screen/calculator.py``)::
+
+    topic bar
+    message pane                     | nick list (F2)
+    status line: time, nick, buffer, connection state, lag, activity
+    [#lobby] input line
+
+Incoming lines change the model, and the model's listener only calls ``invalidate()``: the input buffer is
+never touched by anything but the keyboard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from prompt_toolkit.application import Application
+from prompt_toolkit.buffer import Buffer as InputBuffer
+from prompt_toolkit.document import Document
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.input import Input
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.keys import Keys
+from prompt_toolkit.layout import (
+    BufferControl,
+    ConditionalContainer,
+    FormattedTextControl,
+    HSplit,
+    Layout,
+    UIContent,
+    UIControl,
+    VSplit,
+    Window,
+)
+from prompt_toolkit.layout.dimension import Dimension
+from prompt_toolkit.layout.processors import BeforeInput
+from prompt_toolkit.output import Output
+from prompt_toolkit.styles import Style
+
+from trio_chat.client.commands import command_names
+from trio_chat.client.model import BufferKind, ChatModel, ConnectionState
+
+from .render import STYLE_RULES, render_line
+
+DOUBLE_CTRL_C_SECONDS = 3.0
+"""A second Ctrl-C within this long quits; one alone only clears the input line."""
+NICKLIST_WIDTH = 18
+
+
+class ClientControl(Protocol):
+    """What the UI needs from the client core (``ChatClient`` provides it)."""
+
+    def submit(self, text: str) -> None: ...
+
+    def quit(self, reason: str | None = None) -> None: ...
+
+
+class MessagePane(UIControl):
+    """The current buffer's last lines, wrapped to the width and aligned to the bottom, scrolled by ``scroll``."""
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+        self.height = 0
+
+    def create_content(self, width: int, height: int) -> UIContent:
+        self.height = height
+        buf = self.model.current
+        need = height + buf.scroll
+        chunks: list[list[StyleAndTextTuples]] = []
+        count = 0
+        exhausted = True
+        for line in reversed(buf.lines):
+            if count >= need:
+                exhausted = False
+                break
+            rows = render_line(line, width)
+            chunks.append(rows)
+            count += len(rows)
+        if exhausted:
+            buf.scroll = max(0, min(buf.scroll, count - height))
+        all_rows = [row for rows in reversed(chunks) for row in rows]
+        end = len(all_rows) - buf.scroll
+        visible = all_rows[max(0, end - height) : end]
+        shown: list[StyleAndTextTuples] = [[] for _ in range(height - len(visible))] + visible
+        return UIContent(get_line=lambda i: shown[i], line_count=len(shown), show_cursor=False)
+
+
+class ChatUI:
+    """The prompt_toolkit Application for one chat session."""
+
+    def __init__(
+        self,
+        model: ChatModel,
+        client: ClientControl,
+        *,
+        input: Input | None = None,
+        output: Output | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.model = model
+        self.client = client
+        self.clock = clock
+        self.show_nicklist = True
+        self._last_ctrl_c = -1e9
+        self.input_buffer = InputBuffer(name="input", multiline=False, accept_handler=self._accept)
+        self.pane = MessagePane(model)
+        self.application: Application[None] = Application(
+            layout=Layout(self._container(), focused_element=self.input_buffer),
+            key_bindings=self._key_bindings(),
+            style=Style(STYLE_RULES),
+            full_screen=True,
+            mouse_support=False,
+            input=input,
+            output=output,
+        )
+        model.add_listener(self.invalidate)
+
+    # -- layout ----------------------------------------------------------------------------------------------
+
+    def _container(self) -> HSplit:
+        nicklist_visible = Condition(lambda: self.show_nicklist and self.model.current.kind is BufferKind.CHANNEL)
+        return HSplit(
+            [
+                Window(FormattedTextControl(self._topic_fragments), height=1, style="class:topic-bar"),
+                VSplit(
+                    [
+                        Window(self.pane, wrap_lines=False),
+                        ConditionalContainer(
+                            VSplit(
+                                [
+                                    Window(width=1, char="│", style="class:separator"),
+                                    Window(
+                                        FormattedTextControl(self._nicklist_fragments),
+                                        width=NICKLIST_WIDTH,
+                                        style="class:nicklist",
+                                    ),
+                                ]
+                            ),
+                            filter=nicklist_visible,
+                        ),
+                    ]
+                ),
+                Window(FormattedTextControl(self._status_fragments), height=1, style="class:status"),
+                Window(
+                    BufferControl(
+                        self.input_buffer,
+                        input_processors=[BeforeInput(self._prompt, style="class:prompt")],
+                    ),
+                    height=Dimension(min=1, max=4),
+                    wrap_lines=True,
+                    dont_extend_height=True,
+                ),
+            ]
+        )
+
+    def _prompt(self) -> str:
+        buf = self.model.current
+        return f"[{buf.name}] " if buf.kind is not BufferKind.SERVER else "[server] "
+
+    def _topic_fragments(self) -> StyleAndTextTuples:
+        buf = self.model.current
+        if buf.kind is BufferKind.CHANNEL:
+            text = f" {buf.name}: {buf.topic}" if buf.topic else f" {buf.name}"
+        elif buf.kind is BufferKind.QUERY:
+            text = f" Private conversation with {buf.name}"
+        else:
+            text = " trio-chat — server messages.  /help lists the commands."
+        return [("", text)]
+
+    def _nicklist_fragments(self) -> StyleAndTextTuples:
+        buf = self.model.current
+        out: StyleAndTextTuples = []
+        for member in buf.sorted_members(self.model.prefix_order):
+            prefix = member.prefixes[:1] or " "
+            if member.away:
+                style = "class:nicklist.away"
+            elif prefix in "~&@%":
+                style = "class:nicklist.op"
+            elif prefix == "+":
+                style = "class:nicklist.voice"
+            else:
+                style = "class:nicklist"
+            out.append((style, f"{prefix}{member.nick}"[:NICKLIST_WIDTH] + "\n"))
+        return out
+
+    def _status_fragments(self) -> StyleAndTextTuples:
+        return status_fragments(self.model)
+
+    # -- keys ------------------------------------------------------------------------------------------------
+
+    def _key_bindings(self) -> KeyBindings:
+        kb = KeyBindings()
+
+        @kb.add("enter")
+        def _enter(event: KeyPressEvent) -> None:
+            self.input_buffer.validate_and_handle()
+
+        @kb.add("c-d")
+        def _ctrl_d(event: KeyPressEvent) -> None:
+            self.client.quit(None)
+
+        @kb.add("c-c")
+        @kb.add(Keys.SIGINT)
+        def _ctrl_c(event: KeyPressEvent) -> None:
+            now = self.clock()
+            if now - self._last_ctrl_c <= DOUBLE_CTRL_C_SECONDS:
+                self.client.quit(None)
+                return
+            self._last_ctrl_c = now
+            self.input_buffer.reset()
+            self.model.info("Press Ctrl-C again to quit (or Ctrl-D, or /quit).", time=_now())
+
+        for n in range(1, 10):
+
+            @kb.add("escape", str(n))
+            def _alt_n(event: KeyPressEvent, n: int = n) -> None:
+                self.model.switch(n - 1)
+
+        @kb.add("escape", "0")
+        def _alt_0(event: KeyPressEvent) -> None:
+            self.model.switch(9)
+
+        @kb.add("c-n")
+        @kb.add("escape", "right")
+        def _next(event: KeyPressEvent) -> None:
+            self.model.switch_next()
+
+        @kb.add("c-p")
+        @kb.add("escape", "left")
+        def _previous(event: KeyPressEvent) -> None:
+            self.model.switch_previous()
+
+        @kb.add("pageup")
+        def _page_up(event: KeyPressEvent) -> None:
+            self.scroll(+1)
+
+        @kb.add("pagedown")
+        def _page_down(event: KeyPressEvent) -> None:
+            self.scroll(-1)
+
+        @kb.add("f2")
+        def _toggle_nicks(event: KeyPressEvent) -> None:
+            self.show_nicklist = not self.show_nicklist
+            self.invalidate()
+
+        @kb.add("up")
+        def _up(event: KeyPressEvent) -> None:
+            text = self.model.history.previous(self.input_buffer.text)
+            if text is not None:
+                self.input_buffer.document = Document(text, len(text))
+
+        @kb.add("down")
+        def _down(event: KeyPressEvent) -> None:
+            text = self.model.history.next()
+            if text is not None:
+                self.input_buffer.document = Document(text, len(text))
+
+        @kb.add("tab")
+        def _tab(event: KeyPressEvent) -> None:
+            self.complete()
+
+        return kb
+
+    # -- actions ---------------------------------------------------------------------------------------------
+
+    def _accept(self, buffer: InputBuffer) -> bool:
+        text = buffer.text
+        self.model.history.add(text)
+        self.client.submit(text)
+        return False  # clear the line
+
+    def complete(self) -> None:
+        doc = self.input_buffer.document
+        done = self.model.completer.complete(
+            doc.text,
+            doc.cursor_position,
+            self.model.completion_nicks(),
+            command_names(),
+            self.model.channel_names(),
+        )
+        if done is not None:
+            self.input_buffer.document = Document(done.text, done.cursor)
+
+    def scroll(self, pages: int) -> None:
+        buf = self.model.current
+        step = max(1, self.pane.height - 2)
+        buf.scroll = max(0, buf.scroll + pages * step)
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        self.application.invalidate()
+
+    def exit(self) -> None:
+        app = self.application
+        if app.is_running and not app.future.done():  # type: ignore[union-attr]
+            app.exit()
+
+
+def _now() -> datetime:
+    return datetime.now().astimezone()
+
+
+def status_fragments(model: ChatModel) -> StyleAndTextTuples:
+    """The status line: ``[alice] 2:#lobby  connected  lag 0.02s  Act: 3:bob(1!) 4:#dev(2)  -- more --``."""
+    buf = model.current
+    out: StyleAndTextTuples = [("class:status", f" [{model.nick}{' (away)' if model.away else ''}] ")]
+    out.append(("class:status", f"{model.current_index + 1}:{buf.name} "))
+    state = model.state
+    label = state.value + (f" {model.state_detail}" if state is ConnectionState.WAITING else "")
+    bad = state in (ConnectionState.WAITING, ConnectionState.FAILED, ConnectionState.DISCONNECTED)
+    out.append(("class:status.state-bad" if bad else "class:status", f" {label} "))
+    if model.lag is not None:
+        out.append(("class:status", f" lag {model.lag:.2f}s "))
+    activity = model.activity()
+    if activity:
+        out.append(("class:status", " Act:"))
+        for number, other in activity:
+            mark = "!" if other.highlights else ""
+            cls = "class:status.highlight" if other.highlights else "class:status.activity"
+            out.append((cls, f" {number}:{other.name}({other.unread}{mark})"))
+    if buf.scroll:
+        out.append(("class:status.activity", "  -- more below (PageDown) --"))
+    return out
