@@ -13,6 +13,7 @@ from pathlib import Path
 import trio
 
 from .config import ConfigError, ServerConfig
+from .sendq import Flusher
 from .session import Session
 from .state import Network
 
@@ -55,7 +56,10 @@ class Server:
         self.sessions: set[Session] = set()
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
         self.per_host: dict[str, int] = {}
+        self.flusher: Flusher | None = None
+        """Writes plain-TCP send queues directly, once per scheduler batch, while :meth:`run` runs."""
         self._shutdown = trio.Event()
+        self._idle = trio.Event()
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         """Serve one connection until it ends; a bug in one connection never reaches the others."""
@@ -80,6 +84,8 @@ class Server:
             self.network.remove_user(session.user, "Internal server error")
         finally:
             self.sessions.discard(session)
+            if not self.sessions:
+                self._idle.set()
             if self.per_host[host] == 1:
                 del self.per_host[host]
             else:
@@ -106,6 +112,8 @@ class Server:
     ) -> None:
         """Accept on ``listeners`` until :meth:`shutdown`, then close every connection gracefully."""
         async with trio.open_nursery() as connections:
+            self.flusher = Flusher()
+            connections.start_soon(self.flusher.run)
             async with trio.open_nursery() as accepting:
                 for listener in listeners:
                     accepting.start_soon(self._accept_loop, listener, connections)
@@ -113,9 +121,14 @@ class Server:
                 await self._shutdown.wait()
                 accepting.cancel_scope.cancel()
             log.info("shutting down: closing %d connection(s)", len(self.sessions))
+            self._idle = trio.Event()  # set by the last connection to end
+            if not self.sessions:
+                self._idle.set()
             for session in list(self.sessions):
                 session.close("Server shutting down")
             connections.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace + 1
+            await self._idle.wait()
+            connections.cancel_scope.cancel()
 
     async def _accept_loop(self, listener: trio.abc.Listener[trio.abc.Stream], nursery: trio.Nursery) -> None:
         async with listener:

@@ -36,7 +36,8 @@ class Session:
         self.server = server
         self.config = server.config
         self.stream = stream
-        self._sendq = SendQueue(self.config.sendq_lines)
+        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
+        self._sendq = SendQueue(self.config.sendq_lines, flusher=server.flusher, fd=fd)
         self.user = server.network.add_connection(conn_id_host, self)
         self.user.secure = isinstance(stream, trio.SSLStream)
         self.id = self.user.id
