@@ -19,7 +19,7 @@ VARIANT_TAGS = 2
 class Relay:
     """One outgoing message; ``line(variant)`` gives its wire bytes for a recipient's tag variant."""
 
-    __slots__ = ("_lines", "body", "client_tags", "msgid", "time")
+    __slots__ = ("body", "client_tags", "lines", "msgid", "time")
 
     def __init__(
         self,
@@ -33,11 +33,11 @@ class Relay:
         self.time = time
         self.msgid = msgid
         self.client_tags = client_tags
-        self._lines: list[bytes | None] = [self.body, None, None, None]
+        self.lines: list[bytes | None] = [self.body, None, None, None]
 
     def line(self, variant: int) -> bytes:
         """The bytes for recipients of ``variant`` (a combination of VARIANT_TIME and VARIANT_TAGS)."""
-        cached = self._lines[variant]
+        cached = self.lines[variant]
         if cached is not None:
             return cached
         tags: dict[str, str] = {}
@@ -49,5 +49,5 @@ class Relay:
         if variant & VARIANT_TIME and self.time:
             tags["time"] = self.time
         out = b"@" + format_tags(tags).encode() + b" " + self.body if tags else self.body
-        self._lines[variant] = out
+        self.lines[variant] = out
         return out

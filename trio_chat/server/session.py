@@ -38,7 +38,7 @@ class Session:
         self.stream = stream
         fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
         self._sendq = SendQueue(self.config.sendq_lines, flusher=server.flusher, fd=fd)
-        self.user = server.network.add_connection(conn_id_host, self)
+        self.user = server.network.add_connection(conn_id_host, self, put=self._sendq.put_nowait)
         self.user.secure = isinstance(stream, trio.SSLStream)
         self.id = self.user.id
         self.close_reason: str | None = None

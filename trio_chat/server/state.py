@@ -45,6 +45,8 @@ class User:
     host: str
     outbox: Outbox
     connected_at: float
+    put: Callable[[bytes], bool]
+    """``outbox.put``, or the queue's own put when the outbox offers one: the fan-out loop's one call."""
     nick: str = "*"
     folded: str = ""
     username: str = ""
@@ -214,22 +216,23 @@ class Network:
         pending = user.pending
         if pending is not None:
             pending.append(line)
-        elif not user.outbox.put(line):
+        elif not user.put(line):
             user.gone = True
             self._overflowed.append(user)
 
     def deliver_all(self, users: Iterable[User], relay: Relay, *, skip: User | None = None) -> None:
         """Fan ``relay`` out: each recipient gets the variant its capabilities ask for; ``skip`` gets nothing."""
+        # The per-recipient work is kept to a few bytecodes: a cached variant, one put.
         overflowed = self._overflowed
-        line = relay.line
+        cache = relay.lines
         for user in users:
             if user is skip or user.gone:
                 continue
-            data = line(user.tag_variant)
+            data = cache[user.tag_variant] or relay.line(user.tag_variant)
             pending = user.pending
             if pending is not None:
                 pending.append(data)
-            elif not user.outbox.put(data):
+            elif not user.put(data):
                 user.gone = True
                 overflowed.append(user)
 
@@ -251,8 +254,10 @@ class Network:
 
     # ---- connections and nicks ----------------------------------------------------------------------------
 
-    def add_connection(self, host: str, outbox: Outbox) -> User:
-        user = User(id=next(self._ids), host=host, outbox=outbox, connected_at=self.clock())
+    def add_connection(self, host: str, outbox: Outbox, *, put: Callable[[bytes], bool] | None = None) -> User:
+        """A new, unregistered connection; ``put`` (default ``outbox.put``) queues a line without waiting."""
+        now = self.clock()
+        user = User(id=next(self._ids), host=host, outbox=outbox, connected_at=now, put=put or outbox.put)
         user.last_active = user.connected_at
         self.connections.add(user)
         return user
