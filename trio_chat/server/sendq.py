@@ -19,7 +19,6 @@ woken, to wait until the socket is writable again.
 from __future__ import annotations
 
 import os
-from collections import deque
 
 from trio.lowlevel import Abort, ParkingLot, Task, current_task, reschedule, wait_task_rescheduled
 
@@ -65,9 +64,10 @@ class SendQueue:
     def __init__(self, limit: int, *, flusher: Flusher | None = None, fd: int | None = None) -> None:
         self.limit = limit
         self.closed = False
-        self._lines: deque[bytes] = deque()
+        self._lines: list[bytes] = []
         self._reader: Task | None = None
-        self._space = ParkingLot()
+        self._space: ParkingLot | None = None
+        """Created when a put first has to wait: most queues never need one (it costs 1 KB)."""
         self._scheduled = False
         """Someone will send what is queued: the flusher (marked) or the writer task (awake)."""
         self._flusher = flusher if fd is not None else None
@@ -95,6 +95,8 @@ class SendQueue:
     async def put(self, line: bytes) -> None:
         """Queue ``line``, waiting while the queue is full."""
         while len(self._lines) >= self.limit and not self.closed:
+            if self._space is None:
+                self._space = ParkingLot()
             await self._space.park()
         self.put_nowait(line)
 
@@ -114,9 +116,9 @@ class SendQueue:
                 return Abort.SUCCEEDED
 
             await wait_task_rescheduled(abort)
-        taken = list(self._lines)
-        self._lines.clear()
-        if self._space:
+        taken = self._lines
+        self._lines = []
+        if self._space is not None:
             self._space.unpark_all()
         return taken
 
@@ -140,12 +142,12 @@ class SendQueue:
             sent = 0
         except OSError:
             sent = 0  # the writer's own send will meet the same error and close the connection
-        if self._space:
+        if self._space is not None:
             self._space.unpark_all()
         if sent == len(data):
             self._scheduled = False
             return
-        lines.appendleft(data[sent:])
+        lines.insert(0, data[sent:])
         self._wake_reader()
 
     def _wake_reader(self) -> None:
@@ -157,10 +159,12 @@ class SendQueue:
     def clear(self) -> None:
         """Drop everything queued (the owner is not reading it)."""
         self._lines.clear()
-        self._space.unpark_all()
+        if self._space is not None:
+            self._space.unpark_all()
 
     def close(self) -> None:
         """No more lines: the writer sends what is queued, then :meth:`take_all` returns an empty list."""
         self.closed = True
-        self._space.unpark_all()
+        if self._space is not None:
+            self._space.unpark_all()
         self._wake_reader()
