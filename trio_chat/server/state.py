@@ -117,6 +117,8 @@ class Channel:
         return "m" not in self.modes and not self.is_banned(user)
 
     def is_banned(self, user: User) -> bool:
+        if not self.bans:
+            return False
         source = user.source
         return any(mask_matches(b.mask, source) for b in self.bans)
 
@@ -177,6 +179,8 @@ class Network:
         self._overflowed: list[User] = []
         self._time_ms = -1
         self._time_text = ""
+        self._time_second = -1
+        self._time_prefix = ""
         self.klines: dict[str, Kline] = {}
         """Server bans by case-folded mask."""
         self.motd: list[str] | None = None
@@ -189,8 +193,11 @@ class Network:
         ms = int(self.clock() * 1000)
         if ms != self._time_ms:
             self._time_ms = ms
-            when = datetime.fromtimestamp(ms / 1000, UTC)
-            self._time_text = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            seconds, millis = divmod(ms, 1000)
+            if seconds != self._time_second:
+                self._time_second = seconds
+                self._time_prefix = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._time_text = f"{self._time_prefix}.{millis:03d}Z"
         return self._time_text
 
     def next_msgid(self) -> str:
