@@ -86,3 +86,18 @@ async def test_kline_that_matches_everyone_is_refused() -> None:
         await boss.send("KLINE *@* :oops")
         await boss.expect("NOTICE boss :Refusing K-Line")
         await boss.sync()
+
+
+async def test_stats_uptime_for_all_internals_for_operators() -> None:
+    async with running_server(opers=(("boss", HASH),)) as net:
+        boss = await net.client("boss")
+        await boss.send("STATS u")
+        await boss.expect_next(r" 242 boss :Server Up 0 days 0:00:00")
+        await boss.expect_next(r" 219 boss u :End of /STATS report")
+        await boss.send("STATS z")
+        await boss.expect_next(" 481 boss ")
+        await boss.send("OPER boss :correct horse", "JOIN #x", "STATS z")
+        lines = await boss.collect_until(" 219 boss z ")
+        numbers = dict(m.params[2].split() for m in lines if m.command == "249")
+        assert numbers["users"] == "1" and numbers["channels"] == "1" and numbers["sessions"] == "1"
+        assert int(numbers["tasks"]) > 0

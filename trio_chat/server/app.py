@@ -31,6 +31,18 @@ def read_motd(path: str | None) -> list[str] | None:
     return [line[:400] for line in text.splitlines()]
 
 
+def rss_kb() -> int:
+    """The process's resident memory in KiB (Linux); 0 where /proc is not there."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def peer_host(stream: trio.abc.Stream) -> str:
     """The peer's address for a socket stream (``unknown`` for memory streams in tests)."""
     if isinstance(stream, trio.SSLStream):
@@ -53,6 +65,11 @@ class Server:
         self.config = config
         self.network = Network(config, clock=clock)
         self.network.motd = read_motd(config.motd)
+        self.network.probes = {
+            "sessions": lambda: len(self.sessions),
+            "tasks": lambda: trio.lowlevel.current_statistics().tasks_living,
+            "rss_kb": rss_kb,
+        }
         self.sessions: set[Session] = set()
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
         self.per_host: dict[str, int] = {}

@@ -73,6 +73,7 @@ COMMANDS: dict[str, Command] = {
     "KILL": Command(oper.handle_kill, 1),
     "KLINE": Command(oper.handle_kline, 1),
     "UNKLINE": Command(oper.handle_unkline, 1),
+    "STATS": Command(oper.handle_stats),
 }
 
 

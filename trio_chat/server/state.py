@@ -183,6 +183,8 @@ class Network:
         self._time_prefix = ""
         self.klines: dict[str, Kline] = {}
         """Server bans by case-folded mask."""
+        self.probes: dict[str, Callable[[], int]] = {}
+        """Numbers about the process for ``STATS z`` (tasks, memory), supplied by the app: state knows no trio."""
         self.motd: list[str] | None = None
         """The message of the day, read once at start-up; None answers MOTD with 422."""
 
@@ -377,6 +379,18 @@ class Network:
         self.deliver_all((u for u in self.neighbours(user) if u.has(caps.AWAY_NOTIFY)), relay)
 
     # ---- operators ----------------------------------------------------------------------------------------
+
+    def internals(self) -> dict[str, int]:
+        """What ``STATS z`` shows: sizes of the state, then the app's probes."""
+        numbers = {
+            "connections": len(self.connections),
+            "users": len(self.users),
+            "channels": len(self.channels),
+            "memberships": sum(len(c.members) for c in self.channels.values()),
+            "whowas": len(self.whowas),
+        }
+        numbers.update((name, probe()) for name, probe in self.probes.items())
+        return numbers
 
     def kill(self, user: User, reason: str) -> None:
         """Disconnect ``user``: QUIT with ``reason`` to their channels, ``ERROR :reason`` to them."""

@@ -74,3 +74,19 @@ def handle_unkline(ctx: Context, msg: Message) -> None:
         ctx.server_message("NOTICE", ctx.user.nick, f"Removed K-Line for {mask}")
     else:
         ctx.server_message("NOTICE", ctx.user.nick, f"No K-Line for {mask}")
+
+
+def handle_stats(ctx: Context, msg: Message) -> None:
+    """``STATS u``: uptime, for anyone.  ``STATS z``: the server's internals (tasks, memory), for operators."""
+    letter = msg.params[0][:1] if msg.params and msg.params[0] else "*"
+    network = ctx.network
+    if letter == "u":
+        up = int(network.clock() - network.started)
+        days, rest = divmod(up, 86400)
+        ctx.reply(N.RPL_STATSUPTIME, f"Server Up {days} days {rest // 3600}:{rest % 3600 // 60:02d}:{rest % 60:02d}")
+    elif letter == "z":
+        if not _is_oper(ctx):
+            return
+        for name, value in network.internals().items():
+            ctx.reply(N.RPL_STATSDEBUG, letter, f"{name} {value}")
+    ctx.reply(N.RPL_ENDOFSTATS, letter, "End of /STATS report")
