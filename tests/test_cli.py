@@ -127,3 +127,26 @@ def test_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("trio-chat: cannot read config file")
+
+
+def test_shutdown_under_load_tells_everyone_and_a_restart_reuses_the_port() -> None:
+    """Forty clients talking at full speed when SIGTERM comes: all get ERROR, exit 0, no traceback; the same
+    port can be listened on again at once."""
+    with server_process("--flood-limit", "0") as (proc, port):
+        clients = [_register(port, f"user{i}") for i in range(40)]
+        for sock in clients:
+            sock.sendall(b"JOIN #busy\r\n")
+        for sock in clients[:10]:  # ten talkers keep the server's queues full
+            sock.sendall(b"".join(b"PRIVMSG #busy :load %d\r\n" % i for i in range(200)))
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        for sock in clients:
+            assert _read_until_closed(sock).endswith(b"ERROR :Server shutting down\r\n")
+            sock.close()
+        assert proc.stderr is not None
+        assert "Traceback" not in proc.stderr.read()
+    with server_process("--port", str(port)) as (again, new_port):
+        assert new_port == port
+        _register(port, "back").close()
+        os.kill(again.pid, signal.SIGTERM)
+        assert again.wait(timeout=10) == 0
