@@ -19,8 +19,15 @@ woken, to wait until the socket is writable again.
 from __future__ import annotations
 
 import os
+from time import perf_counter
+
+from trio import sleep
 
 from trio.lowlevel import Abort, ParkingLot, Task, current_task, reschedule, wait_task_rescheduled
+
+
+PAUSE_THRESHOLD = 0.0005
+"""Flushes quicker than this (seconds) are not followed by a pause: ordinary traffic is never delayed."""
 
 
 class Flusher:
@@ -42,7 +49,12 @@ class Flusher:
             reschedule(task)
 
     async def run(self) -> None:
-        """Sleep until a queue is marked; then, in the next batch, flush everything marked meanwhile."""
+        """Sleep until a queue is marked; then, in the next batch, flush everything marked meanwhile.
+
+        A flush that took T is followed by a pause of about T, so flushing never takes more than half the
+        time: when it is quick (T is microseconds under ordinary load) nothing waits; in a storm (a JOIN to
+        5,000 idle members, every batch) each write carries many lines instead of one.
+        """
 
         def abort(_: object) -> Abort:
             self._task = None
@@ -52,10 +64,14 @@ class Flusher:
             if not self._dirty:
                 self._task = current_task()
                 await wait_task_rescheduled(abort)
+            started = perf_counter()
             dirty, self._dirty = self._dirty, []
             for queue in dirty:
                 queue.flush_direct()
             self.writes += len(dirty)
+            took = perf_counter() - started
+            if took > PAUSE_THRESHOLD:
+                await sleep(took)
 
 
 class SendQueue:

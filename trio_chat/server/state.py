@@ -342,11 +342,16 @@ class Network:
         user.channels[folded] = channel
         plain = self.relay(Message("JOIN", (channel.name,), user.source))
         extended = self.relay(Message("JOIN", (channel.name, "*", user.realname), user.source))
-        away = self.relay(Message("AWAY", (user.away,), user.source)) if user.away else None
-        for member in channel.members:
-            self.deliver(member, (extended if member.has(caps.EXTENDED_JOIN) else plain).line(member.tag_variant))
-            if away is not None and member is not user and member.has(caps.AWAY_NOTIFY):
-                self.deliver(member, away.line(member.tag_variant))
+        members = channel.members
+        wants_extended = [m for m in members if caps.EXTENDED_JOIN in m.caps]
+        if wants_extended:
+            self.deliver_all(wants_extended, extended)
+            self.deliver_all([m for m in members if caps.EXTENDED_JOIN not in m.caps], plain)
+        else:
+            self.deliver_all(members, plain)
+        if user.away:
+            away = self.relay(Message("AWAY", (user.away,), user.source))
+            self.deliver_all([m for m in members if caps.AWAY_NOTIFY in m.caps], away, skip=user)
         return channel
 
     def part(self, user: User, channel: Channel, reason: str | None) -> None:
