@@ -22,9 +22,7 @@ import os
 from time import perf_counter
 
 from trio import sleep
-
 from trio.lowlevel import Abort, ParkingLot, Task, current_task, reschedule, wait_task_rescheduled
-
 
 PAUSE_THRESHOLD = 0.0005
 """Flushes quicker than this (seconds) are not followed by a pause: ordinary traffic is never delayed."""
