@@ -1,0 +1,847 @@
+#!/usr/bin/env python3
+"""Benchmark runner for trio-chat: trio-chat side by side with ngIRCd and InspIRCd.
+
+    python benchmarks/run.py                      # W1..W5, every installed server, 3 repeats
+    python benchmarks/run.py --quick -w W1,W2     # one repeat of W1 and W2
+    python benchmarks/run.py --servers trio-chat --workloads W3
+
+Builds the repo's load generator (benchmarks/loadgen/chatload.c -> benchmarks/bin/chatload), starts
+each server on 127.0.0.1 pinned to CPU 0 (generator on CPU 1), runs the workloads A B A B (for every
+repeat, every workload, every server in turn, each run against a freshly started server), prints one
+table of medians plus ratios to the best peer, and saves the raw JSON lines under benchmarks/results/.
+Every process it starts is stopped by PID on exit, Ctrl-C or failure.  Standard library only.
+See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BIN = HERE / "bin"
+RESULTS = HERE / "results"
+PEERS_DIR = HERE / "peers"
+SHARED_BENCH = REPO.parent / "shared" / "bench"
+HOST = "127.0.0.1"  # loopback only, always
+
+PEERS = ("ngircd", "inspircd")
+ALL_SERVERS = ("trio-chat", *PEERS)
+# Policy limits off, as for the peers (their configs turn throttles and per-IP limits off): flood
+# control, the connection caps (defaults 4096 in all, 256 per address) -- every client is 127.0.0.1.
+DEFAULT_TRIO_ARGS = "--host 127.0.0.1 --flood-limit 0 --max-clients 0 --max-per-ip 0 --log-level WARNING"
+
+# ---------------------------------------------------------------------------------------------
+# workloads (generator flags exactly as in issue 5; chatload and ircload share them)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str  # "W1", "W5/c1000", ...
+    args: tuple[str, ...]
+    metric: str  # "rate" (deliveries/s, higher is better), "latency" (p99), "memory" (KB/conn)
+    clients: int
+    about: str
+
+
+W5_SIZES = (10, 100, 1000, 5000)
+
+
+def w5_msgs(clients: int, senders: int, fixed: int | None) -> int:
+    """Messages per sender for a W5 step: by default ~W1's 990k deliveries per step, so that the
+    5,000-member step takes seconds, not minutes; `--w5-msgs 1000` gives the issue's literal W1."""
+    if fixed:
+        return fixed
+    return max(10, min(10000, round(990_000 / (senders * (clients - 1)))))
+
+
+def workloads(w5_fixed: int | None = None) -> dict[str, list[Workload]]:
+    table: dict[str, list[Workload]] = {
+        "W1": [
+            Workload(
+                "W1",
+                ("-c", "100", "-s", "10", "-m", "1000"),
+                "rate",
+                100,
+                "fan-out: 100 members, 10 senders x 1000 msgs, full speed",
+            )
+        ],
+        "W2": [
+            Workload(
+                "W2",
+                ("-c", "1000", "-s", "4", "-m", "100"),
+                "rate",
+                1000,
+                "big room: 1000 members, 4 senders x 100 msgs, full speed",
+            )
+        ],
+        "W3": [
+            Workload(
+                "W3",
+                ("-c", "100", "-s", "10", "-m", "2000", "-r", "2000"),
+                "latency",
+                100,
+                "latency: 100 members, 20,000 msgs paced at 2,000 msgs/s",
+            )
+        ],
+        "W4": [
+            Workload(
+                "W4",
+                ("--idle", "5000", "-R", "300"),
+                "memory",
+                5000,
+                "idle scale: 5000 members, 20 probes; RSS per connection",
+            )
+        ],
+    }
+    steps = []
+    for c in W5_SIZES:
+        s = min(10, c - 1)
+        m = w5_msgs(c, s, w5_fixed)
+        reg = ("-R", "300") if c >= 1000 else ()  # registering thousands takes minutes on a slow server
+        steps.append(
+            Workload(
+                f"W5/c{c}",
+                ("-c", str(c), "-s", str(s), "-m", str(m), *reg),
+                "rate",
+                c,
+                f"growth: W1 with {c} members ({s} senders x {m} msgs)",
+            )
+        )
+    table["W5"] = steps
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# process bookkeeping: everything we start is recorded and stopped by PID
+# ---------------------------------------------------------------------------------------------
+
+_children: dict[int, tuple[str, subprocess.Popen]] = {}
+_tmpdirs: list[Path] = []
+
+
+def _stop_pid(pid: int, grace: float = 3.0) -> None:
+    """Stop one process we started (SIGTERM, then SIGKILL after `grace` s) and reap it."""
+    entry = _children.pop(pid, None)
+    if entry is None:
+        return
+    _what, p = entry
+    if p.poll() is not None:
+        return
+    try:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    except ProcessLookupError:
+        pass
+
+
+def stop_all() -> None:
+    for pid in list(_children):
+        _stop_pid(pid)
+    for d in _tmpdirs:
+        shutil.rmtree(d, ignore_errors=True)
+    _tmpdirs.clear()
+
+
+def _on_signal(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def fd_limit(want: int) -> int:
+    """Raise RLIMIT_NOFILE (inherited by the servers and generators we start); return the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:  # only root may raise the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        except (ValueError, OSError):
+            pass
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    new = hard if hard == resource.RLIM_INFINITY or hard < want else want
+    if new == resource.RLIM_INFINITY:
+        new = want
+    if soft < new:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def pinned(cmd: list[str], cpu: int | None) -> list[str]:
+    if cpu is None:
+        return cmd
+    if shutil.which("taskset"):
+        return ["taskset", "-c", str(cpu), *cmd]
+    return cmd  # no taskset: spawn() pins with sched_setaffinity instead
+
+
+def spawn(cmd: list[str], what: str, cpu: int | None, **kw) -> subprocess.Popen:
+    p = subprocess.Popen(pinned(cmd, cpu), start_new_session=True, **kw)
+    _children[p.pid] = (what, p)
+    if cpu is not None and not shutil.which("taskset"):
+        os.sched_setaffinity(p.pid, {cpu})
+    return p
+
+
+# ---------------------------------------------------------------------------------------------
+# servers
+# ---------------------------------------------------------------------------------------------
+
+
+def listening(port: int) -> bool:
+    """Is something listening on PORT on loopback or a wildcard address? (reads /proc, no connect)"""
+    hexport = f"{port:04X}"
+    for path, addrs in (("/proc/net/tcp", ("0100007F", "00000000")), ("/proc/net/tcp6", None)):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    local, state = parts[1], parts[3]
+                    a, _, p = local.partition(":")
+                    if p == hexport and state == "0A" and (addrs is None or a in addrs):
+                        return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
+def proc_rss_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class Running:
+    name: str
+    pid: int
+    port: int
+    proc: subprocess.Popen
+    workdir: Path
+    notes: list[str] = field(default_factory=list)
+    trio_args: list[str] | None = None
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        _stop_pid(self.pid)
+
+    def stderr_tail(self, n: int = 8) -> str:
+        try:
+            return "\n".join((self.workdir / "stderr.log").read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def _wait_listen(run: Running, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not run.alive():
+            raise ServerError(f"{run.name} exited at start (status {run.proc.returncode}):\n{run.stderr_tail()}")
+        if listening(run.port):
+            return
+        time.sleep(0.05)
+    run.stop()
+    raise ServerError(f"{run.name} did not listen on {HOST}:{run.port} within {timeout:.0f}s:\n{run.stderr_tail()}")
+
+
+def _workdir(name: str, port: int) -> Path:
+    d = Path(tempfile.mkdtemp(prefix=f"trio-chat-bench-{name}-{port}-"))
+    _tmpdirs.append(d)
+    d.chmod(0o755)  # ngIRCd drops to nobody and must read its config and MOTD
+    return d
+
+
+def peer_dir(name: str) -> Path:
+    for base in (PEERS_DIR, SHARED_BENCH / "peers"):
+        if (base / name).is_dir():
+            return base / name
+    raise ServerError(f"no configuration for {name} in {PEERS_DIR}")
+
+
+PEER_BINARIES = {"ngircd": "/usr/sbin/ngircd", "inspircd": "/usr/sbin/inspircd"}
+
+
+def peer_installed(name: str) -> bool:
+    return os.access(PEER_BINARIES[name], os.X_OK) or shutil.which(name) is not None
+
+
+def start_peer(name: str, port: int, cpu: int | None) -> Running:
+    """Same as peers/start-peer.sh, done here so the runner owns the PID."""
+    src = peer_dir(name)
+    run = _workdir(name, port)
+    for f in src.iterdir():
+        if f.suffix == ".tmpl":
+            text = f.read_text().replace("@PORT@", str(port)).replace("@RUN@", str(run)).replace("@CONF@", str(run))
+            (run / f.stem).write_text(text)
+        else:
+            shutil.copy(f, run / f.name)
+        (run / (f.stem if f.suffix == ".tmpl" else f.name)).chmod(0o644)
+    exe = PEER_BINARIES[name] if os.access(PEER_BINARIES[name], os.X_OK) else shutil.which(name)
+    if name == "ngircd":
+        cmd = [exe, "--nodaemon", "--config", str(run / "ngircd.conf")]
+    else:
+        cmd = [exe, "--nofork", "--runasroot", f"--config={run / 'inspircd.conf'}"]
+    with open(run / "stdout.log", "wb") as out, open(run / "stderr.log", "wb") as err:
+        p = spawn(cmd, name, cpu, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    r = Running(name, p.pid, port, p, run)
+    _wait_listen(r)
+    return r
+
+
+def start_trio(port: int, cpu: int | None, python: str, extra: list[str], cwd: Path) -> Running:
+    """Start `python -m trio_chat.cli serve --port P EXTRA`.  Arguments the CLI rejects
+    ("unrecognized arguments: ...") are dropped with a note and the start is retried."""
+    extra = list(extra)
+    notes: list[str] = []
+    for _attempt in range(6):
+        run = _workdir("trio-chat", port)
+        cmd = [python, "-m", "trio_chat.cli", "serve", "--port", str(port), *extra]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        with open(run / "stdout.log", "wb") as out, open(run / "stderr.log", "wb") as err:
+            p = spawn(cmd, "trio-chat", cpu, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+        r = Running("trio-chat", p.pid, port, p, run, notes)
+        try:
+            _wait_listen(r, timeout=20.0)
+            shown = [("PORT" if i > 0 and cmd[i - 1] == "--port" else c) for i, c in enumerate(cmd)]
+            r.notes = [*notes, f"trio-chat command: {shlex.join(shown)}"]
+            r.trio_args = extra
+            return r
+        except ServerError as e:
+            r.stop()
+            m = re.search(r"unrecognized arguments: (.*)", r.stderr_tail(20))
+            if not m:
+                raise ServerError(str(e)) from None
+            bad = m.group(1).split()
+            kept, drop_next = [], False
+            for i, a in enumerate(extra):
+                if drop_next:
+                    drop_next = False
+                    if a in bad:
+                        continue
+                if a in bad or a.split("=", 1)[0] in bad:
+                    drop_next = "=" not in a and i + 1 < len(extra) and not extra[i + 1].startswith("-")
+                    continue
+                kept.append(a)
+            if kept == extra:
+                raise ServerError(str(e)) from None
+            notes.append(f"server CLI rejected {' '.join(bad)}: ran without it")
+            print(f"  note: trio-chat serve rejected {' '.join(bad)}; retrying without it", file=sys.stderr)
+            extra = kept
+    raise ServerError("trio-chat would not start")
+
+
+@dataclass
+class Options:
+    python: str
+    trio_args: list[str]
+    server_cpu: int | None
+    gen_cpu: int | None
+    port: int
+
+
+def start_server(name: str, opts: Options) -> Running:
+    opts.port += 1  # a fresh port per start: no TIME_WAIT or stale-listener surprises
+    if name == "trio-chat":
+        # Arguments the CLI rejects are dropped for this start only: the CLI may learn them later.
+        return start_trio(opts.port, opts.server_cpu, opts.python, opts.trio_args, REPO)
+    return start_peer(name, opts.port, opts.server_cpu)
+
+
+def server_batch(name: str) -> str:
+    # Clients connecting/registering at once.  Only registration time depends on it.
+    # ngIRCd listens with a backlog of 10: more clients connecting at once are dropped by the
+    # kernel and retried after 1 s.  InspIRCd 3 completes registrations in a once-a-second
+    # timer, so 50 at a time means 50 clients/s (W4 would register for 100 s); its backlog is 4096.
+    return {"ngircd": "10", "inspircd": "500"}.get(name, "50")
+
+
+# ---------------------------------------------------------------------------------------------
+# generators
+# ---------------------------------------------------------------------------------------------
+
+
+def build_chatload(cc: str = "gcc") -> Path:
+    src = HERE / "loadgen" / "chatload.c"
+    out = BIN / "chatload"
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        BIN.mkdir(exist_ok=True)
+        cmd = [cc, "-O2", "-g", "-Wall", "-Wextra", "-std=gnu11", "-o", str(out), str(src)]
+        print(f"building chatload: {shlex.join(cmd)}", file=sys.stderr)
+        subprocess.run(cmd, check=True)
+    return out
+
+
+def build_ircload(cc: str = "gcc", src_dir: Path = SHARED_BENCH) -> Path | None:
+    """Build ../shared/bench/ircload.c (when that checkout exists) into benchmarks/bin/ircload."""
+    src = src_dir / "ircload.c"
+    if not src.exists():
+        return None
+    out = BIN / "ircload"
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        BIN.mkdir(exist_ok=True)
+        cmd = [cc, "-O2", "-g", "-Wall", "-Wextra", "-std=gnu11", "-o", str(out), str(src)]
+        print(f"building ircload: {shlex.join(cmd)}", file=sys.stderr)
+        subprocess.run(cmd, check=True)
+    return out
+
+
+def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: list[str], *, timeout: float) -> dict:
+    cmd = [
+        str(gen),
+        "-H",
+        HOST,
+        "-p",
+        str(srv.port),
+        "-l",
+        srv.name,
+        "-S",
+        str(srv.pid),
+        "-B",
+        server_batch(srv.name),
+        "-t",
+        str(timeout),
+        *wl.args,
+        *extra,
+    ]
+    bound = timeout + 300 + 30  # measured phase + registration bound + slack
+    p = spawn(cmd, gen.name, opts.gen_cpu, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = p.communicate(timeout=bound)
+    finally:
+        _stop_pid(p.pid, grace=5.0)
+    rec: dict
+    lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
+    if lines:
+        rec = json.loads(lines[-1])
+    else:
+        rec = {"tool": gen.name, "status": "no_report", "first_error": (err or "").strip()[-300:]}
+    rec["runner_cmd"] = shlex.join(cmd)
+    rec["runner_exit"] = p.returncode
+    if err and err.strip():
+        rec["runner_stderr"] = err.strip()[-500:]
+    # RSS once the clients are gone: does the server give memory back?
+    time.sleep(1.0)
+    rec["server_rss_after_leave_kb"] = proc_rss_kb(srv.pid)
+    rec["server_alive_after"] = srv.alive()
+    with contextlib.suppress(OSError), open("/proc/loadavg") as f:
+        rec["runner_loadavg"] = f.read().split()[:3]
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------------
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarise(records: list[dict]) -> dict:
+    ok = [r for r in records if r.get("status") == "complete" and r.get("joined") == r.get("clients")]
+    use = ok or records
+    lat = [r.get("lat_us") or {} for r in use]
+    return {
+        "runs": len(records),
+        "complete": len(ok),
+        "rate": median([r.get("deliveries_per_s") for r in use if r.get("mode") != "idle"]),
+        "p50": median([x.get("p50") for x in lat]),
+        "p99": median([x.get("p99") for x in lat]),
+        "kbconn": median([r.get("server_rss_per_conn_kb") for r in use]),
+        "cpu": median([r.get("server_cpu_run_pct") for r in use]),
+        # server CPU per delivery: barely moved by other load on the machine, unlike deliveries/s
+        "us_per": median(
+            [
+                r["server_cpu_run_s"] * 1e6 / r["received"]
+                for r in use
+                if r.get("mode") != "idle" and r.get("received") and r.get("server_cpu_run_s")
+            ]
+        ),
+        "gen_busy": median([r.get("gen_loop_busy_pct") for r in use]),
+        "probe_all": median([(r.get("probe_fanout_complete_us") or {}).get("p50") for r in use]),
+        "lost": sum(max(0, r.get("lost") or 0) for r in records),
+        "dups": sum(r.get("duplicates") or 0 for r in records),
+        "ooo": sum(r.get("out_of_order") or 0 for r in records),
+        "statuses": sorted({r.get("status", "?") for r in records} - {"complete"})
+        + sorted(
+            {
+                f"joined {r.get('joined')}/{r.get('clients')}"
+                for r in records
+                if r.get("joined") is not None and r.get("joined") != r.get("clients")
+            }
+        ),
+    }
+
+
+def fmt_rate(v):
+    if v is None:
+        return "-"
+    return f"{v / 1e6:.2f} M/s" if v >= 1e6 else f"{v / 1e3:.0f} k/s"
+
+
+def fmt_ms(us):
+    return "-" if us is None else f"{us / 1000:.2f}"
+
+
+def fmt_num(v, spec=".1f"):
+    return "-" if v is None else format(v, spec)
+
+
+def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> str:
+    head = [
+        "workload",
+        "server",
+        "deliveries/s",
+        "p50 ms",
+        "p99 ms",
+        "reach-all ms",
+        "KB/conn",
+        "srv CPU%",
+        "srv us/deliv",
+        "gen busy%",
+        "lost/dup/ooo",
+        "runs",
+    ]
+    rows = []
+    for w in wl_names:
+        for s in servers:
+            x = summary.get((s, w))
+            if not x:
+                continue
+            bad = f" ({','.join(x['statuses'])})" if x["statuses"] else ""
+            rows.append(
+                [
+                    w,
+                    s,
+                    fmt_rate(x["rate"]),
+                    fmt_ms(x["p50"]),
+                    fmt_ms(x["p99"]),
+                    fmt_ms(x["probe_all"]),
+                    fmt_num(x["kbconn"], ".2f"),
+                    fmt_num(x["cpu"], ".0f"),
+                    fmt_num(x["us_per"], ".2f"),
+                    fmt_num(x["gen_busy"], ".0f"),
+                    f"{x['lost']}/{x['dups']}/{x['ooo']}",
+                    f"{x['complete']}/{x['runs']}{bad}",
+                ]
+            )
+    widths = [max(len(str(r[i])) for r in [*rows, head]) for i in range(len(head))]
+
+    def line(r: list) -> str:
+        return "  ".join(str(c).rjust(widths[i]) if i >= 2 else str(c).ljust(widths[i]) for i, c in enumerate(r))
+
+    out = [line(head), line(["-" * w for w in widths])]
+    prev = None
+    for r in rows:
+        if prev is not None and r[0] != prev:
+            out.append("")
+        out.append(line(r))
+        prev = r[0]
+    # ratios to the best peer
+    peers = [s for s in servers if s in PEERS]
+    subjects = [s for s in servers if s not in PEERS] or peers
+    if peers:
+        out.append("")
+        out.append(
+            "ratios to the best peer (" + "/".join(peers) + "): >1 is better for deliveries/s, "
+            "<1 is better for p99 and KB/conn"
+        )
+        for w in wl_names:
+            metric = "rate"
+            if w == "W3":
+                metric = "p99"
+            elif w == "W4":
+                metric = "kbconn"
+            vals = {p: (summary.get((p, w)) or {}).get(metric) for p in peers}
+            vals = {p: v for p, v in vals.items() if v}
+            if not vals:
+                continue
+            best = (max if metric == "rate" else min)(vals, key=vals.get)
+            parts = []
+            for s in subjects:
+                v = (summary.get((s, w)) or {}).get(metric)
+                if v is None or (s == best):
+                    continue
+                parts.append(f"{s} {v / vals[best]:.2f}x")
+            label = {"rate": "deliveries/s", "p99": "p99", "kbconn": "KB/conn"}[metric]
+            out.append(f"  {w:9} {label:12} best peer {best}: {', '.join(parts) if parts else '-'}")
+        # W5 flatness: rate at the largest step vs c100
+        for s in servers:
+            a = (summary.get((s, "W5/c100")) or {}).get("rate")
+            b = (summary.get((s, f"W5/c{W5_SIZES[-1]}")) or {}).get("rate")
+            if a and b:
+                out.append(f"  W5 growth {s}: rate at c{W5_SIZES[-1]} / c100 = {b / a:.2f}")
+    return "\n".join(out)
+
+
+def machine_info() -> str:
+    cpu = "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (
+        f"{platform.node()}: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Share (0..1) of all CPUs busy over `seconds`, from /proc/stat: is anything else running?"""
+
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+
+    try:
+        t0, i0 = sample()
+        time.sleep(seconds)
+        t1, i1 = sample()
+    except OSError:
+        return 0.0
+    return 1.0 - (i1 - i0) / max(1, t1 - t0)
+
+
+def warn_if_busy() -> float:
+    busy = cpu_busy()
+    if busy > 0.10:
+        print(
+            f"warning: the machine is {busy:.0%} busy before the run (other processes): numbers will be "
+            "noisy; `top` shows who",
+            file=sys.stderr,
+        )
+    return busy
+
+
+def default_python() -> str:
+    for cand in (REPO / ".venv" / "bin" / "python",):
+        if cand.exists():
+            return str(cand)
+    return sys.executable
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "-w",
+        "--workloads",
+        default="W1,W2,W3,W4,W5",
+        help="comma list of W1..W5 (W5 = all its steps) or single steps like W5/c1000",
+    )
+    ap.add_argument(
+        "-s",
+        "--servers",
+        default=",".join(ALL_SERVERS),
+        help="comma list of trio-chat,ngircd,inspircd (peers not installed are skipped)",
+    )
+    ap.add_argument("-n", "--repeats", type=int, default=3, help="runs per server x workload (default 3)")
+    ap.add_argument("--quick", action="store_true", help="one repeat (same as -n 1)")
+    ap.add_argument(
+        "--generator",
+        default="chatload",
+        choices=("chatload", "ircload"),
+        help="load generator (ircload needs ../shared/bench/ircload.c)",
+    )
+    ap.add_argument("--gen-args", default="", help="extra generator flags, e.g. '--drain 3'")
+    ap.add_argument("--timeout", type=float, default=60, help="bound on one measured phase, s (default 60)")
+    ap.add_argument("--python", default=default_python(), help="interpreter for trio-chat (default: .venv)")
+    ap.add_argument(
+        "--trio-args",
+        default=DEFAULT_TRIO_ARGS,
+        help=f"extra args for `trio_chat.cli serve` (default: {DEFAULT_TRIO_ARGS!r}); arguments "
+        "the CLI does not know are dropped with a note",
+    )
+    ap.add_argument("--server-cpu", default="0", help="CPU for the server ('none' = no pinning)")
+    ap.add_argument("--gen-cpu", default="1", help="CPU for the generator ('none' = no pinning)")
+    ap.add_argument("--port", type=int, default=16700, help="first port to use (each start takes the next)")
+    ap.add_argument(
+        "--w5-msgs",
+        type=int,
+        default=None,
+        help="messages per sender in every W5 step (default: ~990k deliveries per step)",
+    )
+    ap.add_argument("--cc", default=os.environ.get("CC", "gcc"), help="C compiler (default gcc)")
+    ap.add_argument("--results", default=str(RESULTS), help="where to save raw JSON lines")
+    return ap.parse_args(argv)
+
+
+def select_workloads(spec: str, w5_fixed: int | None) -> list[Workload]:
+    table = workloads(w5_fixed)
+    steps = {w.name: w for ws in table.values() for w in ws}
+    chosen: list[Workload] = []
+    for item in [x.strip() for x in spec.split(",") if x.strip()]:
+        key = item.upper().replace("/C", "/c")
+        if key in table:
+            chosen += table[key]
+        elif key in steps:
+            chosen.append(steps[key])
+        else:
+            raise SystemExit(f"unknown workload {item!r}: choose from {', '.join(list(table) + list(steps))}")
+    return chosen
+
+
+def cpu_arg(v: str) -> int | None:
+    return None if v.lower() in ("none", "-", "") else int(v)
+
+
+def select_servers(spec: str) -> list[str]:
+    servers = []
+    for s in [x.strip().lower() for x in spec.split(",") if x.strip()]:
+        if s not in ALL_SERVERS:
+            raise SystemExit(f"unknown server {s!r}: choose from {', '.join(ALL_SERVERS)}")
+        if s in PEERS and not peer_installed(s):
+            print(f"skipping {s}: not installed (apt-get install -y {s})", file=sys.stderr)
+            continue
+        servers.append(s)
+    if not servers:
+        raise SystemExit("no server to run")
+    return servers
+
+
+def setup_process() -> None:
+    atexit.register(stop_all)
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps that.
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    setup_process()
+    repeats = 1 if a.quick else max(1, a.repeats)
+    wls = select_workloads(a.workloads, a.w5_msgs)
+    servers = select_servers(a.servers)
+    need_fds = max(w.clients for w in wls) + 200
+    got = fd_limit(need_fds)
+    if got < need_fds:
+        print(f"warning: open-file limit {got} < {need_fds} needed by the largest workload", file=sys.stderr)
+    gen = build_chatload(a.cc) if a.generator == "chatload" else build_ircload(a.cc)
+    if gen is None:
+        raise SystemExit(f"ircload source not found in {SHARED_BENCH}")
+    opts = Options(a.python, shlex.split(a.trio_args), cpu_arg(a.server_cpu), cpu_arg(a.gen_cpu), a.port)
+    if (os.cpu_count() or 1) < 2 and opts.server_cpu is not None:
+        print("warning: fewer than 2 CPUs, server and generator share one", file=sys.stderr)
+        opts.gen_cpu = opts.server_cpu
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    outdir = Path(a.results)
+    outdir.mkdir(parents=True, exist_ok=True)
+    raw_path = outdir / f"{stamp}-{gen.name}.jsonl"
+    print(f"# {machine_info()}", file=sys.stderr)
+    print(
+        f"# generator {gen.name}; servers {', '.join(servers)}; workloads {', '.join(w.name for w in wls)}; "
+        f"{repeats} repeat(s); server CPU {a.server_cpu}, generator CPU {a.gen_cpu}; raw -> {raw_path}",
+        file=sys.stderr,
+    )
+    records: dict[tuple[str, str], list[dict]] = {}
+    notes: set[str] = set()
+    gen_extra = shlex.split(a.gen_args)
+    busy_before = warn_if_busy()
+    t_start = time.monotonic()
+    interrupted = False
+    try:
+        with open(raw_path, "w") as raw:
+            for rep in range(repeats):
+                for wl in wls:
+                    for name in servers:  # A B A B: servers alternate within every workload and repeat
+                        tag = f"[{rep + 1}/{repeats}] {wl.name:8} {name:9}"
+                        try:
+                            srv = start_server(name, opts)
+                        except ServerError as e:
+                            print(f"{tag} server failed to start: {e}", file=sys.stderr)
+                            rec = {"status": "server_failed", "first_error": str(e)[-300:]}
+                        else:
+                            notes.update(srv.notes)
+                            try:
+                                rec = run_generator(gen, wl, srv, opts, gen_extra, timeout=a.timeout)
+                                if not srv.alive():
+                                    rec["server_died"] = True
+                                    rec["server_stderr"] = srv.stderr_tail()
+                            finally:
+                                srv.stop()
+                        rec.update(
+                            runner_server=name,
+                            runner_workload=wl.name,
+                            runner_repeat=rep + 1,
+                            runner_generator=gen.name,
+                            runner_time=_dt.datetime.now().isoformat(),
+                        )
+                        raw.write(json.dumps(rec) + "\n")
+                        raw.flush()
+                        records.setdefault((name, wl.name), []).append(rec)
+                        lat = rec.get("lat_us") or {}
+                        print(
+                            f"{tag} {rec.get('status', '?'):10} {fmt_rate(rec.get('deliveries_per_s')):>10} "
+                            f"p50 {fmt_ms(lat.get('p50'))} p99 {fmt_ms(lat.get('p99'))} ms"
+                            + (
+                                f" KB/conn {rec['server_rss_per_conn_kb']:.2f}"
+                                if rec.get("server_rss_per_conn_kb") is not None
+                                else ""
+                            )
+                            + (f"  lost {rec.get('lost')}" if rec.get("lost") else "")
+                            + (f"  error: {rec.get('first_error')}" if rec.get("first_error") else ""),
+                            file=sys.stderr,
+                        )
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ninterrupted: stopping everything started", file=sys.stderr)
+    finally:
+        stop_all()
+    summary = {k: summarise(v) for k, v in records.items()}
+    table = render_table(summary, servers, [w.name for w in wls])
+    header = (
+        f"trio-chat benchmarks, {_dt.datetime.now():%Y-%m-%d %H:%M}, {machine_info()}\n"
+        f"generator {gen.name}, medians of {repeats} run(s) per cell, server pinned to CPU {a.server_cpu}, "
+        f"generator to CPU {a.gen_cpu}, {time.monotonic() - t_start:.0f}s in all, "
+        f"machine {busy_before:.0%} busy before the run" + (" (INTERRUPTED)" if interrupted else "")
+    )
+    text = header + "\n" + "".join(f"note: {n}\n" for n in sorted(notes)) + "\n" + table + "\n"
+    print(text)
+    (outdir / f"{stamp}-{gen.name}-table.txt").write_text(text)
+    print(f"raw results: {raw_path}", file=sys.stderr)
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
