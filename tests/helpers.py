@@ -115,6 +115,35 @@ class IRCTestClient:
         await self.expect(r" (376|422) ")
 
 
+async def drain(client: IRCTestClient) -> list[Message]:
+    """Everything the server queued for ``client`` before a PING round trip (the PONG itself excluded)."""
+    await client.send("PING :drain-token")
+    lines = await client.collect_until(r"^(@\S+ )?:\S+ PONG \S+ :?drain-token$")
+    return lines[:-1]
+
+
+async def settle(*clients: IRCTestClient) -> None:
+    """Drain every client: whatever the server queued for them so far has been read."""
+    for client in clients:
+        await drain(client)
+
+
+async def join(client: IRCTestClient, nick: str, channel: str, key: str = "") -> list[Message]:
+    """JOIN and read through the end of NAMES; returns what came."""
+    await client.send(f"JOIN {channel} {key}".rstrip())
+    return await client.collect_until(rf" 366 {re.escape(nick)} {re.escape(channel)} ")
+
+
+def plain(messages: list[Message]) -> list[str]:
+    """The lines without their tags, in canonical form (see :func:`canon`)."""
+    return [Message(m.command, m.params, m.source).to_line() for m in messages]
+
+
+def canon(*lines: str) -> list[str]:
+    """Lines as written in a test, in canonical form: a last parameter has a colon only where it needs one."""
+    return [parse_line(line.encode()).to_line() for line in lines]
+
+
 class InProcessNetwork:
     """A server in-process, and a way to connect test clients to it over memory streams."""
 

@@ -6,38 +6,10 @@ import re
 
 import pytest
 
-from tests.helpers import IRCTestClient, running_server
-from trio_chat.protocol import Message, parse_line
+from tests.helpers import canon, drain, join, plain, running_server, settle
 
 CREATED = "1700000000"
 """The test server's clock: every timestamp it hands out."""
-
-
-async def drain(client: IRCTestClient) -> list[Message]:
-    """Everything the server queued for ``client`` before a PING round trip (the PONG itself excluded)."""
-    await client.send("PING :drain-token")
-    lines = await client.collect_until(r"^(@\S+ )?:\S+ PONG \S+ :?drain-token$")
-    return lines[:-1]
-
-
-def plain(messages: list[Message]) -> list[str]:
-    """The lines without their tags, in canonical form (see :func:`canon`)."""
-    return [Message(m.command, m.params, m.source).to_line() for m in messages]
-
-
-def canon(*lines: str) -> list[str]:
-    """Lines as written in a test, in canonical form: a last parameter has a colon only where it needs one."""
-    return [parse_line(line.encode()).to_line() for line in lines]
-
-
-async def join(client: IRCTestClient, nick: str, channel: str, key: str = "") -> list[Message]:
-    await client.send(f"JOIN {channel} {key}".rstrip())
-    return await client.collect_until(rf" 366 {re.escape(nick)} {re.escape(channel)} ")
-
-
-async def settle(*clients: IRCTestClient) -> None:
-    for client in clients:
-        await drain(client)
 
 
 # ---- JOIN ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.helpers import IRCTestClient, running_server
+from tests.helpers import drain, join, running_server, settle
 from trio_chat import __version__
 from trio_chat.protocol import Message
 
@@ -15,25 +15,8 @@ SIGNON = "1700000000"
 """The test server's clock: every timestamp it hands out."""
 
 
-async def drain(client: IRCTestClient) -> list[Message]:
-    """Everything the server queued for ``client`` before a PING round trip (the PONG itself excluded)."""
-    await client.send("PING :drain-token")
-    lines = await client.collect_until(r"^(@\S+ )?:\S+ PONG \S+ :?drain-token$")
-    return lines[:-1]
-
-
 def replies(messages: list[Message]) -> list[tuple[str, tuple[str, ...]]]:
     return [(m.command, m.params) for m in messages]
-
-
-async def join(client: IRCTestClient, nick: str, channel: str) -> None:
-    await client.send(f"JOIN {channel}")
-    await client.expect(rf" 366 {re.escape(nick)} {re.escape(channel)} ")
-
-
-async def settle(*clients: IRCTestClient) -> None:
-    for client in clients:
-        await drain(client)
 
 
 # ---- WHO ----------------------------------------------------------------------------------------------------

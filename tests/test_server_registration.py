@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import IRCTestClient, running_server
+from tests.helpers import drain, running_server
 from trio_chat import __version__
 from trio_chat.protocol import Message
 
@@ -22,13 +22,6 @@ ALL_CAPS = {
     "server-time",
     "userhost-in-names",
 }
-
-
-async def drain(client: IRCTestClient) -> list[Message]:
-    """Everything the server queued for ``client`` before a PING round trip (the PONG itself excluded)."""
-    await client.send("PING :drain-token")
-    lines = await client.collect_until(r"^(@\S+ )?:\S+ PONG \S+ :?drain-token$")
-    return lines[:-1]
 
 
 def commands(messages: list[Message]) -> list[str]:
