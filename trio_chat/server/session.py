@@ -119,6 +119,7 @@ class Session:
         """
         config = self.config
         bucket = TokenBucket(config.flood_burst, config.flood_rate, trio.current_time())
+        limited = config.flood_rate > 0
         backlog = self._backlog
         while True:
             if self._next == len(backlog):
@@ -129,14 +130,14 @@ class Session:
                     self.close("Connection closed")
                     return
                 await self._receive()
-            elif self.user.registered and (delay := bucket.delay(trio.current_time())) > 0:
+            elif limited and self.user.registered and (delay := bucket.delay(trio.current_time())) > 0:
                 if self._eof:
                     await trio.sleep(delay)
                 else:
                     with trio.move_on_after(delay):
                         await self._receive()
             else:
-                if self.user.registered:  # registration is bounded by its own timeout instead
+                if limited and self.user.registered:  # registration is bounded by its own timeout instead
                     bucket.take(trio.current_time())
                 line = backlog[self._next]
                 self._next += 1
