@@ -1,9 +1,10 @@
 """One connection = one nursery with a reader (this task), a writer and a keepalive.
 
-When any of them ends the connection, the nursery is cancelled and ``finally`` takes the user off the network,
-so nothing of a connection outlives it.  Outgoing lines pass through a bounded memory channel, the SendQ:
-fan-out puts into it without waiting (a full SendQ disconnects its owner), replies to the client's own commands
-wait for room (backpressure on the producer), and the writer coalesces whatever is queued into one send.
+When the reader ends (QUIT, EOF, a timeout, a limit, or a close from elsewhere), the keepalive is cancelled,
+the user is taken off the network, the writer sends what is queued and then the ERROR line within the grace
+period, and the stream is closed: nothing of a connection outlives its nursery.  Outgoing lines go through the
+SendQ (``sendq.py``): fan-out puts without waiting (a full SendQ disconnects its owner), replies to the client's
+own commands wait for room (backpressure on the producer), and queued lines leave in one write.
 """
 
 from __future__ import annotations
