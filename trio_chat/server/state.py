@@ -177,6 +177,7 @@ class Network:
         self._msgids = itertools.count(1)
         self._msgid_prefix = format(int(self.started * 1000), "x")
         self._overflowed: list[User] = []
+        self._reaping = False
         self._time_ms = -1
         self._time_text = ""
         self._time_second = -1
@@ -246,12 +247,22 @@ class Network:
                 overflowed.append(user)
 
     def reap(self) -> None:
-        """Disconnect everyone whose SendQ overflowed during the last change (and any that causes)."""
-        while self._overflowed:
-            user = self._overflowed.pop()
-            log.info("[%d] %s: SendQ exceeded", user.id, user.nick)
-            self.remove_user(user, "SendQ exceeded")
-            user.outbox.close("SendQ exceeded", abort=True)
+        """Disconnect everyone whose SendQ overflowed during the last change (and any that causes).
+
+        Not re-entrant: removing one user broadcasts a QUIT that may overflow others, which the loop already
+        running picks up.  Nesting instead would recurse once per user, and thousands can overflow at once.
+        """
+        if self._reaping:
+            return
+        self._reaping = True
+        try:
+            while self._overflowed:
+                user = self._overflowed.pop()
+                log.info("[%d] %s: SendQ exceeded", user.id, user.nick)
+                self.remove_user(user, "SendQ exceeded")
+                user.outbox.close("SendQ exceeded", abort=True)
+        finally:
+            self._reaping = False
 
     def neighbours(self, user: User) -> set[User]:
         """Everyone who shares a channel with ``user``, ``user`` excluded."""
