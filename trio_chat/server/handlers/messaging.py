@@ -88,20 +88,24 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             # The recipient is named as they spell their nick, whatever case the sender used.
             params = (user.nick,) if text is None else (user.nick, text)
             relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
-            wants = verb != "TAGMSG" or user.has(caps.MESSAGE_TAGS)
             # A message to oneself arrives once: as the echo when echo-message is on, else as a delivery.
-            if wants and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
+            if _accepts(user, verb) and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
                 network.deliver(user, relay.line(user.tag_variant))
             if verb == "PRIVMSG" and user.away:
                 ctx.reply(N.RPL_AWAY, user.nick, user.away)
-        if sender.has(caps.ECHO_MESSAGE) and (verb != "TAGMSG" or sender.has(caps.MESSAGE_TAGS)):
+        if sender.has(caps.ECHO_MESSAGE) and _accepts(sender, verb):
             network.deliver(sender, relay.line(sender.tag_variant))
+
+
+def _accepts(user: User, verb: str) -> bool:
+    """A TAGMSG is only for clients that negotiated message-tags; everything else is for everyone."""
+    return verb != "TAGMSG" or caps.MESSAGE_TAGS in user.caps
 
 
 def _channel_recipients(channel: Channel, status: str, verb: str) -> list[User] | dict[User, str]:
     members = channel.members
     if verb == "TAGMSG":
-        return [m for m in members if m.has(caps.MESSAGE_TAGS)]
+        return [m for m in members if _accepts(m, verb)]
     if status == "@":
         return [m for m, s in members.items() if "o" in s]
     if status == "+":
