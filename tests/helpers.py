@@ -144,6 +144,99 @@ def canon(*lines: str) -> list[str]:
     return [parse_line(line.encode()).to_line() for line in lines]
 
 
+class _Pipe:
+    """One direction of an in-memory connection: bytes written and not yet read, at most ``capacity`` of them,
+    as in a socket's kernel buffer."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.data = bytearray()
+        self.write_closed = False
+        """The writing end closed: the reader gets EOF once the data is read."""
+        self.read_closed = False
+        """The reading end closed: writes fail as on a reset connection."""
+        self.changed = trio.Event()
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+
+class PipeStream(trio.abc.Stream):
+    """One end of :func:`pipe_stream_pair`: a stream with a bounded buffer each way and a non-blocking
+    ``try_write``, so the server's flusher writes to it directly, as it does to a TCP socket."""
+
+    def __init__(self, incoming: _Pipe, outgoing: _Pipe) -> None:
+        self._in = incoming
+        self._out = outgoing
+        self.try_writes = 0
+
+    @property
+    def unread(self) -> int:
+        """Bytes written by this end that the peer has not read yet."""
+        return len(self._out.data)
+
+    def try_write(self, data: bytes) -> int:
+        out = self._out
+        if out.read_closed or out.write_closed:
+            return 0
+        room = out.capacity - len(out.data)
+        taken = data[: max(room, 0)]
+        if taken:
+            out.data += taken
+            out.notify()
+        self.try_writes += 1
+        return len(taken)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(bytes(data))
+        await trio.lowlevel.checkpoint()
+        while view:
+            out = self._out
+            if out.write_closed:
+                raise trio.ClosedResourceError("this end is closed")
+            if out.read_closed:
+                raise trio.BrokenResourceError("the peer closed the connection")
+            sent = self.try_write(bytes(view))
+            view = view[sent:]
+            if view:
+                await out.changed.wait()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        while len(self._out.data) >= self._out.capacity and not self._out.read_closed:
+            await self._out.changed.wait()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        incoming = self._in
+        await trio.lowlevel.checkpoint()
+        while True:
+            if incoming.read_closed:
+                raise trio.ClosedResourceError("this end is closed")
+            if incoming.data:
+                size = len(incoming.data) if max_bytes is None else max_bytes
+                chunk = bytes(incoming.data[:size])
+                del incoming.data[:size]
+                incoming.notify()
+                return chunk
+            if incoming.write_closed:
+                return b""
+            await incoming.changed.wait()
+
+    async def aclose(self) -> None:
+        self._out.write_closed = True
+        self._out.notify()
+        self._in.read_closed = True
+        self._in.data.clear()
+        self._in.notify()
+        await trio.lowlevel.checkpoint()
+
+
+def pipe_stream_pair(capacity: int = 256 * 1024) -> tuple[PipeStream, PipeStream]:
+    """A connected (client, server) pair whose buffers hold ``capacity`` bytes each way, like a socket's."""
+    to_server, to_client = _Pipe(capacity), _Pipe(capacity)
+    return PipeStream(to_client, to_server), PipeStream(to_server, to_client)
+
+
 class InProcessNetwork:
     """A server in-process, and a way to connect test clients to it over memory streams."""
 
@@ -152,7 +245,7 @@ class InProcessNetwork:
         self.nursery = nursery
 
     async def connect(self, name: str = "client", *, stream_factory: Callable[[], Any] | None = None) -> IRCTestClient:
-        client_end, server_end = (stream_factory or trio.testing.memory_stream_pair)()
+        client_end, server_end = (stream_factory or pipe_stream_pair)()
         self.nursery.start_soon(self.server.handle_connection, server_end)
         return IRCTestClient(client_end, name)
 
@@ -167,5 +260,6 @@ async def running_server(config: ServerConfig = FAST, **overrides: Any) -> Async
     """A server with ``config`` (and field overrides) whose connections live in a nursery closed at exit."""
     server = Server(replace(config, **overrides), clock=lambda: 1_700_000_000.0)
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.flusher.run)
         yield InProcessNetwork(server, nursery)
         nursery.cancel_scope.cancel()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from tests.helpers import InProcessNetwork, IRCTestClient, running_server
+from tests.helpers import InProcessNetwork, IRCTestClient, pipe_stream_pair, running_server
 
 
 async def _bystanders(net: InProcessNetwork) -> tuple[IRCTestClient, IRCTestClient]:
@@ -59,7 +59,7 @@ async def test_huge_output_to_a_reader_that_never_reads(autojump_clock: trio.tes
             await alice.send(f"JOIN #room{i}")
         await alice.send("PING :joined")
         await alice.collect_until("PONG")
-        greedy = await net.connect("greedy", stream_factory=trio.testing.lockstep_stream_pair)
+        greedy = await net.connect("greedy", stream_factory=lambda: pipe_stream_pair(1024))
         await greedy.send("NICK greedy", "USER greedy 0 * :G", "LIST", "LIST", "WHO *", "NAMES #safe")
         # The greedy client is blocked on its own replies; nobody else waits for it.
         start = trio.current_time()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from tests.helpers import InProcessNetwork, IRCTestClient, running_server
+from tests.helpers import InProcessNetwork, IRCTestClient, pipe_stream_pair, running_server
 
 
 async def _channel_of(net: InProcessNetwork, *nicks: str, caps: str = "") -> list[IRCTestClient]:
@@ -74,8 +74,9 @@ async def test_cap_negotiation_that_never_ends_times_out(autojump_clock: trio.te
 async def test_full_sendq_disconnects_only_the_slow_reader(autojump_clock: trio.testing.MockClock) -> None:
     async with running_server(sendq_lines=50, shutdown_grace=30) as net:
         alice, bob = await _channel_of(net, "alice", "bob")
-        # slow never reads: lockstep streams block the server's writes until the peer reads.
-        slow = await net.connect("slow", stream_factory=trio.testing.lockstep_stream_pair)
+        # slow never reads: its stream holds 1 KB, like a socket whose peer stopped reading, and then the
+        # flusher's direct writes hand over to the writer task, which waits.
+        slow = await net.connect("slow", stream_factory=lambda: pipe_stream_pair(1024))
         await slow.send("NICK slow", "USER slow 0 * :Slow", "JOIN #room")
         await alice.expect(r":slow!\S+ JOIN #room")
         for i in range(200):
@@ -94,7 +95,7 @@ async def test_full_sendq_disconnects_only_the_slow_reader(autojump_clock: trio.
 async def test_slow_reader_does_not_delay_a_fast_one(autojump_clock: trio.testing.MockClock) -> None:
     async with running_server(sendq_lines=1000) as net:
         alice, fast = await _channel_of(net, "alice", "fast")
-        slow = await net.connect("slow", stream_factory=trio.testing.lockstep_stream_pair)
+        slow = await net.connect("slow", stream_factory=lambda: pipe_stream_pair(1024))
         await slow.send("NICK slow", "USER slow 0 * :Slow", "JOIN #room")
         await fast.expect(r":slow!\S+ JOIN #room")
         start = trio.current_time()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import signal
 import ssl
@@ -14,11 +15,15 @@ from pathlib import Path
 import trio
 
 from .config import ConfigError, ServerConfig
-from .sendq import Flusher
+from .outbound import Flusher
 from .session import Session
 from .state import Network
 
 log = logging.getLogger("trio_chat.server")
+
+ACCEPT_RETRY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+"""``accept`` errors that mean "out of a resource for now" (as in ``trio.serve_listeners``): retried."""
+ACCEPT_RETRY_SLEEP = 0.1
 
 
 def read_motd(path: str | None) -> list[str] | None:
@@ -77,8 +82,9 @@ class Server:
         self.sessions: set[Session] = set()
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
         self.per_host: dict[str, int] = {}
-        self.flusher: Flusher | None = None
-        """Writes plain-TCP send queues directly, once per scheduler batch, while :meth:`run` runs."""
+        self.flusher = Flusher()
+        """Writes the SendQs of plain-TCP connections directly, once per scheduler batch, while :meth:`run`
+        runs (tests that call :meth:`handle_connection` themselves run ``flusher.run`` beside it)."""
         self._shutdown = trio.Event()
         self._idle = trio.Event()
 
@@ -95,7 +101,7 @@ class Server:
                 await stream.send_all(f"ERROR :{refusal}\r\n".encode())
             await trio.aclose_forcefully(stream)
             return
-        session = Session(self, stream, host)
+        session = Session(self.config, self.network, self.flusher, stream, host)
         self.sessions.add(session)
         self.per_host[host] = self.per_host.get(host, 0) + 1
         try:
@@ -133,7 +139,6 @@ class Server:
     ) -> None:
         """Accept on ``listeners`` until :meth:`shutdown`, then close every connection gracefully."""
         async with trio.open_nursery() as connections:
-            self.flusher = Flusher()
             connections.start_soon(self.flusher.run)
             async with trio.open_nursery() as accepting:
                 for listener in listeners:
@@ -152,15 +157,21 @@ class Server:
             connections.cancel_scope.cancel()
 
     async def _accept_loop(self, listener: trio.abc.Listener[trio.abc.Stream], nursery: trio.Nursery) -> None:
+        """Accept until cancelled; out of a resource for now, wait and retry; any other error ends the listener.
+
+        The errors retried are the ones ``trio.serve_listeners`` retries on: they pass when connections close.
+        """
         async with listener:
             while True:
                 try:
                     stream = await listener.accept()
                 except OSError as exc:
-                    # EMFILE, ENFILE, ENOBUFS, ENOMEM: out of a resource for now.  Keep the listener alive.
-                    log.warning("accept failed: %s; retrying shortly", exc)
-                    await trio.sleep(0.1)
-                    continue
+                    if exc.errno in ACCEPT_RETRY_ERRNOS:
+                        log.warning("accept failed: %s; retrying in %.1f s", exc, ACCEPT_RETRY_SLEEP)
+                        await trio.sleep(ACCEPT_RETRY_SLEEP)
+                        continue
+                    log.error("accept failed: %s; this listener stops accepting", exc)
+                    return
                 nursery.start_soon(self.handle_connection, stream)
 
 

@@ -2,15 +2,15 @@
 
 When the reader ends (QUIT, EOF, a timeout, a limit, or a close from elsewhere), the keepalive is cancelled,
 the user is taken off the network, the writer sends what is queued and then the ERROR line within the grace
-period, and the stream is closed: nothing of a connection outlives its nursery.  Outgoing lines go through the
-SendQ (``sendq.py``): fan-out puts without waiting (a full SendQ disconnects its owner), replies to the client's
-own commands wait for room (backpressure on the producer), and queued lines leave in one write.
+period, and the stream is closed: nothing of a connection outlives its nursery.  Every outgoing line goes
+through the connection's SendQ, a bounded trio memory channel (``outbound.py``): fan-out uses ``send_nowait``
+(a full SendQ disconnects its owner), replies to the client's own commands wait for room (backpressure on the
+producer), and the flusher or the writer sends what is queued in one write.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import trio
 
@@ -18,11 +18,10 @@ from ..protocol import EmptyLine, InvalidUTF8, LineBuffer, ProtocolError, ReadQE
 from ..protocol import numerics as N
 from ..protocol.message import Message
 from .commands import dispatch
+from .config import ServerConfig
 from .flood import TokenBucket
-from .sendq import SendQueue
-
-if TYPE_CHECKING:
-    from .app import Server
+from .outbound import Flusher, SendQ, transport_for
+from .state import Network
 
 log = logging.getLogger("trio_chat.server")
 
@@ -30,15 +29,17 @@ RECEIVE_SIZE = 65536
 
 
 class Session:
-    """A client connection: implements the :class:`~.state.Outbox` the state delivers into."""
+    """A client connection: implements the :class:`~.state.Outbox` the state asks to close it through."""
 
-    def __init__(self, server: Server, stream: trio.abc.Stream, conn_id_host: str) -> None:
-        self.server = server
-        self.config = server.config
+    def __init__(
+        self, config: ServerConfig, network: Network, flusher: Flusher, stream: trio.abc.Stream, host: str
+    ) -> None:
+        self.config = config
+        self.network = network
+        self.flusher = flusher
         self.stream = stream
-        fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
-        self._sendq = SendQueue(self.config.sendq_lines, flusher=server.flusher, fd=fd)
-        self.user = server.network.add_connection(conn_id_host, self, put=self._sendq.put_nowait)
+        self.sendq = SendQ(config.sendq_lines)
+        self.user = network.add_connection(host, self, self.sendq)
         self.user.secure = isinstance(stream, trio.SSLStream)
         self.id = self.user.id
         self.close_reason: str | None = None
@@ -46,7 +47,7 @@ class Session:
         self._dispatching = False
         self._read_scope = trio.CancelScope()
         self.last_received = trio.current_time()
-        self._buffer = LineBuffer(self.config.readq_bytes)
+        self._buffer = LineBuffer(config.readq_bytes)
         self._backlog: list[bytes] = []
         """Lines received and not yet handled, from ``_next`` on (they wait while flood control slows the
         client).  A list and an index, not a deque: a deque's first block costs 600 bytes per connection."""
@@ -55,9 +56,6 @@ class Session:
         self._keepalive_scope = trio.CancelScope()
 
     # ---- Outbox -------------------------------------------------------------------------------------------
-
-    def put(self, line: bytes) -> bool:
-        return self._sendq.put_nowait(line)
 
     def close(self, reason: str, *, abort: bool = False) -> None:
         if self.close_reason is None:
@@ -69,10 +67,12 @@ class Session:
     # ---- tasks --------------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        network = self.server.network
+        network = self.network
+        sendq = self.sendq
         log.info("[%d] connection from %s", self.id, self.user.host)
         try:
             async with trio.open_nursery() as nursery:
+                sendq.attach(self.flusher, transport_for(self.stream))
                 nursery.start_soon(self._write_loop)
                 nursery.start_soon(self._keepalive)
                 try:
@@ -87,12 +87,13 @@ class Session:
                 if self._abort:
                     # The peer is not reading (or cannot be written to): what is queued is dropped, so a
                     # stalled connection costs no more memory than its SendQ, ever.
-                    self._sendq.clear()
+                    sendq.clear()
                 # The writer finishes the send under way, then sends the ERROR line, within the grace period.
                 nursery.cancel_scope.deadline = trio.current_time() + self.config.shutdown_grace
-                self.put(Message("ERROR", (reason,)).to_bytes())
-                self._sendq.close()
+                await sendq.send(Message("ERROR", (reason,)).to_bytes())
+                sendq.close()
         finally:
+            sendq.detach()
             reason = self.close_reason or "Connection closed"
             network.remove_user(self.user, reason)
             # A graceful close (TLS close_notify) if it can be had at once, a forceful one otherwise.
@@ -102,15 +103,12 @@ class Session:
             log.info("[%d] disconnected (%s): %s", self.id, self.user.nick, reason)
 
     async def _write_loop(self) -> None:
-        """Take everything queued and send it at once: under load, one ``send`` carries many lines."""
-        sendq = self._sendq
-        stream = self.stream
+        """Send what the flusher cannot write directly (see :meth:`.outbound.SendQ.serve_writes`)."""
         try:
-            while lines := await sendq.take_all():
-                await stream.send_all(lines[0] if len(lines) == 1 else b"".join(lines))
+            await self.sendq.serve_writes(self.stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             self.close("Write error", abort=True)
-            sendq.clear()
+            self.sendq.clear()
 
     async def _read_loop(self) -> None:
         """Read lines and handle them one at a time, in order, at the pace flood control allows.
@@ -188,13 +186,12 @@ class Session:
         else:
             self._dispatching = True
             try:
-                replies = dispatch(self.server.network, user, message)
+                replies = dispatch(self.network, user, message)
             finally:
                 self._dispatching = False
-        sendq = self._sendq
+        send = self.sendq.send
         for line in replies:
-            if not sendq.put_nowait(line):
-                await sendq.put(line)
+            await send(line)
 
     def _error_reply(self, exc: ProtocolError) -> bytes:
         nick = self.user.nick
@@ -218,7 +215,8 @@ class Session:
                     await trio.sleep(interval - idle)
                     continue
                 sent_at = trio.current_time()
-                self.put(Message("PING", (self.config.server_name,)).to_bytes())
+                self.network.deliver(self.user, Message("PING", (self.config.server_name,)).to_bytes())
+                self.network.reap()
                 await trio.sleep(timeout)
                 if self.last_received < sent_at:
                     self.close("Ping timeout")

@@ -1,8 +1,9 @@
 """The server's state: users, channels and the network that holds them.
 
 Every change is a plain synchronous method.  Because nothing here awaits, each command runs to completion before
-any other starts: no locks, ever.  Delivery to other people is a non-blocking put into their outbox (their
-SendQ); a full outbox marks its owner for disconnection, which happens once the current change is complete.
+any other starts: no locks, ever.  Delivery to other people is a ``send_nowait`` into their SendQ (a bounded
+trio memory channel, see ``outbound.py``); a full SendQ marks its owner for disconnection, which happens once
+the current change is complete.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from trio import WouldBlock
+
 from ..protocol import caps
 from ..protocol.casemap import casefold
 from ..protocol.message import Message
@@ -25,12 +28,22 @@ from .relay import VARIANT_TAGS, VARIANT_TIME, Relay
 log = logging.getLogger(__name__)
 
 
-class Outbox(Protocol):
-    """Where a user's outgoing lines go: the connection's SendQ, or a list in tests."""
+class SendQ(Protocol):
+    """A user's SendQ as fan-out sees it (``outbound.SendQ``, or a list in tests).
 
-    def put(self, line: bytes) -> bool:
-        """Queue a line without waiting; False means the queue is full."""
-        ...
+    Delivering a line is ``send_nowait(line)`` (``trio.WouldBlock`` when full), then ``queued += 1``, and
+    ``ready()`` when that made ``queued`` 1: whoever drains the SendQ takes ``queued`` lines at once.
+    """
+
+    queued: int
+
+    def send_nowait(self, line: bytes) -> None: ...
+
+    def ready(self) -> None: ...
+
+
+class Outbox(Protocol):
+    """The connection behind a user, as the state sees it: something that can be asked to end."""
 
     def close(self, reason: str, *, abort: bool = False) -> None:
         """Ask the connection to end with ``ERROR :reason``; ``abort`` skips flushing what is queued."""
@@ -45,8 +58,7 @@ class User:
     host: str
     outbox: Outbox
     connected_at: float
-    put: Callable[[bytes], bool]
-    """``outbox.put``, or the queue's own put when the outbox offers one: the fan-out loop's one call."""
+    sendq: SendQ
     nick: str = "*"
     folded: str = ""
     username: str = ""
@@ -226,13 +238,22 @@ class Network:
         pending = user.pending
         if pending is not None:
             pending.append(line)
-        elif not user.put(line):
+            return
+        sendq = user.sendq
+        try:
+            sendq.send_nowait(line)
+        except WouldBlock:
             user.gone = True
             self._overflowed.append(user)
+            return
+        sendq.queued += 1
+        if sendq.queued == 1:
+            sendq.ready()
 
     def deliver_all(self, users: Iterable[User], relay: Relay, *, skip: User | None = None) -> None:
         """Fan ``relay`` out: each recipient gets the variant its capabilities ask for; ``skip`` gets nothing."""
-        # The per-recipient work is kept to a few bytecodes: a cached variant, one put.
+        # The per-recipient work is kept to a few bytecodes: a cached variant, the channel's send_nowait, a
+        # count; the SendQ is scheduled for writing only when it was empty.
         overflowed = self._overflowed
         cache = relay.lines
         for user in users:
@@ -242,9 +263,19 @@ class Network:
             pending = user.pending
             if pending is not None:
                 pending.append(data)
-            elif not user.put(data):
+                continue
+            sendq = user.sendq
+            try:
+                sendq.send_nowait(data)
+            except WouldBlock:
                 user.gone = True
                 overflowed.append(user)
+                continue
+            if sendq.queued:
+                sendq.queued += 1
+            else:
+                sendq.queued = 1
+                sendq.ready()
 
     def reap(self) -> None:
         """Disconnect everyone whose SendQ overflowed during the last change (and any that causes).
@@ -274,10 +305,10 @@ class Network:
 
     # ---- connections and nicks ----------------------------------------------------------------------------
 
-    def add_connection(self, host: str, outbox: Outbox, *, put: Callable[[bytes], bool] | None = None) -> User:
-        """A new, unregistered connection; ``put`` (default ``outbox.put``) queues a line without waiting."""
+    def add_connection(self, host: str, outbox: Outbox, sendq: SendQ) -> User:
+        """A new, unregistered connection whose lines go into ``sendq``."""
         now = self.clock()
-        user = User(id=next(self._ids), host=host, outbox=outbox, connected_at=now, put=put or outbox.put)
+        user = User(id=next(self._ids), host=host, outbox=outbox, connected_at=now, sendq=sendq)
         user.last_active = user.connected_at
         self.connections.add(user)
         return user
