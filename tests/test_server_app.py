@@ -61,19 +61,22 @@ async def test_shutdown_flushes_queued_lines_before_error() -> None:
 
 
 class _FlakyListener(trio.abc.Listener[trio.abc.Stream]):
-    """Fails its first accept with EMFILE, as a server out of file descriptors would, then hands out streams."""
+    """Fails its first accept with ``error`` (EMFILE: out of file descriptors), then hands out streams."""
 
-    def __init__(self) -> None:
+    def __init__(self, error: int = errno.EMFILE) -> None:
         self.send, self.receive = trio.open_memory_channel[trio.abc.Stream](10)
+        self.error = error
         self.failures = 0
+        self.closed = False
 
     async def accept(self) -> trio.abc.Stream:
         if self.failures == 0:
             self.failures += 1
-            raise OSError(errno.EMFILE, "Too many open files")
+            raise OSError(self.error, "accept failed")
         return await self.receive.receive()
 
     async def aclose(self) -> None:
+        self.closed = True
         await trio.lowlevel.checkpoint()
 
 
@@ -87,5 +90,21 @@ async def test_accept_errors_do_not_kill_the_listener(autojump_clock: trio.testi
         client = IRCTestClient(client_end, "late")
         await client.register("late")
         assert listener.failures == 1
+        server.shutdown()
+        assert (await client.expect_closed())[-1].to_line() == "ERROR :Server shutting down"
+
+
+async def test_other_accept_errors_end_only_that_listener(autojump_clock: trio.testing.MockClock) -> None:
+    """EBADF is not "out of a resource for now": retrying would spin; the listener is closed and logged."""
+    server = Server(ServerConfig())
+    broken, healthy = _FlakyListener(errno.EBADF), _FlakyListener()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.run, [broken, healthy])
+        await trio.testing.wait_all_tasks_blocked()
+        assert broken.closed and broken.failures == 1
+        client_end, server_end = trio.testing.memory_stream_pair()
+        await healthy.send.send(server_end)
+        client = IRCTestClient(client_end, "still")
+        await client.register("still")
         server.shutdown()
         assert (await client.expect_closed())[-1].to_line() == "ERROR :Server shutting down"
