@@ -5,10 +5,15 @@
     python benchmarks/run.py --quick -w W1,W2     # one repeat of W1 and W2
     python benchmarks/run.py --servers trio-chat --workloads W3
 
+    python benchmarks/run.py -s trio-chat -w W1,W1tls  # W1 in plaintext and over TLS
+    python benchmarks/run.py -s trio-chat -w W1 --trio-src base=/tmp/tc-base   # before/after
+
 Builds the repo's load generator (benchmarks/loadgen/chatload.c -> benchmarks/bin/chatload), starts
 each server on 127.0.0.1 pinned to CPU 0 (generator on CPU 1), runs the workloads A B A B (for every
 repeat, every workload, every server in turn, each run against a freshly started server), prints one
 table of medians plus ratios to the best peer, and saves the raw JSON lines under benchmarks/results/.
+W1tls is W1 over TLS, against trio-chat only; `--trio-src NAME=DIR` adds another trio-chat source tree
+as the server `trio-chat@NAME`.
 Every process it starts is stopped by PID on exit, Ctrl-C or failure.  Standard library only.
 See benchmarks/README.md.
 """
@@ -45,6 +50,13 @@ HOST = "127.0.0.1"  # loopback only, always
 
 PEERS = ("ngircd", "inspircd")
 ALL_SERVERS = ("trio-chat", *PEERS)
+TRIO = "trio-chat"  # this checkout; `--trio-src NAME=DIR` adds "trio-chat@NAME" servers
+
+
+def is_trio(name: str) -> bool:
+    return name == TRIO or name.startswith(TRIO + "@")
+
+
 # Policy limits off, as for the peers (their configs turn throttles and per-IP limits off): flood
 # control, the connection caps (defaults 4096 in all, 256 per address) -- every client is 127.0.0.1.
 DEFAULT_TRIO_ARGS = "--host 127.0.0.1 --flood-limit 0 --max-clients 0 --max-per-ip 0 --log-level WARNING"
@@ -61,6 +73,7 @@ class Workload:
     metric: str  # "rate" (deliveries/s, higher is better), "latency" (p99), "memory" (KB/conn)
     clients: int
     about: str
+    tls: bool = False  # generator --tls, server with a TLS listener only (trio-chat servers only)
 
 
 W5_SIZES = (10, 100, 1000, 5000)
@@ -74,15 +87,28 @@ def w5_msgs(clients: int, senders: int, fixed: int | None) -> int:
     return max(10, min(10000, round(990_000 / (senders * (clients - 1)))))
 
 
+W1_ARGS = ("-c", "100", "-s", "10", "-m", "1000")
+
+
 def workloads(w5_fixed: int | None = None) -> dict[str, list[Workload]]:
     table: dict[str, list[Workload]] = {
         "W1": [
             Workload(
                 "W1",
-                ("-c", "100", "-s", "10", "-m", "1000"),
+                W1_ARGS,
                 "rate",
                 100,
                 "fan-out: 100 members, 10 senders x 1000 msgs, full speed",
+            )
+        ],
+        "W1tls": [
+            Workload(
+                "W1tls",
+                W1_ARGS,
+                "rate",
+                100,
+                "W1 over TLS (trio-chat only: TLS listener, self-signed certificate, chatload --tls)",
+                tls=True,
             )
         ],
         "W2": [
@@ -320,22 +346,81 @@ def start_peer(name: str, port: int, cpu: int | None) -> Running:
     return r
 
 
-def start_trio(port: int, cpu: int | None, python: str, extra: list[str], cwd: Path) -> Running:
-    """Start `python -m trio_chat.cli serve --port P EXTRA`.  Arguments the CLI rejects
-    ("unrecognized arguments: ...") are dropped with a note and the start is retried."""
+def make_tls_cert(workdir: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate and key (P-256, valid for a day) in `workdir`, for a TLS listener
+    on loopback; chatload does not verify it."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise ServerError("TLS workloads need the openssl command (apt-get install -y openssl)")
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    cmd = [
+        openssl,
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+    ]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    except subprocess.TimeoutExpired:
+        raise ServerError("openssl req took more than 60 s") from None
+    if p.returncode != 0 or not cert.exists() or not key.exists():
+        raise ServerError(f"openssl req failed (status {p.returncode}): {p.stderr.strip()[-300:]}")
+    return cert, key
+
+
+# flags of `serve` whose values change from start to start: shown as these words in the notes
+_SHOWN_AS = {"--port": "PORT", "--tls-port": "PORT", "--tls-cert": "CERT", "--tls-key": "KEY"}
+
+
+def start_trio(
+    port: int,
+    cpu: int | None,
+    python: str,
+    extra: list[str],
+    cwd: Path,
+    *,
+    name: str = TRIO,
+    tls: bool = False,
+    src: Path | None = None,
+) -> Running:
+    """Start `python -m trio_chat.cli serve --port P EXTRA` (with `tls`: `--tls-port P --tls-cert F
+    --tls-key K --no-plaintext` in place of `--port P`, with a fresh self-signed certificate; with `src`:
+    PYTHONPATH=src, run from src, so that tree's trio_chat is the one imported).  Arguments of EXTRA the
+    CLI rejects ("unrecognized arguments: ...") are dropped with a note and the start is retried."""
     extra = list(extra)
     notes: list[str] = []
     for _attempt in range(6):
-        run = _workdir("trio-chat", port)
-        cmd = [python, "-m", "trio_chat.cli", "serve", "--port", str(port), *extra]
+        run = _workdir(name, port)
+        if tls:
+            cert, key = make_tls_cert(run)
+            listen = ["--tls-port", str(port), "--tls-cert", str(cert), "--tls-key", str(key), "--no-plaintext"]
+        else:
+            listen = ["--port", str(port)]
+        cmd = [python, "-m", "trio_chat.cli", "serve", *listen, *extra]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if src is not None:
+            env["PYTHONPATH"] = str(src)
+            cwd = src  # `python -m` puts the working directory first on sys.path
         with open(run / "stdout.log", "wb") as out, open(run / "stderr.log", "wb") as err:
-            p = spawn(cmd, "trio-chat", cpu, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
-        r = Running("trio-chat", p.pid, port, p, run, notes)
+            p = spawn(cmd, name, cpu, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+        r = Running(name, p.pid, port, p, run, notes)
         try:
             _wait_listen(r, timeout=20.0)
-            shown = [("PORT" if i > 0 and cmd[i - 1] == "--port" else c) for i, c in enumerate(cmd)]
-            r.notes = [*notes, f"trio-chat command: {shlex.join(shown)}"]
+            shown = [_SHOWN_AS.get(cmd[i - 1], c) if i > 0 else c for i, c in enumerate(cmd)]
+            where = f"PYTHONPATH={src} (cwd {src}) " if src is not None else ""
+            r.notes = [*notes, f"{name} command{' (TLS)' if tls else ''}: {where}{shlex.join(shown)}"]
             r.trio_args = extra
             return r
         except ServerError as e:
@@ -356,10 +441,10 @@ def start_trio(port: int, cpu: int | None, python: str, extra: list[str], cwd: P
                 kept.append(a)
             if kept == extra:
                 raise ServerError(str(e)) from None
-            notes.append(f"server CLI rejected {' '.join(bad)}: ran without it")
-            print(f"  note: trio-chat serve rejected {' '.join(bad)}; retrying without it", file=sys.stderr)
+            notes.append(f"{name} CLI rejected {' '.join(bad)}: ran without it")
+            print(f"  note: {name} serve rejected {' '.join(bad)}; retrying without it", file=sys.stderr)
             extra = kept
-    raise ServerError("trio-chat would not start")
+    raise ServerError(f"{name} would not start")
 
 
 @dataclass
@@ -369,13 +454,18 @@ class Options:
     server_cpu: int | None
     gen_cpu: int | None
     port: int
+    trio_srcs: dict[str, Path] = field(default_factory=dict)  # NAME -> source tree of "trio-chat@NAME"
 
 
-def start_server(name: str, opts: Options) -> Running:
+def start_server(name: str, opts: Options, tls: bool = False) -> Running:
+    """Start `name` on a fresh port; `tls`: a TLS listener only (trio-chat servers only)."""
     opts.port += 1  # a fresh port per start: no TIME_WAIT or stale-listener surprises
-    if name == "trio-chat":
+    if is_trio(name):
         # Arguments the CLI rejects are dropped for this start only: the CLI may learn them later.
-        return start_trio(opts.port, opts.server_cpu, opts.python, opts.trio_args, REPO)
+        src = opts.trio_srcs[name.partition("@")[2]] if name != TRIO else None
+        return start_trio(opts.port, opts.server_cpu, opts.python, opts.trio_args, REPO, name=name, tls=tls, src=src)
+    if tls:
+        raise ServerError(f"{name}: the runner starts only trio-chat with TLS")
     return start_peer(name, opts.port, opts.server_cpu)
 
 
@@ -397,7 +487,7 @@ def build_chatload(cc: str = "gcc") -> Path:
     out = BIN / "chatload"
     if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
         BIN.mkdir(exist_ok=True)
-        cmd = [cc, "-O2", "-g", "-Wall", "-Wextra", "-std=gnu11", "-o", str(out), str(src)]
+        cmd = [cc, "-O2", "-g", "-Wall", "-Wextra", "-std=gnu11", "-o", str(out), str(src), "-lssl", "-lcrypto"]
         print(f"building chatload: {shlex.join(cmd)}", file=sys.stderr)
         subprocess.run(cmd, check=True)
     return out
@@ -433,6 +523,7 @@ def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: l
         "-t",
         str(timeout),
         *wl.args,
+        *(["--tls"] if wl.tls else []),
         *extra,
     ]
     bound = timeout + 300 + 30  # measured phase + registration bound + slack
@@ -520,6 +611,60 @@ def fmt_num(v, spec=".1f"):
     return "-" if v is None else format(v, spec)
 
 
+def main_metric(w: str) -> str:
+    """The summary key a workload is judged by: p99 for W3, KB/conn for W4, deliveries/s otherwise."""
+    return {"W3": "p99", "W4": "kbconn"}.get(w, "rate")
+
+
+def _ratio(a, b) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def tls_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> list[str]:
+    """W1tls over W1 for every server that ran both: what TLS costs."""
+    if "W1" not in wl_names or "W1tls" not in wl_names:
+        return []
+    lines = []
+    for s in servers:
+        plain, tls = summary.get((s, "W1")), summary.get((s, "W1tls"))
+        if plain and tls:
+            lines.append(
+                f"  {s:{max(map(len, servers))}}  deliveries/s {_ratio(tls['rate'], plain['rate'])}  "
+                f"srv us/deliv {_ratio(tls['us_per'], plain['us_per'])}"
+            )
+    if not lines:
+        return []
+    return ["", "TLS / plaintext (W1tls over W1): <1 deliveries/s and >1 us/deliv = what TLS costs", *lines]
+
+
+def before_after_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> list[str]:
+    """With `--trio-src`: the first trio-chat server in the list over each other one, per workload."""
+    trios = [s for s in servers if is_trio(s)]
+    if len(trios) < 2:
+        return []
+    subject, others = trios[0], trios[1:]
+    labels = {"rate": "deliveries/s", "p99": "p99", "kbconn": "KB/conn"}
+    lines = [
+        "",
+        f"{subject} over the other trio-chat trees: >1 is better for deliveries/s, <1 is better for "
+        "us/deliv, p99 and KB/conn",
+    ]
+    for w in wl_names:
+        a = summary.get((subject, w))
+        if not a:
+            continue
+        metric = main_metric(w)
+        for o in others:
+            b = summary.get((o, w))
+            if not b:
+                continue
+            text = f"{labels[metric]} {_ratio(a[metric], b[metric])}"
+            if metric != "kbconn":
+                text += f", srv us/deliv {_ratio(a['us_per'], b['us_per'])}"
+            lines.append(f"  {w:9} / {o}: {text}")
+    return lines if len(lines) > 2 else []
+
+
 def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> str:
     head = [
         "workload",
@@ -570,6 +715,8 @@ def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_na
             out.append("")
         out.append(line(r))
         prev = r[0]
+    out += tls_lines(summary, servers, wl_names)
+    out += before_after_lines(summary, servers, wl_names)
     # ratios to the best peer
     peers = [s for s in servers if s in PEERS]
     subjects = [s for s in servers if s not in PEERS] or peers
@@ -580,11 +727,7 @@ def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_na
             "<1 is better for p99 and KB/conn"
         )
         for w in wl_names:
-            metric = "rate"
-            if w == "W3":
-                metric = "p99"
-            elif w == "W4":
-                metric = "kbconn"
+            metric = main_metric(w)
             vals = {p: (summary.get((p, w)) or {}).get(metric) for p in peers}
             vals = {p: v for p, v in vals.items() if v}
             if not vals:
@@ -667,7 +810,8 @@ def parse_args(argv=None):
         "-w",
         "--workloads",
         default="W1,W2,W3,W4,W5",
-        help="comma list of W1..W5 (W5 = all its steps) or single steps like W5/c1000",
+        help="comma list of W1..W5 (W5 = all its steps), single steps like W5/c1000, or W1tls "
+        "(W1 over TLS, trio-chat only; not in the default list)",
     )
     ap.add_argument(
         "-s",
@@ -701,6 +845,14 @@ def parse_args(argv=None):
         default=None,
         help="messages per sender in every W5 step (default: ~990k deliveries per step)",
     )
+    ap.add_argument(
+        "--trio-src",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also run the trio-chat source tree DIR (a checkout, e.g. a git worktree) as the server "
+        "'trio-chat@NAME': started with PYTHONPATH=DIR from DIR, interleaved with the others (repeatable)",
+    )
     ap.add_argument("--cc", default=os.environ.get("CC", "gcc"), help="C compiler (default gcc)")
     ap.add_argument("--results", default=str(RESULTS), help="where to save raw JSON lines")
     return ap.parse_args(argv)
@@ -709,13 +861,15 @@ def parse_args(argv=None):
 def select_workloads(spec: str, w5_fixed: int | None) -> list[Workload]:
     table = workloads(w5_fixed)
     steps = {w.name: w for ws in table.values() for w in ws}
+    groups = {k.upper(): v for k, v in table.items()}
+    singles = {k.upper(): w for k, w in steps.items()}
     chosen: list[Workload] = []
     for item in [x.strip() for x in spec.split(",") if x.strip()]:
-        key = item.upper().replace("/C", "/c")
-        if key in table:
-            chosen += table[key]
-        elif key in steps:
-            chosen.append(steps[key])
+        key = item.upper()
+        if key in groups:
+            chosen += groups[key]
+        elif key in singles:
+            chosen.append(singles[key])
         else:
             raise SystemExit(f"unknown workload {item!r}: choose from {', '.join(list(table) + list(steps))}")
     return chosen
@@ -725,15 +879,62 @@ def cpu_arg(v: str) -> int | None:
     return None if v.lower() in ("none", "-", "") else int(v)
 
 
-def select_servers(spec: str) -> list[str]:
+def parse_trio_srcs(items: list[str]) -> dict[str, Path]:
+    """`--trio-src NAME=DIR` values -> {NAME: DIR}; DIR must hold a trio_chat package."""
+    srcs: dict[str, Path] = {}
+    for item in items:
+        name, sep, d = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not d:
+            raise SystemExit(f"--trio-src {item!r}: expected NAME=DIR, NAME of letters, digits, '.', '_', '-'")
+        if name.lower() in {n.lower() for n in srcs}:
+            raise SystemExit(f"--trio-src: the name {name!r} is given twice")
+        path = Path(d).expanduser().resolve()
+        if not (path / "trio_chat" / "cli.py").is_file():
+            raise SystemExit(f"--trio-src {item!r}: {path} has no trio_chat/cli.py (a trio-chat checkout please)")
+        srcs[name] = path
+    return srcs
+
+
+def check_trio_src(python: str, name: str, src: Path) -> None:
+    """Make sure `python` imports trio_chat from `src` when started as the runner starts it (an editable
+    install of another tree must not win)."""
+    probe = "import trio_chat, sys; sys.stdout.write(trio_chat.__file__)"
+    env = dict(os.environ, PYTHONPATH=str(src))
+    try:
+        p = subprocess.run(
+            [python, "-c", probe], cwd=src, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"{TRIO}@{name}: importing trio_chat took more than 60 s") from None
+    got = Path(p.stdout.strip()).resolve() if p.returncode == 0 and p.stdout.strip() else None
+    if got is None or not got.is_relative_to(src):
+        raise SystemExit(
+            f"{TRIO}@{name}: {python} imports trio_chat from {got or '?'}, not from {src}: "
+            + (p.stderr.strip()[-300:] or "check the tree")
+        )
+
+
+def select_servers(spec: str, trio_srcs: dict[str, Path] | None = None) -> list[str]:
+    """Servers named in `spec`, plus a `trio-chat@NAME` per `--trio-src` (after the last trio-chat server
+    named, or first), unless `spec` places it itself."""
+    extra = [f"{TRIO}@{n}" for n in trio_srcs or {}]
+    known = {s.lower(): s for s in (*ALL_SERVERS, *extra)}
     servers = []
-    for s in [x.strip().lower() for x in spec.split(",") if x.strip()]:
-        if s not in ALL_SERVERS:
-            raise SystemExit(f"unknown server {s!r}: choose from {', '.join(ALL_SERVERS)}")
+    for given in [x.strip().lower() for x in spec.split(",") if x.strip()]:
+        if given not in known:
+            raise SystemExit(
+                f"unknown server {given!r}: choose from {', '.join(known.values())} (--trio-src NAME=DIR adds more)"
+            )
+        s = known[given]
         if s in PEERS and not peer_installed(s):
             print(f"skipping {s}: not installed (apt-get install -y {s})", file=sys.stderr)
             continue
         servers.append(s)
+    missing = [s for s in extra if s not in servers]
+    if missing:
+        trio_at = [i for i, s in enumerate(servers) if is_trio(s)]
+        at = trio_at[-1] + 1 if trio_at else 0
+        servers[at:at] = missing
     if not servers:
         raise SystemExit("no server to run")
     return servers
@@ -752,7 +953,19 @@ def main(argv=None) -> int:
     setup_process()
     repeats = 1 if a.quick else max(1, a.repeats)
     wls = select_workloads(a.workloads, a.w5_msgs)
-    servers = select_servers(a.servers)
+    trio_srcs = parse_trio_srcs(a.trio_src)
+    for name, src in trio_srcs.items():
+        check_trio_src(a.python, name, src)
+    servers = select_servers(a.servers, trio_srcs)
+    notes: set[str] = set()
+    if any(w.tls for w in wls):
+        if a.generator != "chatload":
+            raise SystemExit("W1tls needs --generator chatload (ircload has no TLS)")
+        if not any(is_trio(s) for s in servers):
+            raise SystemExit("W1tls runs against trio-chat servers only: add trio-chat to --servers")
+        skipped = [s for s in servers if not is_trio(s)]
+        if skipped:
+            notes.add(f"W1tls runs against trio-chat only: skipped for {', '.join(skipped)}")
     need_fds = max(w.clients for w in wls) + 200
     got = fd_limit(need_fds)
     if got < need_fds:
@@ -760,7 +973,7 @@ def main(argv=None) -> int:
     gen = build_chatload(a.cc) if a.generator == "chatload" else build_ircload(a.cc)
     if gen is None:
         raise SystemExit(f"ircload source not found in {SHARED_BENCH}")
-    opts = Options(a.python, shlex.split(a.trio_args), cpu_arg(a.server_cpu), cpu_arg(a.gen_cpu), a.port)
+    opts = Options(a.python, shlex.split(a.trio_args), cpu_arg(a.server_cpu), cpu_arg(a.gen_cpu), a.port, trio_srcs)
     if (os.cpu_count() or 1) < 2 and opts.server_cpu is not None:
         print("warning: fewer than 2 CPUs, server and generator share one", file=sys.stderr)
         opts.gen_cpu = opts.server_cpu
@@ -774,9 +987,11 @@ def main(argv=None) -> int:
         f"{repeats} repeat(s); server CPU {a.server_cpu}, generator CPU {a.gen_cpu}; raw -> {raw_path}",
         file=sys.stderr,
     )
+    for name, src in trio_srcs.items():
+        print(f"# {TRIO}@{name}: {src}", file=sys.stderr)
     records: dict[tuple[str, str], list[dict]] = {}
-    notes: set[str] = set()
     gen_extra = shlex.split(a.gen_args)
+    namew = max(9, *(len(s) for s in servers))
     busy_before = warn_if_busy()
     t_start = time.monotonic()
     interrupted = False
@@ -785,9 +1000,11 @@ def main(argv=None) -> int:
             for rep in range(repeats):
                 for wl in wls:
                     for name in servers:  # A B A B: servers alternate within every workload and repeat
-                        tag = f"[{rep + 1}/{repeats}] {wl.name:8} {name:9}"
+                        if wl.tls and not is_trio(name):
+                            continue  # TLS: trio-chat only (the note says so)
+                        tag = f"[{rep + 1}/{repeats}] {wl.name:8} {name:{namew}}"
                         try:
-                            srv = start_server(name, opts)
+                            srv = start_server(name, opts, tls=wl.tls)
                         except ServerError as e:
                             print(f"{tag} server failed to start: {e}", file=sys.stderr)
                             rec = {"status": "server_failed", "first_error": str(e)[-300:]}
