@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-
 from .casemap import casefold
 
 CHANTYPES = "#&"
@@ -48,15 +45,36 @@ def split_userhost(source: str) -> tuple[str, str, str]:
     return nick, user, host
 
 
-@lru_cache(maxsize=1024)
-def _mask_regex(folded_mask: str) -> re.Pattern[str]:
-    pattern = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in folded_mask)
-    return re.compile(pattern + r"\Z", re.DOTALL)
+def glob_matches(pattern: str, text: str) -> bool:
+    """``*`` matches any run, ``?`` one character; at most len(pattern) x len(text) steps, whatever the stars.
+
+    A regex (``*`` -> ``.*``) backtracks exponentially in the number of stars when it fails: a mask such as
+    ``*a*a*a*a*a*a*a*a*a*b`` in a WHO or a ban would stop the whole server.  This greedy matcher only ever
+    goes back to the last star seen, which is enough for globs.
+    """
+    p = t = 0
+    star = -1
+    resume = 0
+    while t < len(text):
+        if p < len(pattern) and (pattern[p] == "?" or pattern[p] == text[t]):
+            p += 1
+            t += 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, resume = p, t
+            p += 1
+        elif star >= 0:
+            resume += 1
+            p, t = star + 1, resume
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
 
 
 def mask_matches(mask: str, hostmask: str) -> bool:
     """Glob-match an IRC mask (``*`` any run, ``?`` one character) against ``nick!user@host``, case-folded."""
-    return _mask_regex(casefold(mask)).match(casefold(hostmask)) is not None
+    return glob_matches(casefold(mask), casefold(hostmask))
 
 
 def normalize_mask(mask: str) -> str:
