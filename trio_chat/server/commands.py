@@ -102,6 +102,8 @@ def dispatch(network: Network, user: User, message: Message) -> list[bytes]:
                 user.last_active = network.clock()
             cmd.handler(ctx, message)
     finally:
-        user.pending = None
+        # Disconnect those whose SendQ overflowed before the sender's lines leave pending: their QUITs come
+        # after the sender's own echo of the message that overflowed them, as everyone else sees it.
         network.reap()
+        user.pending = None
     return pending
