@@ -1,0 +1,461 @@
+"""Message history and persisted channel state: the values, the store interface, and the in-memory store.
+
+The server keeps what was said in channels (for replay on join and IRCv3 ``draft/chathistory``) and what a
+channel must remember across a restart (topic, modes, key, limit, bans) in a :class:`HistoryStore`.  Two
+implementations exist:
+
+* :class:`MemoryHistory` (here): a bounded ring per target, for tests and ``--db :memory:``;
+* :class:`trio_chat.server.store.sqlite.SQLiteHistory`: SQLite on disk, the default.
+
+Store methods are synchronous and not thread-safe: the server calls them from one worker thread
+(:class:`trio_chat.server.store.worker.StoreWorker`), never from the event loop.
+
+Query semantics (shared by every implementation, and by the property test that compares them)
+---------------------------------------------------------------------------------------------
+Messages of a target are ordered by ``seq``, which the store assigns in increasing order.  A reference
+(:data:`Ref`) points into one target's history:
+
+* :class:`MsgidRef` is the position of that message.  A msgid that is not in *that target's* history raises
+  :class:`UnknownReference` (the CHATHISTORY handler answers ``FAIL ... INVALID_MSGREFS``).
+* :class:`TimeRef` ``t`` is a point in time: "before t" means ``time_ms < t`` and "after t" means
+  ``time_ms > t``; a message stamped exactly ``t`` is on neither side (IRCv3 bounds are exclusive, as in ergo).
+
+Every query returns messages oldest first.  ``limit`` is the most it returns; 0 returns nothing, a negative
+limit is a :class:`ValueError`.  The query methods are:
+
+* ``latest(t, n)``: the newest ``n``; ``latest(t, n, after=ref)``: the newest ``n`` of those after ``ref``
+  (``CHATHISTORY LATEST t * n`` and ``LATEST t <ref> n``).
+* ``before(t, ref, n)``: the ``n`` messages closest before ``ref``; ``after(t, ref, n)``: the ``n`` closest after.
+* ``around(t, ref, n)``: up to ``n`` messages around ``ref``.  A msgid reference includes that message itself;
+  the rest is split evenly, the earlier side getting the odd one, and a side with too few messages leaves its
+  share to the other.  For a time reference, messages stamped exactly ``t`` count as the later side.
+* ``between(t, a, b, n)``: messages strictly between ``a`` and ``b``, in either direction: when ``a`` is the
+  later reference the ``n`` closest to ``a`` (the newest) are chosen; the result is still oldest first.  The
+  direction compares ``(time_ms, seq)`` of the references (a :class:`TimeRef` has no seq: equal times count as
+  forward).
+* ``targets(a, b, n)``: targets with messages strictly between two times, each with the time of its latest
+  message there (``CHATHISTORY TARGETS``), ordered by that time; ``a`` later than ``b`` selects the newest.
+  It lists every target: the caller filters out those the client may not see (so it should ask for more than
+  it will show).
+* ``prune(n, age, now)``: per target, first drops messages older than ``age`` (``now - time_ms > age``), then
+  keeps the newest ``n``; 0 turns either limit off.
+
+:class:`MemoryHistory` also forgets the oldest messages of a target beyond ``max_per_target``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol, TypeAlias, TypeVar
+
+__all__ = [
+    "ChannelRecord",
+    "HistoryStore",
+    "MemoryHistory",
+    "MsgidRef",
+    "Ref",
+    "StoreError",
+    "StoredMessage",
+    "TimeRef",
+    "UnknownReference",
+]
+
+
+class UnknownReference(Exception):
+    """A msgid reference that is not in the queried target's history (never stored, redacted, or pruned)."""
+
+
+class StoreError(Exception):
+    """The store cannot be used: its message is one line a user can act on.
+
+    Raised at open ("cannot open history database ./trio-chat.db: it is locked by another process") and while
+    running (disk full, file became read-only).  Every other exception from a store is a bug.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One PRIVMSG, NOTICE or TAGMSG to a target, as stored and replayed."""
+
+    seq: int
+    """Assigned by the store, strictly increasing across the whole store; 0 until stored."""
+    msgid: str
+    """The ``msgid`` tag; unique across the store."""
+    time_ms: int
+    """The ``server-time`` as Unix milliseconds."""
+    target: str
+    """The target as displayed (``#Lobby``)."""
+    folded: str
+    """The case-folded target, the key of its history (``#lobby``)."""
+    source: str
+    """``nick!user@host`` of the sender."""
+    account: str | None
+    """The sender's account, if logged in."""
+    command: str
+    """``PRIVMSG``, ``NOTICE`` or ``TAGMSG``."""
+    text: str
+    """The trailing parameter (empty for TAGMSG)."""
+    tags: tuple[tuple[str, str], ...] = ()
+    """Client-only tags (``+draft/react``…) in the order they were sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class MsgidRef:
+    """A reference to the message with this msgid (``msgid=...`` in CHATHISTORY)."""
+
+    msgid: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRef:
+    """A reference to a point in time, Unix milliseconds (``timestamp=...`` in CHATHISTORY)."""
+
+    time_ms: int
+
+
+Ref: TypeAlias = MsgidRef | TimeRef
+"""A point in a target's history: a message or a time."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRecord:
+    """What a channel keeps across a restart."""
+
+    name: str
+    """As displayed."""
+    folded: str
+    """Case-folded; the key."""
+    created: int
+    """Creation time, Unix seconds (RPL_CREATIONTIME)."""
+    topic: str = ""
+    topic_by: str = ""
+    topic_time: int = 0
+    modes: str = ""
+    """Mode letters without parameters (``"nt"``); ``k`` and ``l`` are :attr:`key` and :attr:`limit`."""
+    key: str | None = None
+    limit: int | None = None
+    bans: tuple[tuple[str, str, int], ...] = ()
+    """``(mask, set by, Unix seconds)`` in the order they were set."""
+
+
+class HistoryStore(Protocol):
+    """Where history and channel state live.  Synchronous, called from one thread at a time.
+
+    Environmental failures (disk full, read-only, locked, corrupt) raise :class:`StoreError`; a msgid that is
+    not in the target raises :class:`UnknownReference`.  See the module docstring for the query semantics.
+    """
+
+    def append_many(self, messages: Sequence[StoredMessage]) -> list[StoredMessage]:
+        """Store ``messages`` in one transaction and return them with ``seq`` set, in the same order.
+
+        All or nothing.  A msgid already stored (or twice in ``messages``), or a NUL character in any string, is
+        a :class:`ValueError`.
+        """
+        ...
+
+    def latest(self, folded: str, limit: int, after: Ref | None = None) -> list[StoredMessage]:
+        """The newest ``limit`` messages of ``folded`` (only those after ``after``, if given)."""
+        ...
+
+    def before(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]:
+        """The ``limit`` messages just before ``ref`` (exclusive)."""
+        ...
+
+    def after(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]:
+        """The ``limit`` messages just after ``ref`` (exclusive)."""
+        ...
+
+    def around(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages around ``ref``: about half on each side, the msgid's own message included."""
+        ...
+
+    def between(self, folded: str, start: Ref, end: Ref, limit: int) -> list[StoredMessage]:
+        """Up to ``limit`` messages strictly between ``start`` and ``end``, counted from ``start``."""
+        ...
+
+    def targets(self, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
+        """``(target, time_ms of its latest message)`` for targets with messages strictly between the times."""
+        ...
+
+    def find(self, msgid: str) -> StoredMessage | None:
+        """The message with this msgid, in any target."""
+        ...
+
+    def redact(self, folded: str, msgid: str) -> bool:
+        """Delete the message ``msgid`` of ``folded``; False if there is none."""
+        ...
+
+    def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
+        """Apply retention: keep at most ``max_messages`` per target, none older than ``max_age_ms``.
+
+        0 means no limit.  A message is too old when ``now_ms - time_ms > max_age_ms``.  Returns how many
+        messages were deleted.
+        """
+        ...
+
+    def targets_with_history(self) -> list[str]:
+        """The folded names of every target with at least one message, sorted."""
+        ...
+
+    def save_channel(self, record: ChannelRecord) -> None:
+        """Insert or replace the record of ``record.folded``."""
+        ...
+
+    def delete_channel(self, folded: str) -> None:
+        """Forget a channel's record (no error if there is none)."""
+        ...
+
+    def load_channels(self) -> list[ChannelRecord]:
+        """Every saved channel, sorted by folded name."""
+        ...
+
+    def close(self) -> None:
+        """Release the store (for SQLite: close the connection).  Later calls are errors."""
+        ...
+
+
+# -- Helpers shared by the implementations ------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+def check_limit(limit: int) -> None:
+    """Reject a negative limit (the CHATHISTORY handler validates user input before it gets here)."""
+    if limit < 0:
+        raise ValueError(f"limit must be 0 or more, not {limit}")
+
+
+def check_messages(messages: Sequence[StoredMessage]) -> None:
+    """Refuse strings with NUL (IRC forbids it; the SQLite store could not keep it): :class:`ValueError`."""
+    for m in messages:
+        strings = [m.msgid, m.target, m.folded, m.source, m.account or "", m.command, m.text]
+        strings += [part for tag in m.tags for part in tag]
+        if any("\0" in string for string in strings):
+            raise ValueError(f"message {m.msgid!r} contains NUL")
+
+
+def around_split(before: int, after: int, budget: int) -> tuple[int, int]:
+    """How many messages AROUND takes from each side, given how many each side has and the budget.
+
+    Half each, the earlier side getting the odd one; when one side runs short the other fills in.
+    """
+    take_after = min(after, budget // 2)
+    take_before = min(before, budget - take_after)
+    take_after = min(after, budget - take_before)
+    return take_before, take_after
+
+
+def time_key(ref: Ref, resolve: Callable[[str], tuple[int, int]]) -> tuple[int, int]:
+    """``(time_ms, seq)`` of a reference, to decide which way BETWEEN goes; ``resolve`` maps a msgid."""
+    if isinstance(ref, TimeRef):
+        return (ref.time_ms, 0)
+    return resolve(ref.msgid)
+
+
+# -- In memory ----------------------------------------------------------------------------------------------
+
+
+def _newest(items: Iterable[_T], limit: int) -> list[_T]:
+    """The last ``limit`` of ``items``, in order."""
+    if limit == 0:
+        return []
+    return list(deque(items, maxlen=limit))
+
+
+def _oldest(items: Iterable[_T], limit: int) -> list[_T]:
+    """The first ``limit`` of ``items``, in order."""
+    out: list[_T] = []
+    if limit == 0:
+        return out
+    for item in items:
+        out.append(item)
+        if len(out) == limit:
+            break
+    return out
+
+
+class MemoryHistory:
+    """A :class:`HistoryStore` in memory: a bounded ring (``deque``) per target, lost when the process ends.
+
+    Each target keeps its newest ``max_per_target`` messages; older ones fall off as new ones arrive.  Queries
+    scan a target's ring, which is fine at this size and keeps the code an obvious reading of the semantics
+    (the property test uses it as the reference for :class:`~trio_chat.server.store.sqlite.SQLiteHistory`).
+    """
+
+    def __init__(self, max_per_target: int = 10_000) -> None:
+        if max_per_target < 1:
+            raise ValueError("max_per_target must be at least 1")
+        self.max_per_target = max_per_target
+        self._rings: dict[str, deque[StoredMessage]] = {}
+        self._by_msgid: dict[str, StoredMessage] = {}
+        self._channels: dict[str, ChannelRecord] = {}
+        self._next_seq = 1
+
+    # -- writing --
+
+    def append_many(self, messages: Sequence[StoredMessage]) -> list[StoredMessage]:
+        check_messages(messages)
+        seen: set[str] = set()
+        for message in messages:
+            if message.msgid in self._by_msgid or message.msgid in seen:
+                raise ValueError(f"duplicate msgid {message.msgid!r}")
+            seen.add(message.msgid)
+        stored: list[StoredMessage] = []
+        for message in messages:
+            item = replace(message, seq=self._next_seq)
+            self._next_seq += 1
+            ring = self._rings.get(item.folded)
+            if ring is None:
+                ring = self._rings[item.folded] = deque(maxlen=self.max_per_target)
+            if len(ring) == ring.maxlen:
+                del self._by_msgid[ring[0].msgid]
+            ring.append(item)
+            self._by_msgid[item.msgid] = item
+            stored.append(item)
+        return stored
+
+    def redact(self, folded: str, msgid: str) -> bool:
+        message = self._by_msgid.get(msgid)
+        if message is None or message.folded != folded:
+            return False
+        ring = self._rings[folded]
+        ring.remove(message)
+        del self._by_msgid[msgid]
+        if not ring:
+            del self._rings[folded]
+        return True
+
+    def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
+        if max_messages < 0 or max_age_ms < 0:
+            raise ValueError("retention limits must be 0 (no limit) or more")
+        deleted = 0
+        for folded in list(self._rings):
+            ring = self._rings[folded]
+            keep = list(ring)
+            if max_age_ms:
+                keep = [m for m in keep if now_ms - m.time_ms <= max_age_ms]
+            if max_messages and len(keep) > max_messages:
+                keep = keep[-max_messages:]
+            if len(keep) == len(ring):
+                continue
+            kept = {m.msgid for m in keep}
+            for message in ring:
+                if message.msgid not in kept:
+                    del self._by_msgid[message.msgid]
+                    deleted += 1
+            if keep:
+                self._rings[folded] = deque(keep, maxlen=self.max_per_target)
+            else:
+                del self._rings[folded]
+        return deleted
+
+    # -- reading --
+
+    def _ring(self, folded: str) -> deque[StoredMessage]:
+        return self._rings.get(folded) or deque()
+
+    def _resolve(self, folded: str, msgid: str) -> StoredMessage:
+        message = self._by_msgid.get(msgid)
+        if message is None or message.folded != folded:
+            raise UnknownReference(msgid)
+        return message
+
+    def _is_after(self, folded: str, ref: Ref) -> Callable[[StoredMessage], bool]:
+        """A predicate: is a message of ``folded`` after ``ref`` (exclusive)?"""
+        if isinstance(ref, TimeRef):
+            t = ref.time_ms
+            return lambda m: m.time_ms > t
+        seq = self._resolve(folded, ref.msgid).seq
+        return lambda m: m.seq > seq
+
+    def _is_before(self, folded: str, ref: Ref) -> Callable[[StoredMessage], bool]:
+        """A predicate: is a message of ``folded`` before ``ref`` (exclusive)?"""
+        if isinstance(ref, TimeRef):
+            t = ref.time_ms
+            return lambda m: m.time_ms < t
+        seq = self._resolve(folded, ref.msgid).seq
+        return lambda m: m.seq < seq
+
+    def latest(self, folded: str, limit: int, after: Ref | None = None) -> list[StoredMessage]:
+        check_limit(limit)
+        if after is None:
+            return _newest(self._ring(folded), limit)
+        is_after = self._is_after(folded, after)
+        return _newest(filter(is_after, self._ring(folded)), limit)
+
+    def before(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]:
+        check_limit(limit)
+        is_before = self._is_before(folded, ref)
+        return _newest(filter(is_before, self._ring(folded)), limit)
+
+    def after(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]:
+        check_limit(limit)
+        is_after = self._is_after(folded, ref)
+        return _oldest(filter(is_after, self._ring(folded)), limit)
+
+    def around(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]:
+        check_limit(limit)
+        ring = self._ring(folded)
+        if isinstance(ref, MsgidRef):
+            centre = self._resolve(folded, ref.msgid)
+            if limit == 0:
+                return []
+            budget = limit - 1
+            earlier = [m for m in ring if m.seq < centre.seq]
+            later = [m for m in ring if m.seq > centre.seq]
+            middle = [centre]
+        else:
+            budget = limit
+            earlier = [m for m in ring if m.time_ms < ref.time_ms]
+            later = [m for m in ring if m.time_ms >= ref.time_ms]
+            middle = []
+        take_before, take_after = around_split(len(earlier), len(later), budget)
+        return _newest(earlier, take_before) + middle + later[:take_after]
+
+    def between(self, folded: str, start: Ref, end: Ref, limit: int) -> list[StoredMessage]:
+        check_limit(limit)
+
+        def resolve(msgid: str) -> tuple[int, int]:
+            message = self._resolve(folded, msgid)
+            return (message.time_ms, message.seq)
+
+        forward = time_key(start, resolve) <= time_key(end, resolve)
+        low, high = (start, end) if forward else (end, start)
+        is_after, is_before = self._is_after(folded, low), self._is_before(folded, high)
+        inside = [m for m in self._ring(folded) if is_after(m) and is_before(m)]
+        return _oldest(inside, limit) if forward else _newest(inside, limit)
+
+    def targets(self, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
+        check_limit(limit)
+        low, high = sorted((start.time_ms, end.time_ms))
+        latest: list[StoredMessage] = []
+        for ring in self._rings.values():
+            for message in reversed(ring):
+                if low < message.time_ms < high:
+                    latest.append(message)
+                    break
+        latest.sort(key=lambda m: (m.time_ms, m.seq))
+        chosen = _oldest(latest, limit) if start.time_ms <= end.time_ms else _newest(latest, limit)
+        return [(m.target, m.time_ms) for m in chosen]
+
+    def find(self, msgid: str) -> StoredMessage | None:
+        return self._by_msgid.get(msgid)
+
+    def targets_with_history(self) -> list[str]:
+        return sorted(self._rings)
+
+    # -- channels --
+
+    def save_channel(self, record: ChannelRecord) -> None:
+        self._channels[record.folded] = record
+
+    def delete_channel(self, folded: str) -> None:
+        self._channels.pop(folded, None)
+
+    def load_channels(self) -> list[ChannelRecord]:
+        return [self._channels[k] for k in sorted(self._channels)]
+
+    def close(self) -> None:
+        """Nothing to release: the data stays until the object is dropped."""
