@@ -12,6 +12,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -67,9 +68,11 @@ class User:
     registered: bool = False
     cap_negotiating: bool = False
     cap_version: int = 0
-    caps: set[str] = field(default_factory=set)
+    caps: frozenset[str] = frozenset()
+    """Replaced as a whole when it changes: an empty set in every idle connection would cost 216 bytes."""
     tag_variant: int = 0
-    modes: set[str] = field(default_factory=set)
+    modes: frozenset[str] = frozenset()
+    """User modes (``i``, ``o``); replaced as a whole, like ``caps``."""
     away: str | None = None
     oper: str | None = None
     secure: bool = False
@@ -87,8 +90,8 @@ class User:
     def has(self, cap: str) -> bool:
         return cap in self.caps
 
-    def set_caps(self, new: set[str]) -> None:
-        self.caps = new
+    def set_caps(self, new: AbstractSet[str]) -> None:
+        self.caps = frozenset(new)
         self.tag_variant = (VARIANT_TIME if caps.SERVER_TIME in new else 0) | (
             VARIANT_TAGS if caps.MESSAGE_TAGS in new else 0
         )

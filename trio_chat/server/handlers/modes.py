@@ -49,12 +49,12 @@ def _user_mode(ctx: Context, msg: Message) -> None:
             adding = ch == "+"
         elif ch == "i":
             if adding != ("i" in user.modes):
-                (user.modes.add if adding else user.modes.discard)("i")
+                user.modes = user.modes | {"i"} if adding else user.modes - {"i"}
                 applied.append(("+" if adding else "-") + "i")
         elif ch == "o" and not adding:
             if user.oper:
                 user.oper = None
-                user.modes.discard("o")
+                user.modes -= {"o"}
                 applied.append("-o")
         elif ch != "o":
             unknown = True

@@ -22,7 +22,7 @@ def handle_oper(ctx: Context, msg: Message) -> None:
         ctx.reply(N.ERR_PASSWDMISMATCH, "Password incorrect")
         return
     user.oper = name
-    user.modes.add("o")
+    user.modes |= {"o"}
     log.warning("[%d] %s is now operator %s", user.id, user.source, name)
     ctx.reply(N.RPL_YOUREOPER, "You are now an IRC operator")
     ctx.send(Message("MODE", (user.nick, "+o"), user.source))
