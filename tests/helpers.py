@@ -20,7 +20,12 @@ TIMEOUT = 5.0
 
 # Flood control is off here so that tests can send many lines at once; tests/test_server_flood.py turns it on.
 FAST = ServerConfig(
-    server_name="test.server", ping_interval=100.0, ping_timeout=50.0, registration_timeout=30.0, flood_rate=0.0
+    server_name="test.server",
+    ping_interval=100.0,
+    ping_timeout=50.0,
+    registration_timeout=30.0,
+    flood_rate=0.0,
+    db=":memory:",
 )
 
 
@@ -256,10 +261,15 @@ class InProcessNetwork:
 
 
 @asynccontextmanager
-async def running_server(config: ServerConfig = FAST, **overrides: Any) -> AsyncIterator[InProcessNetwork]:
-    """A server with ``config`` (and field overrides) whose connections live in a nursery closed at exit."""
-    server = Server(replace(config, **overrides), clock=lambda: 1_700_000_000.0)
+async def running_server(
+    config: ServerConfig = FAST, *, clock: Callable[[], float] | None = None, **overrides: Any
+) -> AsyncIterator[InProcessNetwork]:
+    """A server with ``config`` (and field overrides) whose connections live in a nursery closed at exit.
+
+    Its wall clock (timestamps, server-time) is fixed at 2023-11-14T22:13:20Z unless ``clock`` is given.
+    """
+    server = Server(replace(config, **overrides), clock=clock or (lambda: 1_700_000_000.0))
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(server.flusher.run)
+        await nursery.start(server.run_services)
         yield InProcessNetwork(server, nursery)
         nursery.cancel_scope.cancel()

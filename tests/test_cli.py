@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +23,10 @@ SERVE = [sys.executable, "-m", "trio_chat.cli", "serve"]
 
 @contextmanager
 def server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """Run ``trio-chat serve --port 0 …``; yield it and the port it logged; always end it (by its PID)."""
-    proc = subprocess.Popen([*SERVE, "--port", "0", *args], stderr=subprocess.PIPE, text=True)
+    """Run ``trio-chat serve --port 0 …`` in a scratch directory (where its ``trio-chat.db`` goes); yield it and
+    the port it logged; always end it (by its PID)."""
+    scratch = tempfile.TemporaryDirectory()
+    proc = subprocess.Popen([*SERVE, "--port", "0", *args], stderr=subprocess.PIPE, text=True, cwd=scratch.name)
     try:
         assert proc.stderr is not None
         line = proc.stderr.readline()
@@ -36,6 +39,7 @@ def server_process(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
         proc.wait(timeout=10)
         if proc.stderr:
             proc.stderr.close()
+        scratch.cleanup()
 
 
 def _register(port: int, nick: str) -> socket.socket:
@@ -75,7 +79,9 @@ def test_port_in_use_is_one_line_and_exit_1() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([*SERVE, "--port", str(port)], check=False, capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            [*SERVE, "--port", str(port), "--db", ":memory:"], check=False, capture_output=True, text=True, timeout=30
+        )
     assert result.returncode == 1
     assert result.stderr.strip() == f"trio-chat: port {port} on 127.0.0.1 is already in use"
 

@@ -91,6 +91,7 @@ class Net:
 async def network(config: ServerConfig = FAST, **overrides: Any) -> AsyncIterator[Net]:
     server = Server(replace(config, **overrides), clock=lambda: 1_700_000_000.0)
     async with trio.open_nursery() as nursery:
+        await nursery.start(server.run_services)
         yield Net(server, nursery)
         nursery.cancel_scope.cancel()
 

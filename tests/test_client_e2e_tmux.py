@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -54,9 +55,14 @@ def join_command(nick: str, port: int) -> list[str]:
 
 @contextmanager
 def chat_server(*options: str) -> Iterator[int]:
-    """``trio-chat serve --port 0``: the port it picked is read from its first log line, so no port can race."""
+    """``trio-chat serve --port 0``: the port it picked is read from its first log line, so no port can race.
+    It runs in a scratch directory, where its history database goes."""
+    scratch = tempfile.TemporaryDirectory()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trio_chat.cli", "serve", "--port", "0", *options], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "trio_chat.cli", "serve", "--port", "0", *options],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=scratch.name,
     )
     try:
         assert proc.stderr is not None
@@ -74,6 +80,7 @@ def chat_server(*options: str) -> Iterator[int]:
             proc.wait(timeout=10)
         if proc.stderr:
             proc.stderr.close()
+        scratch.cleanup()
 
 
 class Tmux:

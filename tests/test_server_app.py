@@ -20,7 +20,7 @@ async def _tcp_client(server: Server, nick: str) -> IRCTestClient:
 
 
 async def test_loopback_tcp_chat_and_graceful_shutdown() -> None:
-    config = ServerConfig(port=0, server_name="tcp.test")
+    config = ServerConfig(db=":memory:", port=0, server_name="tcp.test")
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(serve, config)
         alice = await _tcp_client(server, "alice")
@@ -41,7 +41,7 @@ async def test_loopback_tcp_chat_and_graceful_shutdown() -> None:
 
 
 async def test_shutdown_flushes_queued_lines_before_error() -> None:
-    config = ServerConfig(port=0, flood_rate=0.0)
+    config = ServerConfig(db=":memory:", port=0, flood_rate=0.0)
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(serve, config)
         alice = await _tcp_client(server, "alice")
@@ -81,7 +81,7 @@ class _FlakyListener(trio.abc.Listener[trio.abc.Stream]):
 
 
 async def test_accept_errors_do_not_kill_the_listener(autojump_clock: trio.testing.MockClock) -> None:
-    server = Server(ServerConfig())
+    server = Server(ServerConfig(db=":memory:"))
     listener = _FlakyListener()
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run, [listener])
@@ -96,7 +96,7 @@ async def test_accept_errors_do_not_kill_the_listener(autojump_clock: trio.testi
 
 async def test_other_accept_errors_end_only_that_listener(autojump_clock: trio.testing.MockClock) -> None:
     """EBADF is not "out of a resource for now": retrying would spin; the listener is closed and logged."""
-    server = Server(ServerConfig())
+    server = Server(ServerConfig(db=":memory:"))
     broken, healthy = _FlakyListener(errno.EBADF), _FlakyListener()
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run, [broken, healthy])

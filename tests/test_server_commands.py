@@ -6,6 +6,7 @@ order, idle time, and that recipients whose SendQ overflowed are gone by the tim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -17,6 +18,7 @@ from trio_chat.protocol import numerics as N
 from trio_chat.server.commands import COMMANDS, dispatch
 from trio_chat.server.config import ServerConfig
 from trio_chat.server.context import Context
+from trio_chat.server.history import StoredMessage
 from trio_chat.server.state import Network, User
 
 SERVER = "irc.test"
@@ -62,6 +64,9 @@ class FakeOutbox:
     def close(self, reason: str, *, abort: bool = False) -> None:
         self.closed = reason
         self.aborted = abort
+
+    def receipt(self) -> Callable[[StoredMessage | None], None]:
+        raise AssertionError("no history in these tests: nothing asks for a receipt")
 
 
 class Clock:

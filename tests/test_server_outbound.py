@@ -91,7 +91,9 @@ async def test_the_flusher_writes_a_batch_in_one_direct_write_without_waking_the
     assert conn.sendq.queued == 0
 
 
-async def test_a_full_buffer_hands_the_rest_to_the_writer_in_order_and_back(make_connection: MakeConnection) -> None:
+async def test_a_full_buffer_hands_the_rest_to_the_writer_in_order_and_back(
+    make_connection: MakeConnection, autojump_clock: trio.testing.MockClock
+) -> None:
     conn: Connection = make_connection(size=100_000, capacity=4096)
     await trio.testing.wait_all_tasks_blocked()
     first, second = lines(2000, 100), lines(500, 100)
@@ -112,7 +114,9 @@ async def test_a_full_buffer_hands_the_rest_to_the_writer_in_order_and_back(make
     assert await read_exactly(conn.peer, 14) == b"direct again\r\n"
 
 
-async def test_without_a_transport_the_writer_sends_each_batch_with_one_send(make_connection: MakeConnection) -> None:
+async def test_without_a_transport_the_writer_sends_each_batch_with_one_send(
+    make_connection: MakeConnection, autojump_clock: trio.testing.MockClock
+) -> None:
     conn: Connection = make_connection(direct=False)
     await trio.testing.wait_all_tasks_blocked()
     sends = 0
@@ -131,7 +135,9 @@ async def test_without_a_transport_the_writer_sends_each_batch_with_one_send(mak
     assert sends == 1 and conn.flusher.writes == 0
 
 
-async def test_send_waits_for_room_backpressure_on_the_producer(make_connection: MakeConnection) -> None:
+async def test_send_waits_for_room_backpressure_on_the_producer(
+    make_connection: MakeConnection, autojump_clock: trio.testing.MockClock
+) -> None:
     conn: Connection = make_connection(size=4, capacity=64)
     await trio.testing.wait_all_tasks_blocked()
     produced = 0
@@ -155,7 +161,9 @@ async def test_send_waits_for_room_backpressure_on_the_producer(make_connection:
     assert produced == 200
 
 
-async def test_close_sends_what_is_queued_then_the_writer_ends(make_connection: MakeConnection) -> None:
+async def test_close_sends_what_is_queued_then_the_writer_ends(
+    make_connection: MakeConnection, autojump_clock: trio.testing.MockClock
+) -> None:
     conn: Connection = make_connection(capacity=64)
     await trio.testing.wait_all_tasks_blocked()
     batch = [*lines(20), b"ERROR :bye\r\n"]
@@ -166,7 +174,9 @@ async def test_close_sends_what_is_queued_then_the_writer_ends(make_connection: 
     await conn.writer_done.wait()
 
 
-async def test_a_detached_sendq_is_never_written_by_the_flusher(make_connection: MakeConnection) -> None:
+async def test_a_detached_sendq_is_never_written_by_the_flusher(
+    make_connection: MakeConnection, autojump_clock: trio.testing.MockClock
+) -> None:
     conn: Connection = make_connection()
     await trio.testing.wait_all_tasks_blocked()
     conn.sendq.put_nowait(b"marked\r\n")  # the flusher will run in the next batch...

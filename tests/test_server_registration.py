@@ -437,6 +437,7 @@ async def test_two_pending_connections_cannot_both_register_the_same_nick() -> N
         first = await net.connect()
         second = await net.connect()
         await first.send("NICK alice")
+        await first.sync()  # first holds "alice" as a pending nick before second asks for it
         await second.send("NICK alice", "USER alice 0 * :Alice")
         await second.expect(r" 001 alice ")
         await first.send("USER alice 0 * :Other")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import trio
 
 from trio_chat.protocol import Message, parse_line
 from trio_chat.protocol import caps as C
 from trio_chat.server.config import ServerConfig
+from trio_chat.server.history import StoredMessage
 from trio_chat.server.state import Network, User
 
 
@@ -42,6 +45,9 @@ class FakeOutbox:
     def close(self, reason: str, *, abort: bool = False) -> None:
         self.closed = reason
         self.aborted = abort
+
+    def receipt(self) -> Callable[[StoredMessage | None], None]:
+        raise AssertionError("no history in these tests: nothing asks for a receipt")
 
 
 class Person:

@@ -44,7 +44,7 @@ async def _tls_client(port: int, context: ssl.SSLContext, nick: str) -> IRCTestC
 async def test_tls_beside_plaintext(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = _write_cert(ca, tmp_path, "server")
-    config = ServerConfig(port=0, tls_port=0, tls_cert=cert, tls_key=key, flood_rate=0.0)
+    config = ServerConfig(db=":memory:", port=0, tls_port=0, tls_cert=cert, tls_key=key, flood_rate=0.0)
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(serve, config)
         ports = _ports(server)
@@ -67,7 +67,7 @@ async def test_tls_beside_plaintext(tmp_path: Path) -> None:
 async def test_tls_only_and_a_failed_handshake_harms_no_one(tmp_path: Path) -> None:
     ca = trustme.CA()
     cert, key = _write_cert(ca, tmp_path, "server")
-    config = ServerConfig(port=0, plaintext=False, tls_port=0, tls_cert=cert, tls_key=key)
+    config = ServerConfig(db=":memory:", port=0, plaintext=False, tls_port=0, tls_cert=cert, tls_key=key)
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(serve, config)
         assert list(_ports(server)) == ["tls"]
@@ -88,7 +88,7 @@ async def test_tls_only_and_a_failed_handshake_harms_no_one(tmp_path: Path) -> N
 async def test_sighup_reloads_the_certificate_without_dropping_anyone(tmp_path: Path) -> None:
     old_ca, new_ca = trustme.CA(), trustme.CA()
     cert, key = _write_cert(old_ca, tmp_path, "server")
-    config = ServerConfig(port=0, plaintext=False, tls_port=0, tls_cert=cert, tls_key=key)
+    config = ServerConfig(db=":memory:", port=0, plaintext=False, tls_port=0, tls_cert=cert, tls_key=key)
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(serve, config)
         port = _ports(server)["tls"]
@@ -114,6 +114,8 @@ async def test_sighup_reloads_the_certificate_without_dropping_anyone(tmp_path: 
 
 
 def test_missing_certificate_is_a_config_error(tmp_path: Path) -> None:
-    config = ServerConfig(port=0, tls_port=0, tls_cert=str(tmp_path / "nope.pem"), tls_key=str(tmp_path / "k"))
+    config = ServerConfig(
+        db=":memory:", port=0, tls_port=0, tls_cert=str(tmp_path / "nope.pem"), tls_key=str(tmp_path / "k")
+    )
     with pytest.raises(ConfigError, match="cannot load TLS certificate"):
         trio.run(serve, config)

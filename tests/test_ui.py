@@ -328,6 +328,7 @@ def test_full_stack_chat_and_quit_through_the_ui() -> None:
     async def trio_main() -> None:
         async with trio.open_nursery() as nursery:
             nursery_box.append(nursery)
+            await nursery.start(server.run_services)
             nursery.start_soon(bob)
             await bob_ready.wait()
             await client.run()

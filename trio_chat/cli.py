@@ -35,6 +35,8 @@ SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--flood-burst", "flood_burst", int, "lines a client may send at once (default 5)"),
     ("--max-clients", "max_clients", int, "connections in all; 0 = no limit (default 4096)"),
     ("--max-per-ip", "max_per_ip", int, "connections from one address; 0 = no limit (default 256)"),
+    ("--db", "db", str, "history database file (default ./trio-chat.db; :memory: keeps nothing on disk)"),
+    ("--history-replay", "history_replay", int, "messages replayed to a client joining a channel; 0 = off (50)"),
 ]
 
 
@@ -100,11 +102,16 @@ def run_server(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    from .server.history import StoreError
+
     try:
         trio.run(serve, config)
     except ConfigError as exc:
         print(f"trio-chat: {exc}", file=sys.stderr)
         return 2
+    except StoreError as exc:
+        print(f"trio-chat: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(f"trio-chat: port {config.port} on {config.host} is already in use", file=sys.stderr)

@@ -12,11 +12,15 @@ EXTENDED_JOIN = "extended-join"
 CAP_NOTIFY = "cap-notify"
 INVITE_NOTIFY = "invite-notify"
 SETNAME = "setname"
+BATCH = "batch"
+CHATHISTORY = "draft/chathistory"
 
 SUPPORTED: dict[str, str] = {
     # name -> value advertised with CAP LS 302 ("" for none)
     AWAY_NOTIFY: "",
+    BATCH: "",
     CAP_NOTIFY: "",
+    CHATHISTORY: "",
     ECHO_MESSAGE: "",
     EXTENDED_JOIN: "",
     INVITE_NOTIFY: "",

@@ -15,9 +15,12 @@ from pathlib import Path
 import trio
 
 from .config import ConfigError, ServerConfig
+from .history import HistoryStore, MemoryHistory
 from .outbound import Flusher
 from .session import Session
 from .state import Network
+from .store import SQLiteHistory, StoreWorker
+from .store.inline import InlineStoreWorker
 
 log = logging.getLogger("trio_chat.server")
 
@@ -35,6 +38,13 @@ def read_motd(path: str | None) -> list[str] | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read MOTD file {path}: {exc}") from None
     return [line[:400] for line in text.splitlines()]
+
+
+def open_store(config: ServerConfig) -> HistoryStore:
+    """The history store ``config.db`` names; a file that cannot be used raises StoreError (one clear line)."""
+    if config.db == ":memory:":
+        return MemoryHistory()
+    return SQLiteHistory.open(config.db)
 
 
 def rss_kb() -> int:
@@ -67,10 +77,24 @@ def peer_host(stream: trio.abc.Stream) -> str:
 class Server:
     """Holds the network state and runs one :class:`Session` per connection."""
 
-    def __init__(self, config: ServerConfig, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: ServerConfig, *, clock: Callable[[], float] = time.time, store: HistoryStore | None = None
+    ) -> None:
+        """Opens the history store (``store``, or the one ``config.db`` names: StoreError if it cannot be used)
+        and restores the channels it kept."""
         self.config = config
         self.network = Network(config, clock=clock)
         self.network.motd = read_motd(config.motd)
+        self.store = store if store is not None else open_store(config)
+        self.history: StoreWorker | InlineStoreWorker = (
+            InlineStoreWorker(self.store) if isinstance(self.store, MemoryHistory) else StoreWorker(self.store)
+        )
+        """Runs the store off the event loop (a thread for SQLite) while :meth:`run` runs."""
+        self.network.history = self.history
+        replay = config.history_replay
+        recent = {f: self.store.latest(f, replay) for f in self.store.targets_with_history()} if replay > 0 else {}
+        self.network.restore(self.store.load_channels(), recent)
+        stats = self.history.stats
         self.network.probes = {
             "sessions": lambda: len(self.sessions),
             "tasks": lambda: trio.lowlevel.current_statistics().tasks_living,
@@ -78,13 +102,18 @@ class Server:
             # Objects alive in CPython's allocator: returns to its baseline when users leave, while RSS keeps
             # the allocator's high-water mark for reuse.
             "py_blocks": sys.getallocatedblocks,
+            "store_healthy": lambda: int(stats.healthy),
+            "store_messages": lambda: stats.messages,
+            "store_transactions": lambda: stats.transactions,
+            "store_backlog": lambda: stats.backlog,
+            "store_lost": lambda: stats.lost,
         }
         self.sessions: set[Session] = set()
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
         self.per_host: dict[str, int] = {}
         self.flusher = Flusher()
-        """Writes the SendQs of plain-TCP connections directly, once per scheduler batch, while :meth:`run`
-        runs (tests that call :meth:`handle_connection` themselves run ``flusher.run`` beside it)."""
+        """Writes the SendQs of plain-TCP connections directly, once per scheduler batch (see
+        :meth:`run_services`)."""
         self._shutdown = trio.Event()
         self._idle = trio.Event()
 
@@ -137,9 +166,27 @@ class Server:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Accept on ``listeners`` until :meth:`shutdown`, then close every connection gracefully."""
+        """Accept on ``listeners`` until :meth:`shutdown`, then close every connection gracefully.
+
+        The history store runs around the connections: it commits what they stored, then closes.
+        """
+        async with trio.open_nursery() as services:
+            await services.start(self.run_services)
+            await self._serve_connections(listeners, task_status)
+            services.cancel_scope.cancel()
+
+    async def run_services(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The flusher and the history store, until cancelled (then the store commits what is queued and
+        closes).  :meth:`run` runs them; so do tests that hand streams to :meth:`handle_connection` directly."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.flusher.run)
+            await nursery.start(self.history.run)
+            task_status.started()
+
+    async def _serve_connections(
+        self, listeners: Sequence[trio.abc.Listener[trio.abc.Stream]], task_status: trio.TaskStatus[None]
+    ) -> None:
         async with trio.open_nursery() as connections:
-            connections.start_soon(self.flusher.run)
             async with trio.open_nursery() as accepting:
                 for listener in listeners:
                     accepting.start_soon(self._accept_loop, listener, connections)
@@ -234,11 +281,15 @@ async def serve(
 
     Hands the :class:`Server` to ``task_status`` once listening (``server.listeners`` tells the bound ports).
     Raises OSError when an address cannot be bound (for example, the port is in use), ConfigError for a bad
-    certificate or MOTD file.
+    certificate or MOTD file, StoreError for a history database that cannot be used.
     """
     server = Server(config)
-    context = tls_context(config) if config.tls_port is not None else None
-    listeners = await open_listeners(config, context)
+    try:
+        context = tls_context(config) if config.tls_port is not None else None
+        listeners = await open_listeners(config, context)
+    except BaseException:
+        server.store.close()  # nothing was stored; release the database file at once
+        raise
     server.listeners = listeners
     signals_wanted = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
     with trio.open_signal_receiver(*signals_wanted) as signals:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..protocol import numerics as N
 from ..protocol.message import Message
 from .context import Context
-from .handlers import channels, info, messaging, modes, oper, registration
+from .handlers import channels, history, info, messaging, modes, oper, registration
 from .state import Network, User
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ COMMANDS: dict[str, Command] = {
     "KICK": Command(channels.handle_kick, 2),
     "INVITE": Command(channels.handle_invite, 2),
     "MODE": Command(modes.handle_mode, 1),
+    # history
+    "CHATHISTORY": Command(history.handle_chathistory, 1),
     # queries
     "WHO": Command(info.handle_who),
     "WHOIS": Command(info.handle_whois, 1),

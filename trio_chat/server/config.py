@@ -62,6 +62,15 @@ class ServerConfig:
     flood_max_backlog: int = 100
     """Lines received but still waiting their turn before the client is dropped with ``ERROR :Excess flood``."""
 
+    # History (the store).
+    db: str = "trio-chat.db"
+    """Where history and channel state are kept: an SQLite file (created if missing), or ``:memory:`` for a store
+    that lives only as long as the process."""
+    history_replay: int = 50
+    """Messages of a channel replayed to a client that joins it; 0 turns replay off."""
+    chathistory_limit: int = 1000
+    """Most messages one CHATHISTORY request returns (``CHATHISTORY`` in ISUPPORT)."""
+
     opers: tuple[tuple[str, str], ...] = ()
     """Operator accounts: name -> password hash from ``trio-chat hash-password`` (an ``[opers]`` table)."""
 

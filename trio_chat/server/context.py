@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from .. import __version__
 from ..protocol import numerics as N
 from ..protocol.message import Message
@@ -44,6 +46,11 @@ class Context:
 
     def need_more_params(self, command: str) -> None:
         self.reply(N.ERR_NEEDMOREPARAMS, command, "Not enough parameters")
+
+    def defer(self, answer: Callable[[], Awaitable[list[bytes]]]) -> None:
+        """Finish the command asynchronously (a store query): the session awaits ``answer`` after the
+        command's other replies and sends the lines it returns before reading the client's next line."""
+        self.user.deferred = answer
 
     def quit(self, reason: str) -> None:
         """End the connection after this command's replies: QUIT to others now, ``ERROR`` to the user last."""

@@ -459,3 +459,34 @@ class MemoryHistory:
 
     def close(self) -> None:
         """Nothing to release: the data stays until the object is dropped."""
+
+
+class HistoryService(Protocol):
+    """The store as the server uses it, off the event loop's critical path (``store.StoreWorker`` runs a store in
+    a thread; ``store.InlineStoreWorker`` runs an in-memory one on the trio thread).
+
+    ``append`` never blocks: ``on_commit`` is called later, on the trio thread, with the stored message (``seq``
+    set) once it is committed, or with None if that failed.  Queries see every append made before them.
+    """
+
+    def append(self, message: StoredMessage, on_commit: Callable[[StoredMessage | None], None] | None = None) -> None:
+        """Queue ``message`` for the next group commit."""
+        ...
+
+    def save_channel_nowait(self, record: ChannelRecord) -> None: ...
+
+    def delete_channel_nowait(self, folded: str) -> None: ...
+
+    async def latest(self, folded: str, limit: int, after: Ref | None = None) -> list[StoredMessage]: ...
+
+    async def before(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
+
+    async def after(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
+
+    async def around(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
+
+    async def between(self, folded: str, start: Ref, end: Ref, limit: int) -> list[StoredMessage]: ...
+
+    async def targets(self, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]: ...
+
+    async def redact(self, folded: str, msgid: str) -> bool: ...

@@ -19,7 +19,7 @@ VARIANT_TAGS = 2
 class Relay:
     """One outgoing message; ``line(variant)`` gives its wire bytes for a recipient's tag variant."""
 
-    __slots__ = ("body", "client_tags", "lines", "msgid", "time")
+    __slots__ = ("body", "client_tags", "lines", "msgid", "time", "time_ms")
 
     def __init__(
         self,
@@ -28,9 +28,12 @@ class Relay:
         time: str | None = None,
         msgid: str | None = None,
         client_tags: Mapping[str, str] | None = None,
+        time_ms: int = 0,
     ) -> None:
         self.body = message.to_bytes()
         self.time = time
+        self.time_ms = time_ms
+        """The same instant as ``time``, in Unix milliseconds (what the history store keeps)."""
         self.msgid = msgid
         self.client_tags = client_tags
         self.lines: list[bytes | None] = [self.body, None, None, None]

@@ -11,6 +11,7 @@ producer), and the flusher or the writer sends what is queued in one write.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
@@ -20,6 +21,7 @@ from ..protocol.message import Message
 from .commands import dispatch
 from .config import ServerConfig
 from .flood import TokenBucket
+from .history import StoredMessage
 from .outbound import Flusher, SendQ, transport_for
 from .state import Network
 
@@ -54,6 +56,9 @@ class Session:
         self._next = 0
         self._eof = False
         self._keepalive_scope = trio.CancelScope()
+        self._uncommitted = 0
+        """Messages of the command just run that the store has not committed yet."""
+        self._committed: trio.Event | None = None
 
     # ---- Outbox -------------------------------------------------------------------------------------------
 
@@ -63,6 +68,17 @@ class Session:
         self._abort = self._abort or abort
         if not self._dispatching or abort:
             self._read_scope.cancel()
+
+    def receipt(self) -> Callable[[StoredMessage | None], None]:
+        self._uncommitted += 1
+        return self._on_commit
+
+    def _on_commit(self, stored: StoredMessage | None) -> None:
+        if stored is None:
+            log.warning("[%d] a message of %s was not stored: its echo is no receipt", self.id, self.user.nick)
+        self._uncommitted -= 1
+        if not self._uncommitted and self._committed is not None:
+            self._committed.set()
 
     # ---- tasks --------------------------------------------------------------------------------------------
 
@@ -189,9 +205,20 @@ class Session:
                 replies = dispatch(self.network, user, message)
             finally:
                 self._dispatching = False
+        if self._uncommitted:
+            # The command stored a message: its echo (among these replies) is the sender's receipt, so it
+            # waits for the commit.  Fan-out to the others did not wait.
+            self._committed = trio.Event()
+            await self._committed.wait()
+            self._committed = None
         send = self.sendq.send
         for line in replies:
             await send(line)
+        deferred = user.deferred
+        if deferred is not None:
+            user.deferred = None
+            for line in await deferred():
+                await send(line)
 
     def _error_reply(self, exc: ProtocolError) -> bytes:
         nick = self.user.nick

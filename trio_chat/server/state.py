@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +24,7 @@ from ..protocol.casemap import casefold
 from ..protocol.message import Message
 from ..protocol.names import mask_matches
 from .config import ServerConfig
+from .history import ChannelRecord, HistoryService, StoredMessage
 from .relay import VARIANT_TAGS, VARIANT_TIME, Relay
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ class Outbox(Protocol):
 
     def close(self, reason: str, *, abort: bool = False) -> None:
         """Ask the connection to end with ``ERROR :reason``; ``abort`` skips flushing what is queued."""
+        ...
+
+    def receipt(self) -> Callable[[StoredMessage | None], None]:
+        """A message of the command running now is being stored: the command's replies (its echo among them)
+        wait until the returned callback has been called, once the store has committed it."""
         ...
 
 
@@ -80,6 +86,8 @@ class User:
     last_active: float = 0.0
     pending: list[bytes] | None = None
     """While this user's own command runs, lines for them collect here, in order, and are sent after it."""
+    deferred: Callable[[], Awaitable[list[bytes]]] | None = None
+    """The asynchronous rest of this user's command (a store query), run by the session after it."""
     gone: bool = False
     """Removed from the network (quit, killed, SendQ exceeded): nothing more is delivered."""
 
@@ -119,6 +127,41 @@ class Channel:
     limit: int | None = None
     bans: list[Ban] = field(default_factory=list)
     invited: set[str] = field(default_factory=set)
+    persistent: bool = False
+    """It has stored history: it stays (and keeps its topic and modes) when its last member leaves, and across
+    restarts.  Nobody becomes its operator by joining it empty."""
+
+    def record(self) -> ChannelRecord:
+        """What the store keeps of this channel."""
+        return ChannelRecord(
+            name=self.name,
+            folded=self.folded,
+            created=self.created,
+            topic=self.topic,
+            topic_by=self.topic_by,
+            topic_time=self.topic_time,
+            modes="".join(sorted(self.modes)),
+            key=self.key,
+            limit=self.limit,
+            bans=tuple((b.mask, b.setter, b.time) for b in self.bans),
+        )
+
+    @classmethod
+    def restored(cls, record: ChannelRecord) -> Channel:
+        """A channel as the store kept it: no members, persistent."""
+        return cls(
+            name=record.name,
+            folded=record.folded,
+            created=record.created,
+            topic=record.topic,
+            topic_by=record.topic_by,
+            topic_time=record.topic_time,
+            modes=set(record.modes),
+            key=record.key,
+            limit=record.limit,
+            bans=[Ban(mask, setter, time) for mask, setter, time in record.bans],
+            persistent=True,
+        )
 
     def is_op(self, user: User) -> bool:
         return "o" in self.members.get(user, "")
@@ -203,12 +246,20 @@ class Network:
         """Numbers about the process for ``STATS z`` (tasks, memory), supplied by the app: state knows no trio."""
         self.motd: list[str] | None = None
         """The message of the day, read once at start-up; None answers MOTD with 422."""
+        self.history: HistoryService | None = None
+        """Where channel messages are stored (set by the app); None keeps no history."""
+        self.recent: dict[str, deque[StoredMessage]] = {}
+        """The last ``history_replay`` messages of each channel, replayed on JOIN without asking the store."""
+        self._batch_ids = itertools.count(1)
 
     # ---- time and ids -------------------------------------------------------------------------------------
 
     def server_time(self) -> str:
         """The current time as an IRCv3 ``server-time`` value (formatted once per millisecond)."""
-        ms = int(self.clock() * 1000)
+        return self.format_time(int(self.clock() * 1000))
+
+    def format_time(self, ms: int) -> str:
+        """Unix milliseconds as an IRCv3 ``server-time`` value (the last one formatted is cached)."""
         if ms != self._time_ms:
             self._time_ms = ms
             seconds, millis = divmod(ms, 1000)
@@ -221,18 +272,80 @@ class Network:
     def next_msgid(self) -> str:
         return f"{self._msgid_prefix}-{next(self._msgids)}"
 
+    def next_batch_id(self) -> str:
+        return f"h{next(self._batch_ids)}"
+
     def now(self) -> int:
         return int(self.clock())
 
     # ---- delivery -----------------------------------------------------------------------------------------
 
     def relay(self, message: Message, *, client_tags: dict[str, str] | None = None, msgid: bool = False) -> Relay:
+        ms = int(self.clock() * 1000)
         return Relay(
             message,
-            time=self.server_time(),
+            time=self.format_time(ms),
             msgid=self.next_msgid() if msgid else None,
             client_tags=client_tags,
+            time_ms=ms,
         )
+
+    # ---- history ------------------------------------------------------------------------------------------
+
+    def remember(
+        self,
+        channel: Channel,
+        relay: Relay,
+        sender: User,
+        command: str,
+        text: str,
+        *,
+        receipt: bool = False,
+    ) -> None:
+        """Store a channel message that was just fanned out, under the msgid and time its recipients saw.
+
+        With ``receipt`` the sender's command waits for the commit before its replies (the echo) are sent.
+        """
+        history = self.history
+        if history is None:
+            return
+        assert relay.msgid is not None
+        stored = StoredMessage(
+            seq=0,
+            msgid=relay.msgid,
+            time_ms=relay.time_ms,
+            target=channel.name,
+            folded=channel.folded,
+            source=sender.source,
+            account=None,
+            command=command,
+            text=text,
+            tags=tuple(relay.client_tags.items()) if relay.client_tags else (),
+        )
+        replay = self.config.history_replay
+        if replay > 0:
+            recent = self.recent.get(channel.folded)
+            if recent is None:
+                recent = self.recent[channel.folded] = deque(maxlen=replay)
+            recent.append(stored)
+        history.append(stored, sender.outbox.receipt() if receipt else None)
+        if not channel.persistent:
+            channel.persistent = True
+            history.save_channel_nowait(channel.record())
+
+    def channel_changed(self, channel: Channel) -> None:
+        """The topic, modes, key, limit or bans changed: a persistent channel keeps them across restarts."""
+        if channel.persistent and self.history is not None:
+            self.history.save_channel_nowait(channel.record())
+
+    def restore(self, records: Iterable[ChannelRecord], recent: dict[str, list[StoredMessage]]) -> None:
+        """At start-up: the channels the store kept, empty, and their latest messages for replay."""
+        for record in records:
+            self.channels[record.folded] = Channel.restored(record)
+        replay = self.config.history_replay
+        if replay > 0:
+            for folded, messages in recent.items():
+                self.recent[folded] = deque(messages, maxlen=replay)
 
     def deliver(self, user: User, line: bytes) -> None:
         """Queue one line to ``user``; to their reply buffer while their own command runs."""
@@ -412,7 +525,7 @@ class Network:
     def _leave(self, channel: Channel, user: User) -> None:
         channel.members.pop(user, None)
         user.channels.pop(channel.folded, None)
-        if not channel.members:
+        if not channel.members and not channel.persistent:
             del self.channels[channel.folded]
 
     def set_topic(self, user: User, channel: Channel, topic: str) -> None:
@@ -420,6 +533,7 @@ class Network:
         channel.topic_by = user.source
         channel.topic_time = self.now()
         self.deliver_all(channel.members, self.relay(Message("TOPIC", (channel.name, topic), user.source)))
+        self.channel_changed(channel)
 
     def set_away(self, user: User, message: str | None) -> None:
         if message is None and user.away is None:

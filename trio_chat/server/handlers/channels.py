@@ -10,6 +10,7 @@ from ...protocol.message import Message
 from ...protocol.names import is_valid_channel
 from ..context import Context
 from ..state import Channel
+from .history import replay_on_join
 from .info import names_lines
 
 
@@ -44,6 +45,7 @@ def handle_join(ctx: Context, msg: Message) -> None:
         channel = ctx.network.join(user, name)
         _send_topic(ctx, channel, on_join=True)
         names_lines(ctx, channel)
+        replay_on_join(ctx, channel)
 
 
 def _may_join(ctx: Context, channel: Channel, key: str) -> bool:

@@ -79,6 +79,11 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
             recipients = _channel_recipients(channel, status, verb)
             network.deliver_all(recipients, relay, skip=sender)
+            if text is not None and not status:
+                # Stored after the fan-out, which never waits for the disk; with echo-message the echo below
+                # is held until the message is committed: it is the sender's receipt.
+                receipt = sender.has(caps.ECHO_MESSAGE)
+                network.remember(channel, relay, sender, verb, text, receipt=receipt)
         else:
             user = network.find_user(name)
             if user is None:

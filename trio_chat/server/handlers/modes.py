@@ -169,6 +169,7 @@ def _channel_mode(ctx: Context, channel: Channel, modestring: str, args: list[st
     if applied:
         message = Message("MODE", (channel.name, _compact(applied), *applied_args), user.source)
         network.deliver_all(channel.members, network.relay(message))
+        network.channel_changed(channel)
 
 
 def _change_ban(ctx: Context, channel: Channel, mask: str, adding: bool) -> bool:

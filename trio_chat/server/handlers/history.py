@@ -1,0 +1,231 @@
+"""History for clients: replay on JOIN and ``CHATHISTORY`` (IRCv3 ``draft/chathistory``).
+
+Stored messages are played back as they were sent, with the msgid and time they had, inside a ``chathistory``
+batch for clients that negotiated ``batch``.  A client that did not gets replay as NOTICEs from the server
+with a readable time prefix, so plain IRC clients show it as history and not as live talk.
+
+Who may read a channel's history: its members (as ergo does).  Private messages are not stored until accounts
+exist: a nick alone does not prove who someone is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from ...protocol import caps
+from ...protocol.casemap import casefold
+from ...protocol.message import Message, format_tags
+from ...protocol.names import is_channel_name
+from ..context import Context
+from ..history import MsgidRef, Ref, StoredMessage, StoreError, TimeRef, UnknownReference
+from ..state import Channel, Network, User
+
+SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS")
+
+
+def parse_time(text: str) -> int | None:
+    """``2026-12-01T12:00:05.123Z`` as Unix milliseconds; None if it is not such a time."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def parse_ref(text: str) -> Ref | None:
+    """``msgid=ID`` or ``timestamp=TIME`` as a reference; None for anything else."""
+    kind, _, value = text.partition("=")
+    if not value:
+        return None
+    if kind == "msgid":
+        return MsgidRef(value)
+    if kind == "timestamp":
+        ms = parse_time(value)
+        return None if ms is None else TimeRef(ms)
+    return None
+
+
+def message_line(network: Network, user: User, stored: StoredMessage, batch_id: str | None) -> bytes:
+    """A stored message as ``user`` would have received it live, plus the batch tag."""
+    tags: dict[str, str] = {}
+    if batch_id is not None:
+        tags["batch"] = batch_id
+    if user.has(caps.SERVER_TIME):
+        tags["time"] = network.format_time(stored.time_ms)
+    if user.has(caps.MESSAGE_TAGS):
+        tags["msgid"] = stored.msgid
+        tags.update(stored.tags)
+    params = (stored.target,) if stored.command == "TAGMSG" else (stored.target, stored.text)
+    body = Message(stored.command, params, stored.source).to_bytes()
+    return b"@" + format_tags(tags).encode() + b" " + body if tags else body
+
+
+def notice_line(network: Network, channel_name: str, stored: StoredMessage) -> bytes:
+    """Replay for clients without ``batch``: a NOTICE from the server, time and speaker in the text."""
+    when = datetime.fromtimestamp(stored.time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    nick = stored.source.split("!", 1)[0]
+    text = stored.text
+    if stored.command == "NOTICE":
+        shown = f"-{nick}- {text}"
+    elif text.startswith("\x01ACTION ") and text.endswith("\x01"):
+        shown = f"* {nick} {text[8:-1]}"
+    else:
+        shown = f"<{nick}> {text}"
+    return Message("NOTICE", (channel_name, f"[{when} UTC] {shown}"), network.config.server_name).to_bytes()
+
+
+def batch_lines(
+    network: Network, user: User, target: str, messages: Sequence[StoredMessage], *, batch_type: str = "chathistory"
+) -> list[bytes]:
+    """``messages`` for ``user``, in a batch when they negotiated ``batch``."""
+    server = network.config.server_name
+    if not user.has(caps.BATCH):
+        return [message_line(network, user, m, None) for m in messages]
+    batch_id = network.next_batch_id()
+    return [
+        Message("BATCH", ("+" + batch_id, batch_type, target), server).to_bytes(),
+        *(message_line(network, user, m, batch_id) for m in messages),
+        Message("BATCH", ("-" + batch_id,), server).to_bytes(),
+    ]
+
+
+def replay_on_join(ctx: Context, channel: Channel) -> None:
+    """The channel's latest messages to a client that just joined it, before any live traffic.
+
+    They come from the network's ring of recent messages, in the same command as the JOIN, so nothing said
+    after the join can come before them and nothing is sent twice.
+    """
+    recent = ctx.network.recent.get(channel.folded)
+    if not recent or ctx.config.history_replay <= 0:
+        return
+    user = ctx.user
+    network = ctx.network
+    messages = list(recent)
+    if user.has(caps.BATCH) and user.has(caps.SERVER_TIME):
+        lines = batch_lines(network, user, channel.name, messages)
+    else:
+        lines = [notice_line(network, channel.name, m) for m in messages]
+    for line in lines:
+        network.deliver(user, line)
+
+
+def handle_chathistory(ctx: Context, msg: Message) -> None:
+    """``CHATHISTORY LATEST|BEFORE|AFTER|AROUND|BETWEEN target refs… limit`` and ``TARGETS t1 t2 limit``."""
+    sub = msg.params[0].upper()
+    if sub not in SUBCOMMANDS:
+        _fail(ctx, "INVALID_PARAMS", sub, "Unknown subcommand")
+        return
+    needed = 4 if sub == "BETWEEN" else 3
+    if len(msg.params) < needed + 1:
+        _fail(ctx, "NEED_MORE_PARAMS", sub, "Insufficient parameters")
+        return
+    args = msg.params[1:]
+    try:
+        limit = int(args[-1])
+    except ValueError:
+        limit = -1
+    if limit < 0:
+        _fail(ctx, "INVALID_PARAMS", sub, args[-1], "Invalid limit")
+        return
+    limit = min(limit, ctx.config.chathistory_limit) if limit else ctx.config.chathistory_limit
+    history = ctx.network.history
+    if sub == "TARGETS":
+        bounds = [parse_ref(text) for text in args[:2]]
+        if not (isinstance(bounds[0], TimeRef) and isinstance(bounds[1], TimeRef)):
+            _fail(ctx, "INVALID_PARAMS", sub, "Invalid timestamp")
+            return
+        start, end = sorted((bounds[0].time_ms, bounds[1].time_ms))
+        _defer_targets(ctx, start, end, limit)
+        return
+    target = args[0]
+    channel = ctx.network.find_channel(target) if is_channel_name(target) else None
+    if history is None or channel is None or ctx.user not in channel.members:
+        person = None if is_channel_name(target) else ctx.network.find_user(target)
+        if person is not None:
+            # Private messages are not kept until accounts exist: an empty answer, not an error.
+            for line in batch_lines(ctx.network, ctx.user, person.nick, []):
+                ctx.network.deliver(ctx.user, line)
+            return
+        _fail(ctx, "INVALID_TARGET", sub, target, "Messages could not be retrieved")
+        return
+    refs: list[Ref | None] = []
+    for text in args[1:-1]:
+        ref = None if (sub == "LATEST" and text == "*") else parse_ref(text)
+        if ref is None and not (sub == "LATEST" and text == "*"):
+            _fail(ctx, "INVALID_PARAMS", sub, text, "Invalid message reference")
+            return
+        refs.append(ref)
+    folded = channel.folded
+
+    async def fetch() -> list[StoredMessage]:
+        assert history is not None
+        if sub == "LATEST":
+            return await history.latest(folded, limit, refs[0])
+        first = refs[0]
+        assert first is not None
+        if sub == "BEFORE":
+            return await history.before(folded, first, limit)
+        if sub == "AFTER":
+            return await history.after(folded, first, limit)
+        if sub == "AROUND":
+            return await history.around(folded, first, limit)
+        second = refs[1]
+        assert second is not None
+        return await history.between(folded, first, second, limit)
+
+    name = channel.name
+    network, user = ctx.network, ctx.user
+
+    async def answer() -> list[bytes]:
+        try:
+            messages = await fetch()
+        except UnknownReference:
+            return [_fail_line(network, "INVALID_PARAMS", sub, "Unknown message reference")]
+        except StoreError:
+            return [_fail_line(network, "MESSAGE_ERROR", sub, name, "Messages could not be retrieved")]
+        return batch_lines(network, user, name, messages)
+
+    ctx.defer(answer)
+
+
+def _defer_targets(ctx: Context, start: int, end: int, limit: int) -> None:
+    network, user = ctx.network, ctx.user
+    history = network.history
+
+    async def answer() -> list[bytes]:
+        listed: list[tuple[str, int]] = []
+        if history is not None:
+            try:
+                # Ask for more than shown: channels the user is not in are left out.
+                found = await history.targets(TimeRef(start), TimeRef(end), limit + len(network.channels))
+            except StoreError:
+                return [_fail_line(network, "MESSAGE_ERROR", "TARGETS", "Messages could not be retrieved")]
+            mine = {c.folded for c in user.channels.values()}
+            listed = [(name, ms) for name, ms in found if casefold(name) in mine]
+        server = network.config.server_name
+        lines = [
+            Message("CHATHISTORY", ("TARGETS", name, network.format_time(ms)), server).to_bytes()
+            for name, ms in listed[:limit]
+        ]
+        if not user.has(caps.BATCH):
+            return lines
+        batch_id = network.next_batch_id()
+        tagged = [b"@batch=" + batch_id.encode() + b" " + line for line in lines]
+        return [
+            Message("BATCH", ("+" + batch_id, "draft/chathistory-targets"), server).to_bytes(),
+            *tagged,
+            Message("BATCH", ("-" + batch_id,), server).to_bytes(),
+        ]
+
+    ctx.defer(answer)
+
+
+def _fail_line(network: Network, code: str, *params: str) -> bytes:
+    return Message("FAIL", ("CHATHISTORY", code, *params), network.config.server_name).to_bytes()
+
+
+def _fail(ctx: Context, code: str, *params: str) -> None:
+    ctx.network.deliver(ctx.user, _fail_line(ctx.network, code, *params))
