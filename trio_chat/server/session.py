@@ -74,8 +74,8 @@ class Session:
         return self._on_commit
 
     def _on_commit(self, stored: StoredMessage | None) -> None:
-        if stored is None:
-            log.warning("[%d] a message of %s was not stored: its echo is no receipt", self.id, self.user.nick)
+        # None: the store failed (it logs that once, and that echoes are no receipts until it recovers); the
+        # echo is sent all the same, the chat goes on.
         self._uncommitted -= 1
         if not self._uncommitted and self._committed is not None:
             self._committed.set()
