@@ -37,6 +37,8 @@ SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--max-per-ip", "max_per_ip", int, "connections from one address; 0 = no limit (default 256)"),
     ("--db", "db", str, "history database file (default ./trio-chat.db; :memory: keeps nothing on disk)"),
     ("--history-replay", "history_replay", int, "messages replayed to a client joining a channel; 0 = off (50)"),
+    ("--history-max-messages", "history_max_messages", int, "messages kept per channel; 0 = no limit (10000)"),
+    ("--history-max-days", "history_max_days", float, "days a message is kept; 0 = forever (default 0)"),
 ]
 
 

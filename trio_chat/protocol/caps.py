@@ -14,6 +14,7 @@ INVITE_NOTIFY = "invite-notify"
 SETNAME = "setname"
 BATCH = "batch"
 CHATHISTORY = "draft/chathistory"
+MESSAGE_REDACTION = "draft/message-redaction"
 
 SUPPORTED: dict[str, str] = {
     # name -> value advertised with CAP LS 302 ("" for none)
@@ -24,6 +25,7 @@ SUPPORTED: dict[str, str] = {
     ECHO_MESSAGE: "",
     EXTENDED_JOIN: "",
     INVITE_NOTIFY: "",
+    MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
     MULTI_PREFIX: "",
     SERVER_TIME: "",

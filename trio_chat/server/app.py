@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 from .config import ConfigError, ServerConfig
-from .history import HistoryStore, MemoryHistory
+from .history import HistoryStore, MemoryHistory, StoreError
 from .outbound import Flusher
 from .session import Session
 from .state import Network
@@ -27,6 +27,9 @@ log = logging.getLogger("trio_chat.server")
 ACCEPT_RETRY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 """``accept`` errors that mean "out of a resource for now" (as in ``trio.serve_listeners``): retried."""
 ACCEPT_RETRY_SLEEP = 0.1
+MEMORY_MAX_PER_TARGET = 10_000
+"""The in-memory store (``--db :memory:``) never keeps more per target than this or ``history_max_messages``,
+even with no retention limit: it must fit in memory."""
 
 
 def read_motd(path: str | None) -> list[str] | None:
@@ -43,7 +46,8 @@ def read_motd(path: str | None) -> list[str] | None:
 def open_store(config: ServerConfig) -> HistoryStore:
     """The history store ``config.db`` names; a file that cannot be used raises StoreError (one clear line)."""
     if config.db == ":memory:":
-        return MemoryHistory()
+        # Its own bound per target never cuts below what retention is told to keep.
+        return MemoryHistory(max_per_target=max(MEMORY_MAX_PER_TARGET, config.history_max_messages))
     return SQLiteHistory.open(config.db)
 
 
@@ -91,7 +95,7 @@ class Server:
         )
         """Runs the store off the event loop (a thread for SQLite) while :meth:`run` runs."""
         self.network.history = self.history
-        replay = config.history_replay
+        replay = self.network.replay_size
         recent = {f: self.store.latest(f, replay) for f in self.store.targets_with_history()} if replay > 0 else {}
         self.network.restore(self.store.load_channels(), recent)
         stats = self.history.stats
@@ -176,12 +180,61 @@ class Server:
             services.cancel_scope.cancel()
 
     async def run_services(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """The flusher and the history store, until cancelled (then the store commits what is queued and
-        closes).  :meth:`run` runs them; so do tests that hand streams to :meth:`handle_connection` directly."""
+        """The flusher, the history store and its retention, until cancelled (then the store commits what is
+        queued and closes).  :meth:`run` runs them; so do tests that hand streams to :meth:`handle_connection`
+        directly."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.flusher.run)
             await nursery.start(self.history.run)
+            nursery.start_soon(self.run_retention)
             task_status.started()
+
+    async def run_retention(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Apply the retention limits at start-up and then every ``history_prune_interval`` seconds (of trio's
+        clock: tests run it on MockClock), until cancelled."""
+        task_status.started()
+        while True:
+            await self.prune_history()
+            await trio.sleep(self.config.history_prune_interval)
+
+    async def prune_history(self) -> tuple[int, int]:
+        """One pass of retention; returns (messages deleted, channels dropped).
+
+        The store deletes what is beyond ``history_max_messages`` per channel or older than ``history_max_days``;
+        the replay rings drop the same old messages (they never hold more than a count prune keeps, see
+        :attr:`Network.replay_size`).  Then every persistent channel without members whose history is now empty
+        goes, with its stored record: a channel with history exists until its retention empties it.  A store
+        that fails is logged and tried again at the next pass.
+        """
+        config, network, history = self.config, self.network, self.history
+        max_age_ms = max(1, round(config.history_max_days * 86_400_000)) if config.history_max_days > 0 else 0
+        now_ms = int(network.clock() * 1000)
+        try:
+            deleted = await history.prune(config.history_max_messages, max_age_ms, now_ms)
+        except StoreError as exc:
+            log.warning("history retention failed: %s; trying again in %g s", exc, config.history_prune_interval)
+            return 0, 0
+        if max_age_ms:
+            network.expire_recent(now_ms - max_age_ms)
+        # A channel with messages in its replay ring has history: only the others are worth a store query.
+        candidates = [
+            c for c in network.channels.values() if c.persistent and not c.members and not network.recent.get(c.folded)
+        ]
+        dropped = 0
+        for channel in candidates:
+            remembered = channel.remembered
+            try:
+                left = await history.latest(channel.folded, 1)
+            except StoreError as exc:
+                log.warning("history retention: cannot check channel %s: %s", channel.name, exc)
+                break
+            # While the store answered, someone may have spoken in it (outside messages, -n) or joined it (which
+            # drop_channel checks).
+            if not left and channel.remembered == remembered and network.drop_channel(channel):
+                dropped += 1
+        if deleted or dropped:
+            log.info("history retention: %d message(s) deleted, %d empty channel(s) dropped", deleted, dropped)
+        return deleted, dropped
 
     async def _serve_connections(
         self, listeners: Sequence[trio.abc.Listener[trio.abc.Stream]], task_status: trio.TaskStatus[None]

@@ -58,6 +58,7 @@ COMMANDS: dict[str, Command] = {
     "MODE": Command(modes.handle_mode, 1),
     # history
     "CHATHISTORY": Command(history.handle_chathistory, 1),
+    "REDACT": Command(history.handle_redact, 2),
     # queries
     "WHO": Command(info.handle_who),
     "WHOIS": Command(info.handle_whois, 1),

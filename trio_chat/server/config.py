@@ -70,6 +70,12 @@ class ServerConfig:
     """Messages of a channel replayed to a client that joins it; 0 turns replay off."""
     chathistory_limit: int = 1000
     """Most messages one CHATHISTORY request returns (``CHATHISTORY`` in ISUPPORT)."""
+    history_max_messages: int = 10_000
+    """Retention: messages kept per channel, the newest; 0 = no limit.  A channel's replay never holds more."""
+    history_max_days: float = 0.0
+    """Retention: days a message is kept; 0 = forever."""
+    history_prune_interval: float = 600.0
+    """Seconds between two passes of retention in the background (the first runs at start-up)."""
 
     opers: tuple[tuple[str, str], ...] = ()
     """Operator accounts: name -> password hash from ``trio-chat hash-password`` (an ``[opers]`` table)."""
@@ -97,6 +103,16 @@ class ServerConfig:
     """Mode changes with a parameter per MODE command (MODES)."""
     whowas_size: int = 500
     """Departed nicks remembered for WHOWAS."""
+
+    def __post_init__(self) -> None:
+        # Checked here, once: a bad value found by the retention task would otherwise end the server later.
+        # The upper bounds only keep the numbers inside what SQLite integers hold.
+        if not 0 <= self.history_max_messages <= 2**53:
+            raise ConfigError("history_max_messages must be 0 (no limit) or more, and at most 2**53")
+        if not 0 <= self.history_max_days <= 1_000_000:  # also refuses NaN and infinity
+            raise ConfigError("history_max_days must be 0 (keep forever) or more, and at most 1000000")
+        if not self.history_prune_interval > 0:
+            raise ConfigError("history_prune_interval must be more than 0 seconds")
 
     def merged(self, values: dict[str, Any]) -> ServerConfig:
         """A copy with ``values`` applied; unknown names or values of the wrong type raise :class:`ConfigError`."""

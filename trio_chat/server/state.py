@@ -24,7 +24,7 @@ from ..protocol.casemap import casefold
 from ..protocol.message import Message
 from ..protocol.names import mask_matches
 from .config import ServerConfig
-from .history import ChannelRecord, HistoryService, StoredMessage
+from .history import ChannelRecord, HistoryService, StoredMessage, StoreError
 from .relay import VARIANT_TAGS, VARIANT_TIME, Relay
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,11 @@ class Channel:
     invited: set[str] = field(default_factory=set)
     persistent: bool = False
     """It has stored history: it stays (and keeps its topic and modes) when its last member leaves, and across
-    restarts.  Nobody becomes its operator by joining it empty."""
+    restarts, until retention (or redaction) leaves it no message.  Nobody becomes its operator by joining it
+    empty."""
+    remembered: int = 0
+    """Messages stored to it by this process: retention checks that none came while it asked the store whether
+    the channel has any left."""
 
     def record(self) -> ChannelRecord:
         """What the store keeps of this channel."""
@@ -322,12 +326,13 @@ class Network:
             text=text,
             tags=tuple(relay.client_tags.items()) if relay.client_tags else (),
         )
-        replay = self.config.history_replay
+        replay = self.replay_size
         if replay > 0:
             recent = self.recent.get(channel.folded)
             if recent is None:
                 recent = self.recent[channel.folded] = deque(maxlen=replay)
             recent.append(stored)
+        channel.remembered += 1
         history.append(stored, sender.outbox.receipt() if receipt else None)
         if not channel.persistent:
             channel.persistent = True
@@ -342,10 +347,69 @@ class Network:
         """At start-up: the channels the store kept, empty, and their latest messages for replay."""
         for record in records:
             self.channels[record.folded] = Channel.restored(record)
-        replay = self.config.history_replay
+        replay = self.replay_size
         if replay > 0:
             for folded, messages in recent.items():
                 self.recent[folded] = deque(messages, maxlen=replay)
+
+    @property
+    def replay_size(self) -> int:
+        """How many messages a channel's replay ring holds: ``history_replay``, but never more than retention
+        keeps (``history_max_messages``), so that the ring only holds messages a count prune leaves alone."""
+        replay, kept = self.config.history_replay, self.config.history_max_messages
+        return min(replay, kept) if kept > 0 else replay
+
+    def recent_message(self, folded: str, msgid: str) -> StoredMessage | None:
+        """The message ``msgid`` of channel ``folded`` if it is in the replay ring (no store query needed)."""
+        ring = self.recent.get(folded)
+        if ring:
+            for message in ring:
+                if message.msgid == msgid:
+                    return message
+        return None
+
+    def forget(self, folded: str, msgid: str) -> bool:
+        """A message was redacted: take it out of the replay ring; False if it was not there."""
+        message = self.recent_message(folded, msgid)
+        if message is None:
+            return False
+        ring = self.recent[folded]
+        ring.remove(message)
+        if not ring:
+            del self.recent[folded]
+        return True
+
+    def expire_recent(self, cutoff_ms: int) -> int:
+        """Retention deleted the messages older than ``cutoff_ms`` from the store: drop them from the replay
+        rings too (the same rule as the store's: older means ``time_ms < cutoff_ms``).  Returns how many."""
+        dropped = 0
+        for folded, ring in list(self.recent.items()):
+            kept = [m for m in ring if m.time_ms >= cutoff_ms]
+            if len(kept) == len(ring):
+                continue
+            dropped += len(ring) - len(kept)
+            if kept:
+                self.recent[folded] = deque(kept, maxlen=ring.maxlen)
+            else:
+                del self.recent[folded]
+        return dropped
+
+    def drop_channel(self, channel: Channel) -> bool:
+        """Retention left an empty persistent channel no message: it goes, here and in the store.
+
+        Only if it is still this network's channel of that name and still has no members; False otherwise.
+        """
+        if channel.members or self.channels.get(channel.folded) is not channel:
+            return False
+        del self.channels[channel.folded]
+        self.recent.pop(channel.folded, None)
+        channel.persistent = False
+        if self.history is not None:
+            try:
+                self.history.delete_channel_nowait(channel.folded)
+            except StoreError as exc:  # the store is closing: the record goes at the next start's retention
+                log.warning("channel %s: its record was not deleted: %s", channel.name, exc)
+        return True
 
     def deliver(self, user: User, line: bytes) -> None:
         """Queue one line to ``user``; to their reply buffer while their own command runs."""

@@ -1,4 +1,5 @@
-"""History for clients: replay on JOIN and ``CHATHISTORY`` (IRCv3 ``draft/chathistory``).
+"""History for clients: replay on JOIN, ``CHATHISTORY`` (IRCv3 ``draft/chathistory``) and ``REDACT`` (IRCv3
+``draft/message-redaction``).
 
 Stored messages are played back as they were sent, with the msgid and time they had, inside a ``chathistory``
 batch for clients that negotiated ``batch``.  A client that did not gets replay as NOTICEs from the server
@@ -6,10 +7,18 @@ with a readable time prefix, so plain IRC clients show it as history and not as 
 
 Who may read a channel's history: its members (as ergo does).  Private messages are not stored until accounts
 exist: a nick alone does not prove who someone is.
+
+Who may redact a channel message: a member of the channel who is its original sender or one of its operators.
+Until accounts exist, "original sender" means the same ``nick!user@host`` as stored (compared without case):
+someone who quit and came back with the same full mask counts as the sender; the same person under another nick
+(or from another host) does not.  A redacted message is deleted from the store and the replay ring, so no later
+replay or CHATHISTORY answer contains it; members that negotiated ``draft/message-redaction`` are sent the
+``REDACT``, the others nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -21,7 +30,17 @@ from ..context import Context
 from ..history import MsgidRef, Ref, StoredMessage, StoreError, TimeRef, UnknownReference
 from ..state import Channel, Network, User
 
+log = logging.getLogger(__name__)
+
 SUBCOMMANDS = ("LATEST", "BEFORE", "AFTER", "AROUND", "BETWEEN", "TARGETS")
+
+REDACT_FAILS = {
+    "INVALID_TARGET": "You cannot delete messages from {target}",
+    "UNKNOWN_MSGID": "This message does not exist or is too old",
+    "REDACT_FORBIDDEN": "You are not authorised to delete this message",
+    "UNKNOWN_ERROR": "The message could not be deleted: history is unavailable, try again later",
+}
+"""``FAIL REDACT`` codes (the first three are the spec's) and their descriptions."""
 
 
 def parse_time(text: str) -> int | None:
@@ -229,3 +248,77 @@ def _fail_line(network: Network, code: str, *params: str) -> bytes:
 
 def _fail(ctx: Context, code: str, *params: str) -> None:
     ctx.network.deliver(ctx.user, _fail_line(ctx.network, code, *params))
+
+
+def handle_redact(ctx: Context, msg: Message) -> None:
+    """``REDACT <channel> <msgid> [:reason]``: delete a channel message, tell the members who can understand it.
+
+    The sender's membership is checked at once; the message may have to be looked up in the store, so the rest
+    (who sent it, may this user delete it, the deletion and the broadcast) is finished in :meth:`Context.defer`,
+    checking again that the channel still exists and the user is still in it.
+    """
+    network, user = ctx.network, ctx.user
+    target, msgid = msg.params[0], msg.params[1]
+    reason = msg.params[2] if len(msg.params) > 2 and msg.params[2] else None
+    channel = network.find_channel(target) if is_channel_name(target) else None
+    if channel is None or user not in channel.members:
+        network.deliver(user, _redact_fail(network, "INVALID_TARGET", target))
+        return
+    history = network.history
+    if history is None:
+        network.deliver(user, _redact_fail(network, "UNKNOWN_MSGID", target, msgid))
+        return
+    folded = channel.folded
+
+    async def answer() -> list[bytes]:
+        stored = network.recent_message(folded, msgid)
+        if stored is None:
+            try:
+                stored = await history.find(msgid)
+            except StoreError:
+                return [_redact_fail(network, "UNKNOWN_ERROR", target, msgid)]
+            if stored is not None and stored.folded != folded:
+                stored = None  # a message of another channel is not in this one's history
+        if stored is None:
+            return [_redact_fail(network, "UNKNOWN_MSGID", target, msgid)]
+        # The store may have taken a while: the channel or the user's place in it may have changed meanwhile.
+        now = network.channels.get(folded)
+        if now is None or user.gone or user not in now.members:
+            return [_redact_fail(network, "INVALID_TARGET", target)]
+        if casefold(stored.source) != casefold(user.source) and not now.is_op(user):
+            return [_redact_fail(network, "REDACT_FORBIDDEN", target, msgid)]
+        # Out of the replay ring before the store is asked: no JOIN from now on replays it.
+        in_ring = network.forget(folded, msgid)
+        try:
+            deleted = await history.redact(folded, msgid)
+        except StoreError:
+            return [_redact_fail(network, "UNKNOWN_ERROR", target, msgid)]
+        if not (deleted or in_ring):
+            return [_redact_fail(network, "UNKNOWN_MSGID", target, msgid)]  # someone redacted it first
+        log.info("[%d] %s redacted message %s of %s in %s", user.id, user.nick, msgid, stored.source, target)
+        return _announce_redaction(network, user, target=target, folded=folded, msgid=msgid, reason=reason)
+
+    ctx.defer(answer)
+
+
+def _announce_redaction(
+    network: Network, user: User, *, target: str, folded: str, msgid: str, reason: str | None
+) -> list[bytes]:
+    """``:user REDACT #chan msgid [:reason]`` to the members with the capability; the user's own copy is returned
+    (it is sent as a reply to their command)."""
+    channel = network.channels.get(folded)  # it may have gone while the store deleted the message
+    name = channel.name if channel is not None else target
+    params = (name, msgid, reason) if reason else (name, msgid)
+    relay = network.relay(Message("REDACT", params, user.source), msgid=True)
+    if channel is not None:
+        network.deliver_all([m for m in channel.members if caps.MESSAGE_REDACTION in m.caps], relay, skip=user)
+        # This runs after the command, outside dispatch: disconnect here whoever that overflowed.
+        network.reap()
+    return [relay.line(user.tag_variant)] if caps.MESSAGE_REDACTION in user.caps else []
+
+
+def _redact_fail(network: Network, code: str, target: str, msgid: str | None = None) -> bytes:
+    # A parameter a client sent is shown as ``*`` where it could not stand as a middle parameter.
+    shown = [p if p and p[0] != ":" and " " not in p else "*" for p in (target, msgid) if p is not None]
+    description = REDACT_FAILS[code].format(target=shown[0])
+    return Message("FAIL", ("REDACT", code, *shown, description), network.config.server_name).to_bytes()

@@ -86,3 +86,11 @@ class InlineStoreWorker:
     async def redact(self, folded: str, msgid: str) -> bool:
         self._commit()
         return self._store.redact(folded, msgid)
+
+    async def find(self, msgid: str) -> StoredMessage | None:
+        self._commit()
+        return self._store.find(msgid)
+
+    async def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
+        self._commit()
+        return self._store.prune(max_messages, max_age_ms, now_ms)
