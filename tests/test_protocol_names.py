@@ -317,3 +317,11 @@ def test_a_mask_with_many_stars_is_matched_in_reasonable_time() -> None:
     )
     root = Path(trio_chat.__file__).parent.parent
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=10)
+
+
+def test_a_star_in_the_name_is_matched_by_the_mask_star_not_as_a_literal() -> None:
+    # Found by the glob property above: the matcher compared the text's "*" with the mask's "*" literally and
+    # then had no wildcard left to absorb the rest.
+    assert mask_matches("*", "*?")
+    assert mask_matches("*x", "**x")
+    assert not mask_matches("*b", "a*c")

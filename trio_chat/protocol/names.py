@@ -56,12 +56,12 @@ def glob_matches(pattern: str, text: str) -> bool:
     star = -1
     resume = 0
     while t < len(text):
-        if p < len(pattern) and (pattern[p] == "?" or pattern[p] == text[t]):
-            p += 1
-            t += 1
-        elif p < len(pattern) and pattern[p] == "*":
+        if p < len(pattern) and pattern[p] == "*":  # before the literal test: a "*" in the text is no wildcard
             star, resume = p, t
             p += 1
+        elif p < len(pattern) and (pattern[p] == "?" or pattern[p] == text[t]):
+            p += 1
+            t += 1
         elif star >= 0:
             resume += 1
             p, t = star + 1, resume
