@@ -75,11 +75,11 @@ class Net:
         self.nursery.start_soon(client.run)
         return client, model
 
-    async def raw_client(self, nick: str) -> IRCTestClient:
+    async def raw_client(self, nick: str, *, caps: str = "") -> IRCTestClient:
         client_end, server_end = trio.testing.memory_stream_pair()
         self.nursery.start_soon(self.server.handle_connection, server_end)
         irc = IRCTestClient(client_end, nick)
-        await irc.register(nick)
+        await irc.register(nick, caps=caps)
         return irc
 
     def drop_everyone(self) -> None:
@@ -88,8 +88,11 @@ class Net:
 
 
 @asynccontextmanager
-async def network(config: ServerConfig = FAST, **overrides: Any) -> AsyncIterator[Net]:
-    server = Server(replace(config, **overrides), clock=lambda: 1_700_000_000.0)
+async def network(
+    config: ServerConfig = FAST, *, clock: Callable[[], float] | None = None, **overrides: Any
+) -> AsyncIterator[Net]:
+    """A server in-process; its wall clock (server-time) is 2023-11-14T22:13:20Z unless ``clock`` is given."""
+    server = Server(replace(config, **overrides), clock=clock or (lambda: 1_700_000_000.0))
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run_services)
         yield Net(server, nursery)
@@ -121,6 +124,7 @@ async def test_registers_negotiates_caps_and_joins_channels() -> None:
         await wait_until(model, joined(model, "#dev"))
         await wait_until(model, joined(model, "#lobby"))
         assert {"server-time", "echo-message", "message-tags", "multi-prefix"} <= client.caps
+        assert {"batch", "draft/chathistory"} <= client.caps
         assert model.current.name == "#lobby", "the first channel is shown, the others join quietly"
         assert model.find("#lobby") is not None
         assert [b.name for b in model.buffers] == ["server", "#lobby", "#dev"]
@@ -361,6 +365,7 @@ async def test_server_without_capabilities() -> None:
         ], "without echo-message our line is shown locally"
         assert model.current.nicks() == ["alice", "bob"]
         assert not any("does not know" in t for t in model.texts(model.server))
+        assert not client.fetch_older("#lobby"), "no history to ask a server without chathistory for"
 
 
 async def test_multiline_cap_ls_and_cap_notify() -> None:

@@ -186,6 +186,17 @@ def test_two_people_chat_in_two_terminals(tmux: Tmux) -> None:
         assert "<bob> psst, a secret" in screen
         assert "Act:" not in screen
 
+        # Someone joining later sees what was said in the channel as history: in order, once each, above a
+        # separator and the line saying they joined.
+        tmux.start("carol", join_command("carol", port))
+        rows = tmux.wait_for("carol", r"history above").splitlines()
+        shown = ["hello alice, anyone here?", "hi bob welcome!", " * bob waves", "history above", "You joined #lobby"]
+        where = [next((i for i, row in enumerate(rows) if text in row), -1) for text in shown]
+        assert -1 not in where and where == sorted(where), rows
+        assert sum("hi bob welcome!" in row for row in rows) == 1, rows
+        tmux.keys("carol", "C-d")
+        assert tmux.exit_status("carol") == 0
+
         # /help in a narrow terminal wraps instead of cutting.
         tmux.type("bob", "/help")
         tmux.keys("bob", "Enter")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import trio_chat.client
 from trio_chat.client.model import (
+    HISTORY_BEGINNING,
+    HISTORY_SEPARATOR,
     SCROLLBACK_LINES,
     BufferKind,
     ChatModel,
@@ -23,8 +25,8 @@ from trio_chat.client.model import (
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def msg(text: str, nick: str = "bob", **kw: bool) -> Line:
-    return Line(NOW, LineKind.MESSAGE, text, nick=nick, **kw)
+def msg(text: str, nick: str = "bob", *, own: bool = False, highlight: bool = False) -> Line:
+    return Line(NOW, LineKind.MESSAGE, text, nick=nick, own=own, highlight=highlight)
 
 
 def test_buffers_are_created_once_and_found_case_folded() -> None:
@@ -200,3 +202,99 @@ def test_layers_import_one_way() -> None:
         assert not any(n.startswith(("prompt_toolkit", "trio_chat.server", "trio_chat.ui")) for n in imported), path
     for pure in ("model.py", "commands.py"):
         assert not any(n == "trio" or n.startswith("trio.") for n in _imports(client / pure)), pure
+
+
+# -- history from the server --------------------------------------------------------------------------------------
+
+
+def past(text: str, msgid: str, when: datetime, nick: str = "bob") -> Line:
+    """A message as a history batch brings it."""
+    return Line(when, LineKind.MESSAGE, text, nick=nick, own=nick == "alice", history=True, msgid=msgid)
+
+
+def test_replay_goes_above_the_join_with_dates_and_a_separator_and_is_never_unread() -> None:
+    model = ChatModel("alice")
+    model.open("#lobby", switch=True)
+    room = model.open("#room")
+    model.add(room, Line(NOW, LineKind.JOIN, "You joined #room", nick="alice", own=True))
+    model.add(room, Line(NOW, LineKind.INFO, "2 people in #room: alice bob"))
+    monday, tuesday = datetime(2024, 4, 29, 23, 50, tzinfo=UTC), datetime(2024, 4, 30, 0, 10, tzinfo=UTC)
+    replay = [
+        past("late", "m1", monday),
+        past("alice: you there?", "m2", tuesday),
+        past("mine", "m3", tuesday, "alice"),
+    ]
+    assert model.add_history(room, replay) == 3
+    assert [(line.kind, line.text) for line in room.lines] == [
+        (LineKind.DAY, "Monday 29 April 2024"),
+        (LineKind.MESSAGE, "late"),
+        (LineKind.DAY, "Tuesday 30 April 2024"),
+        (LineKind.MESSAGE, "alice: you there?"),
+        (LineKind.MESSAGE, "mine"),
+        (LineKind.SEPARATOR, HISTORY_SEPARATOR),
+        (LineKind.JOIN, "You joined #room"),
+        (LineKind.INFO, "2 people in #room: alice bob"),
+    ]
+    assert (room.unread, room.highlights, room.scroll) == (0, 0, 0)
+    assert model.activity() == []
+    assert room.recent_speakers == ["bob"], "speakers of the replay are offered first in completion"
+    # The same replay again (a rejoin): nothing new, nothing added, not even a separator.
+    model.add(room, Line(NOW, LineKind.JOIN, "You joined #room", nick="alice", own=True))
+    assert model.add_history(room, replay) == 0
+    assert model.add_history(room, [*replay, past("while away", "m4", NOW)]) == 1
+    assert [line.text for line in room.lines][-4:] == [
+        "Wednesday 1 May 2024",
+        "while away",
+        HISTORY_SEPARATOR,
+        "You joined #room",
+    ], "only what was missed, above the latest join"
+    assert room.unread == 0
+
+
+def test_older_pages_go_on_top_until_the_beginning() -> None:
+    model = ChatModel("alice")
+    room = model.open("#room", switch=True)
+    day = datetime(2024, 4, 30, 9, 0, tzinfo=UTC)
+    model.add_history(room, [past("m3", "3", day), past("m4", "4", day)])
+    assert room.oldest_message() is not None and room.oldest_message().msgid == "3"  # type: ignore[union-attr]
+    room.history_loading = True
+    yesterday = datetime(2024, 4, 29, 9, 0, tzinfo=UTC)
+    assert model.add_older(room, [past("m1", "1", yesterday), past("m2", "2", day), past("m3", "3", day)]) == 2
+    assert not room.history_loading and not room.history_complete
+    assert [line.text for line in room.lines] == [
+        "Monday 29 April 2024",
+        "m1",
+        "Tuesday 30 April 2024",  # one date line for the day the page ends on and the buffer began with
+        "m2",
+        "m3",
+        "m4",
+        HISTORY_SEPARATOR,
+    ]
+    assert model.add_older(room, [], complete=True) == 0
+    assert room.history_complete
+    assert [(line.kind, line.text) for line in list(room.lines)[:2]] == [
+        (LineKind.SEPARATOR, HISTORY_BEGINNING),
+        (LineKind.DAY, "Monday 29 April 2024"),
+    ]
+    assert (room.unread, room.highlights) == (0, 0)
+
+
+def test_a_page_with_nothing_new_ends_the_asking() -> None:
+    model = ChatModel("alice")
+    room = model.open("#room")
+    model.add_history(room, [past("m1", "1", NOW)])
+    assert model.add_older(room, [past("m1", "1", NOW)]) == 0
+    assert room.history_complete, "the same request would get the same answer"
+    assert HISTORY_BEGINNING not in model.texts(room), "but the server did not say it was the beginning"
+
+
+def test_older_pages_never_push_the_newest_lines_out() -> None:
+    model = ChatModel("alice")
+    room = model.open("#room")
+    for i in range(SCROLLBACK_LINES - 3):
+        model.add(room, msg(f"live {i}"))
+    page = [past(f"old {i}", f"o{i}", NOW) for i in range(10)]
+    assert model.add_older(room, page) == 2
+    assert [line.text for line in list(room.lines)[:3]] == ["Wednesday 1 May 2024", "old 8", "old 9"]
+    assert room.lines[-1].text == f"live {SCROLLBACK_LINES - 4}"
+    assert room.full

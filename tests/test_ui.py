@@ -11,6 +11,7 @@ import argparse
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -23,7 +24,7 @@ from prompt_toolkit.output import DummyOutput
 
 from tests.helpers import FAST, IRCTestClient
 from trio_chat.client.core import ChatClient, ClientConfig
-from trio_chat.client.model import ChatModel, ConnectionState, Line, LineKind
+from trio_chat.client.model import HISTORY_BEGINNING, ChatModel, ConnectionState, Line, LineKind
 from trio_chat.server.app import Server
 from trio_chat.ui.app import UsageError, add_join_arguments, config_from_args, run_client, run_with_guest
 from trio_chat.ui.render import line_fragments, plain, wrap_fragments
@@ -49,12 +50,17 @@ class FakeClient:
     def __init__(self) -> None:
         self.submitted: list[str] = []
         self.quits: list[str | None] = []
+        self.fetches: list[str] = []
 
     def submit(self, text: str) -> None:
         self.submitted.append(text)
 
     def quit(self, reason: str | None = None) -> None:
         self.quits.append(reason)
+
+    def fetch_older(self, name: str) -> bool:
+        self.fetches.append(name)
+        return True
 
 
 @contextmanager
@@ -209,6 +215,50 @@ def test_history_scrolling_and_nicklist_keys() -> None:
     asyncio.run(main())
 
 
+def visible(ui: ChatUI) -> list[str]:
+    """The message pane's rows as the last frame drew them."""
+    content = ui.pane.create_content(ui.pane.width, ui.pane.height)
+    return [plain(content.get_line(i)) for i in range(content.line_count)]
+
+
+def test_page_up_past_the_top_asks_for_older_history_and_keeps_the_view() -> None:
+    async def main() -> None:
+        model = chat_model()
+        lobby = model.current
+        for i in range(100):
+            model.add(lobby, Line(NOW, LineKind.MESSAGE, f"line {i}", nick="bob"))
+        client = FakeClient()
+        with pipe_session() as pipe:
+            ui = ChatUI(model, client)
+            async with running(ui):
+                await until(lambda: ui.pane.height > 0, "the first frame")
+                pipe.send_text(PAGE_UP)
+                await until(lambda: lobby.scroll > 0, "PageUp")
+                assert client.fetches == [], "the top is not reached yet: nothing asked"
+                while not client.fetches:
+                    pipe.send_text(PAGE_UP)
+                    await until(lambda: bool(client.fetches) or lobby.scroll >= 100 - ui.pane.height, "PageUp")
+                assert client.fetches == ["#lobby"]
+                assert lobby.scroll == 100 - ui.pane.height, "the view stops at the oldest line"
+                before = visible(ui)
+                assert before[0].endswith("<bob> line 0")
+                older = [
+                    Line(NOW, LineKind.MESSAGE, f"old {i}", nick="carol", history=True, msgid=f"o{i}")
+                    for i in range(60)
+                ]
+                model.add_older(lobby, older)
+                assert visible(ui) == before, "what was on screen stays on screen"
+                pipe.send_text(PAGE_UP)
+                await until(lambda: any("old 59" in row for row in visible(ui)), "the older page above")
+                assert len(client.fetches) == 1, "more of the page is above: nothing asked yet"
+                model.switch(0)
+                pipe.send_text(PAGE_UP)
+                await until(lambda: model.server.scroll == 0 and len(model.server.lines) < ui.pane.height, "PageUp")
+                assert client.fetches == ["#lobby"], "the server buffer has no history to ask for"
+
+    asyncio.run(main())
+
+
 def test_ctrl_d_and_double_ctrl_c_quit() -> None:
     async def main() -> None:
         client = FakeClient()
@@ -259,8 +309,20 @@ def test_line_rendering_by_kind() -> None:
     assert text[LineKind.JOIN] == "12:34 --> x"
     assert text[LineKind.PART] == text[LineKind.QUIT] == "12:34 <-- x"
     assert text[LineKind.ERROR] == "12:34 !!! x"
+    assert text[LineKind.SEPARATOR] == text[LineKind.DAY] == "      ─── x ───"
     wide = wrap_fragments([("", "日本語日本語")], 7, indent=0)
     assert [plain(r) for r in wide] == ["日本語", "日本語"]
+
+
+def test_history_is_drawn_dimmed_with_its_own_time() -> None:
+    then = datetime(2023, 11, 14, 22, 13, tzinfo=UTC)
+    live = Line(NOW, LineKind.MESSAGE, "now", nick="bob")
+    old = Line(then, LineKind.MESSAGE, "then", nick="bob", history=True, msgid="m1")
+    assert plain(line_fragments(old)) == "22:13 <bob> then"
+    assert all("class:history" in style for style, *_ in line_fragments(old))
+    assert not any("class:history" in style for style, *_ in line_fragments(live))
+    action = Line(then, LineKind.ACTION, "waves", nick="alice", own=True, history=True)
+    assert plain(line_fragments(action)) == "22:13  * alice waves"
 
 
 def test_status_line_shows_state_lag_and_activity() -> None:
@@ -273,6 +335,8 @@ def test_status_line_shows_state_lag_and_activity() -> None:
     assert "Act: 4:dave(1!)" in status
     model.set_state(ConnectionState.WAITING, "in 4 s")
     assert "reconnecting in 4 s" in "".join(t for _s, t, *_ in status_fragments(model))
+    model.current.history_loading = True
+    assert "loading older messages" in "".join(t for _s, t, *_ in status_fragments(model))
 
 
 def test_join_arguments_and_config() -> None:
@@ -356,3 +420,61 @@ def test_full_stack_chat_and_quit_through_the_ui() -> None:
     assert asyncio.run(main()) == 0
     assert any("QUIT :Quit: see you" in s or "QUIT :see you" in s for s in seen_by_bob), seen_by_bob[-3:]
     assert model.state is ConnectionState.DISCONNECTED
+
+
+def test_full_stack_page_up_brings_older_history_from_the_server() -> None:
+    server = Server(replace(FAST, history_replay=5, chathistory_limit=20), clock=lambda: 1_700_000_000.0)
+    model = ChatModel("alice")
+    nursery_box: list[trio.Nursery] = []
+    said = [f"message {i}" for i in range(60)]
+
+    async def open_stream() -> trio.abc.Stream:
+        client_end, server_end = trio.testing.memory_stream_pair()
+        nursery_box[0].start_soon(server.handle_connection, server_end)
+        return client_end
+
+    client = ChatClient(ClientConfig("alice"), model, open_stream=open_stream)
+
+    async def trio_main() -> None:
+        async with trio.open_nursery() as nursery:
+            nursery_box.append(nursery)
+            await nursery.start(server.run_services)
+            client_end, server_end = trio.testing.memory_stream_pair()
+            nursery.start_soon(server.handle_connection, server_end)
+            bob = IRCTestClient(client_end, "bob")
+            await bob.register("bob", caps="echo-message")
+            await bob.send("JOIN #lobby")
+            await bob.expect(" 366 ")
+            for text in said:
+                await bob.send(f"PRIVMSG #lobby :{text}")
+                await bob.expect(f"PRIVMSG #lobby :{text}$")
+            await client.run()
+            nursery.cancel_scope.cancel()
+
+    async def main() -> int:
+        with pipe_session() as pipe:
+            ui = ChatUI(model, client)
+            session = asyncio.ensure_future(run_with_guest(ui, trio_main, client.cancel))
+            await until(lambda: client.can_fetch_older("#lobby"), "joining #lobby")
+            lobby = model.current
+            assert [line.text for line in lobby.lines if line.history and line.msgid] == said[-5:]
+            for _ in range(40):
+                if lobby.history_complete:
+                    break
+                seen = (lobby.scroll, len(lobby.lines))
+                pipe.send_text(PAGE_UP)
+                moved = lambda seen=seen: (lobby.scroll, len(lobby.lines)) != seen or lobby.history_loading  # noqa: E731
+                await until(moved, "PageUp")
+                await until(lambda: not lobby.history_loading, "older history")
+            assert lobby.history_complete
+            assert [line.text for line in lobby.lines if line.msgid] == said, "all of it, once, in order"
+            assert lobby.lines[0].text == HISTORY_BEGINNING
+            top = f"─── {HISTORY_BEGINNING} ───"
+            assert top not in [row.strip() for row in visible(ui)], "the view stays where it was"
+            pipe.send_text(PAGE_UP)
+            await until(lambda: visible(ui)[0].strip() == top, "PageUp to show the beginning")
+            assert lobby.unread == 0
+            pipe.send_text("/quit\r")
+            return await session
+
+    assert asyncio.run(main()) == 0

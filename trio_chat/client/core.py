@@ -4,6 +4,11 @@
 updates and what the person types (:meth:`ChatClient.submit`, called synchronously by the UI on the same
 thread) into IRC messages.  The connection is made by an injectable ``open_stream()`` so tests run it over
 memory streams, and every wait goes through trio's clock so a ``MockClock`` can jump through the backoff.
+
+History (IRCv3 ``batch`` + ``draft/chathistory``): the messages of a ``chathistory`` batch become lines marked
+history, at the time they were said.  The batch the server sends between our JOIN and the answer to a PING sent
+when that JOIN came is its replay of the channel's latest messages; one that answers :meth:`ChatClient.fetch_older`
+(scrolling up past the top) is an older page.  msgids tell which messages a buffer already has.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import trio
 
@@ -21,7 +26,9 @@ from trio_chat.protocol import LineBuffer, Message, ProtocolError, casefold, par
 from trio_chat.protocol import numerics as rpl
 from trio_chat.protocol.caps import (
     AWAY_NOTIFY,
+    BATCH,
     CAP_NOTIFY,
+    CHATHISTORY,
     ECHO_MESSAGE,
     EXTENDED_JOIN,
     MESSAGE_TAGS,
@@ -40,8 +47,26 @@ log = logging.getLogger(__name__)
 OpenStream = Callable[[], Awaitable[trio.abc.Stream]]
 Now = Callable[[], datetime]
 
-WANTED_CAPS = (SERVER_TIME, ECHO_MESSAGE, MESSAGE_TAGS, MULTI_PREFIX, AWAY_NOTIFY, EXTENDED_JOIN, CAP_NOTIFY)
+WANTED_CAPS = (
+    SERVER_TIME,
+    ECHO_MESSAGE,
+    MESSAGE_TAGS,
+    MULTI_PREFIX,
+    AWAY_NOTIFY,
+    EXTENDED_JOIN,
+    CAP_NOTIFY,
+    BATCH,
+    CHATHISTORY,
+)
 """Capabilities requested when the server offers them; the client works the same with none of them."""
+
+HISTORY_PAGE = 50
+"""Messages asked for per ``CHATHISTORY`` request when scrolling up past the top (less if ISUPPORT says so)."""
+HISTORY_BATCH_TYPES = frozenset({"chathistory", "draft/chathistory"})
+MAX_OPEN_BATCHES = 32
+"""Batches a server may have open at once; lines of any more are taken as they come, outside a batch."""
+MAX_BATCH_LINES = 5000
+"""Messages kept from one history batch (a buffer holds no more); the rest of a longer one is not shown."""
 
 READ_BUFFER_BYTES = MAX_SERVER_TAG_BYTES + MAX_LINE_BYTES
 """An unfinished line from the server may hold a full server tag section plus a line: more is a broken peer."""
@@ -111,6 +136,21 @@ def default_opener(config: ClientConfig) -> OpenStream:
     return open_stream
 
 
+@dataclass
+class _Batch:
+    """An IRCv3 batch the server opened (``BATCH +id type target``); history ones collect their messages."""
+
+    kind: str
+    target: str
+    replay: bool
+    """Opened between our JOIN of the channel and the PONG that follows it: the server's replay on joining."""
+    messages: list[Message] = field(default_factory=list)
+
+    @property
+    def history(self) -> bool:
+        return self.kind in HISTORY_BATCH_TYPES and bool(self.target)
+
+
 class FatalError(Exception):
     """The server refused us in a way retrying cannot fix (wrong password, banned, invalid nick)."""
 
@@ -166,6 +206,17 @@ class _Link:
     error: str | None = None
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     ping_seq: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    batches: dict[str, _Batch] = field(default_factory=dict)
+    joining: dict[str, str] = field(default_factory=dict)
+    """Case-folded channels we just joined -> the token of the PING sent when the JOIN came.  The server sends
+    all it has for a JOIN (names, the replay of recent messages) before it answers a later PING: a history batch
+    for the channel before that PONG is the replay, and no history is asked for meanwhile."""
+    history_request: str | None = None
+    """The case-folded channel whose older history was asked for; one request at a time."""
+    history_by_time: bool = False
+    """That request names the oldest message by its time, not by its msgid."""
+    chathistory_max: int | None = None
+    """The most messages one CHATHISTORY request returns (ISUPPORT ``CHATHISTORY``); None if not said."""
 
 
 class ChatClient:
@@ -215,6 +266,53 @@ class ChatClient:
             target = None if buf.kind is BufferKind.SERVER else buf.name
             for action in cmd.parse_input(part, cmd.InputContext(self.model.nick, target)):
                 self._perform(action)
+
+    def fetch_older(self, name: str) -> bool:
+        """Ask for the page of history before the oldest message of channel ``name`` (the UI calls this when
+        scrolling up past the top line).  ``CHATHISTORY BEFORE name msgid=<oldest> <page>``, or ``LATEST`` when
+        the buffer holds no message yet; the answer goes above everything in the buffer.
+
+        Nothing is sent (and False returned) unless :meth:`can_fetch_older`.
+        """
+        link = self._link
+        buf = self.model.find(name)
+        if link is None or buf is None or not self.can_fetch_older(name):
+            return False
+        return self._ask_history(link, buf, by_time=False)
+
+    def can_fetch_older(self, name: str) -> bool:
+        """Whether :meth:`fetch_older` would ask: the server offers ``batch``, ``draft/chathistory`` and
+        ``message-tags`` (msgids are how a message fetched twice is recognised), ``name`` is a joined channel
+        whose JOIN the server has finished answering, no request is in flight, the server has not said there is
+        nothing older, and the buffer's scrollback is not full."""
+        link = self._link
+        buf = self.model.find(name)
+        if link is None or not link.registered or buf is None or buf.kind is not BufferKind.CHANNEL:
+            return False
+        if not buf.joined or buf.key in link.joining or not {BATCH, CHATHISTORY, MESSAGE_TAGS} <= link.caps:
+            return False
+        return link.history_request is None and not (buf.history_loading or buf.history_complete or buf.full)
+
+    def _ask_history(self, link: _Link, buf: Buffer, *, by_time: bool) -> bool:
+        page = HISTORY_PAGE if link.chathistory_max is None else min(HISTORY_PAGE, link.chathistory_max)
+        oldest = buf.oldest_message()
+        msgid = oldest.msgid if oldest is not None else None
+        if oldest is None:
+            ref, sub = "*", "LATEST"
+        elif msgid and not by_time and msgid[0] != ":" and not any(c in msgid for c in " \r\n\0"):
+            ref, sub = f"msgid={msgid}", "BEFORE"
+        else:
+            # By time when the server no longer knows the msgid (deleted since) or it cannot be sent.  "Before" is
+            # strictly before: a millisecond later takes in messages of the same millisecond too (those we have
+            # are left out when the answer comes).
+            when = oldest.time.astimezone(UTC) + timedelta(milliseconds=1)
+            ref, sub = f"timestamp={when.strftime('%Y-%m-%dT%H:%M:%S.')}{when.microsecond // 1000:03d}Z", "BEFORE"
+        if not self._send(Message("CHATHISTORY", (sub, buf.name, ref, str(page)))):
+            return False
+        link.history_request = buf.key
+        link.history_by_time = ref.startswith("timestamp=")
+        self.model.set_history_loading(buf, True)
+        return True
 
     def quit(self, reason: str | None = None) -> None:
         """Say goodbye to the server (waiting a moment for it to close the link), then end :meth:`run`."""
@@ -318,6 +416,7 @@ class ChatClient:
         for buf in self.model.channels():
             buf.joined = False
             buf.members.clear()
+            buf.history_loading = False  # a request on the lost link gets no answer
         self._link = None
         self.model.set_state(ConnectionState.DISCONNECTED)
 
@@ -484,15 +583,28 @@ class ChatClient:
     # -- receiving ----------------------------------------------------------------------------------------------
 
     def _handle(self, msg: Message) -> None:
+        link = self._link
+        if link is not None:
+            batch = link.batches.get(msg.tags.get("batch", ""))
+            if batch is not None and batch.history:
+                if len(batch.messages) < MAX_BATCH_LINES:
+                    batch.messages.append(msg)
+                return
         command = msg.command.upper()
+        if command == "BATCH":
+            self._on_batch(msg)
+            return
         handler = _COMMAND_HANDLERS.get(command)
         if handler is not None:
             handler(self, msg)
         elif command.isdigit():
             self._numeric(msg)
         else:
-            text = " ".join(msg.params)
-            self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, f"{command} {text}"))
+            self._show_unknown(msg)
+
+    def _show_unknown(self, msg: Message) -> None:
+        text = " ".join(msg.params)
+        self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, f"{msg.command.upper()} {text}"))
 
     def _on_ping(self, msg: Message) -> None:
         self._send(Message("PONG", msg.params[:1] or ("",)))
@@ -501,6 +613,11 @@ class ChatClient:
         link = self._link
         if link is None or not msg.params:
             return
+        settled = [key for key, token in link.joining.items() if token == msg.params[-1]]
+        if settled:
+            for key in settled:
+                del link.joining[key]  # everything the server had for that JOIN has come
+            self.model.changed()  # scrolling up past the top can ask for older history now
         sent = link.pings.pop(msg.params[-1], None)
         if sent is not None:
             self.model.lag = trio.current_time() - sent
@@ -510,6 +627,77 @@ class ChatClient:
         text = msg.params[-1] if msg.params else "closing link"
         if self._link is not None and not self._link.fatal:
             self._link.error = f"Server closed the link: {text}"
+
+    def _on_batch(self, msg: Message) -> None:
+        link = self._link
+        if link is None or not msg.params or len(msg.params[0]) < 2:
+            return
+        ref, batch_id = msg.params[0][0], msg.params[0][1:]
+        if ref == "+" and len(link.batches) < MAX_OPEN_BATCHES:
+            kind = msg.params[1] if len(msg.params) > 1 else ""
+            target = msg.params[2] if len(msg.params) > 2 else ""
+            link.batches[batch_id] = _Batch(kind, target, replay=casefold(target) in link.joining)
+        elif ref == "-":
+            batch = link.batches.pop(batch_id, None)
+            if batch is not None and batch.history:
+                self._on_history(batch)
+
+    def _on_history(self, batch: _Batch) -> None:
+        """A ``chathistory`` batch has ended: the replay on joining, or the answer to :meth:`fetch_older`."""
+        link = self._link
+        assert link is not None
+        key = casefold(batch.target)
+        answer = not batch.replay and link.history_request == key
+        if answer:
+            link.history_request = None
+        buf = self.model.find(batch.target)
+        if buf is None or buf.kind is not BufferKind.CHANNEL:
+            return
+        lines = [line for line in map(self._history_line, batch.messages) if line is not None]
+        if answer:
+            self.model.add_older(buf, lines, complete=not batch.messages)
+        elif buf.joined:
+            # The replay, or history nobody asked for (a server replaying at another moment): shown the same way.
+            self.model.add_history(buf, lines)
+
+    def _history_line(self, msg: Message) -> Line | None:
+        """A message from a history batch as a line marked history, at the time it was said; None for others."""
+        command = msg.command.upper()
+        if command not in ("PRIVMSG", "NOTICE") or len(msg.params) < 2:
+            return None
+        nick = split_userhost(msg.source or "")[0]
+        text = msg.params[1]
+        kind = LineKind.NOTICE if command == "NOTICE" else LineKind.MESSAGE
+        if text.startswith("\x01"):
+            ctcp, _, arg = text.strip("\x01").partition(" ")
+            if ctcp.upper() != "ACTION" or kind is LineKind.NOTICE:
+                return None  # a CTCP request of long ago: nothing to show, and certainly nothing to answer
+            kind, text = LineKind.ACTION, arg
+        return Line(
+            self._time(msg),
+            kind,
+            strip_formatting(text),
+            nick=nick or msg.source,
+            own=self._is_me(nick),
+            history=True,
+            msgid=msg.tags.get("msgid"),
+        )
+
+    def _on_fail(self, msg: Message) -> None:
+        """``FAIL command code [context…] :description`` (IRCv3 standard replies)."""
+        link = self._link
+        if link is not None and len(msg.params) >= 2 and msg.params[0].upper() == "CHATHISTORY":
+            asked, link.history_request = link.history_request, None
+            buf = self.model.find(asked) if asked is not None else None
+            if buf is not None:
+                bad_ref = msg.params[1] in ("INVALID_PARAMS", "INVALID_MSGREFS")
+                if bad_ref and not link.history_by_time and self._ask_history(link, buf, by_time=True):
+                    return  # the oldest message was deleted from history since: ask from its time instead
+                buf.history_complete = buf.history_complete or bad_ref
+                self.model.set_history_loading(buf, False)
+                self._error(f"Could not load older messages: {strip_formatting(msg.params[-1])}", buf=buf)
+                return
+        self._show_unknown(msg)
 
     def _on_cap(self, msg: Message) -> None:
         link = self._link
@@ -602,6 +790,8 @@ class ChatClient:
                 parts = value.split(",")
                 if len(parts) >= 4:
                     self._chanmodes = (parts[0], parts[1], parts[2], parts[3])
+            elif name == "CHATHISTORY" and self._link is not None:
+                self._link.chathistory_max = int(value) if value.isdigit() and int(value) > 0 else None
         self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, " ".join(msg.params[1:])))
 
     def _on_nick_in_use(self, msg: Message) -> None:
@@ -669,7 +859,9 @@ class ChatClient:
             buf = self.model.open(nick)
         highlight = not own and (buf.kind is BufferKind.QUERY or mentions(text, self.model.nick))
         text = strip_formatting(text)
-        self.model.add(buf, Line(self._time(msg), kind, text, nick=nick or msg.source, own=own, highlight=highlight))
+        msgid = msg.tags.get("msgid")
+        line = Line(self._time(msg), kind, text, nick=nick or msg.source, own=own, highlight=highlight, msgid=msgid)
+        self.model.add(buf, line)
 
     def _ctcp(self, msg: Message, nick: str, ctcp: str, arg: str, reply: bool) -> None:
         if reply:
@@ -690,6 +882,11 @@ class ChatClient:
             quiet = casefold(channel) in self._quiet_joins
             self._quiet_joins.discard(casefold(channel))
             buf = self.model.open(channel, switch=not quiet)
+            link = self._link
+            if link is not None and BATCH in link.caps:
+                token = f"sync{next(link.ping_seq)}"
+                link.joining[buf.key] = token
+                self._send(Message("PING", (token,)))
             buf.joined = True
             buf.members.clear()
             buf.add_member(nick)
@@ -879,6 +1076,12 @@ class ChatClient:
             if self._link is not None:
                 self._link.cap_ended = True
             return
+        if len(msg.params) >= 2 and msg.params[1].upper() == "CHATHISTORY" and self._link is not None:
+            asked, self._link.history_request = self._link.history_request, None
+            buf = self.model.find(asked) if asked is not None else None
+            if buf is not None:
+                buf.history_complete = True  # it will not know the command next time either
+                self.model.set_history_loading(buf, False)
         self._error(f"The server does not know {msg.params[1] if len(msg.params) > 2 else 'that command'}")
 
     def _on_whois(self, msg: Message) -> None:
@@ -941,6 +1144,7 @@ _COMMAND_HANDLERS: dict[str, _Handler] = {
     "MODE": ChatClient._on_mode,
     "AWAY": ChatClient._on_away,
     "INVITE": ChatClient._on_invite,
+    "FAIL": ChatClient._on_fail,
 }
 
 _NUMERIC_HANDLERS: dict[str, _Handler] = {

@@ -26,6 +26,10 @@ SERVER_BUFFER = "server"
 
 NICK_COLOURS = 12
 """How many distinct colours the UI has for nicks; :func:`nick_colour` picks one of them."""
+HISTORY_SEPARATOR = "history above"
+"""The text of the line that ends history replayed on joining, where what was said while we watched begins."""
+HISTORY_BEGINNING = "beginning of history"
+"""The text of the line at the top of a buffer once the server has no older history for it."""
 
 
 class LineKind(enum.Enum):
@@ -43,6 +47,10 @@ class LineKind(enum.Enum):
     MODE = "mode"
     ERROR = "error"
     INFO = "info"
+    SEPARATOR = "separator"
+    """A rule between history and live lines, or at the beginning of history; ``text`` says which."""
+    DAY = "day"
+    """A rule naming the date of the history lines under it (replayed lines can be days old)."""
 
 
 CHAT_KINDS = frozenset({LineKind.MESSAGE, LineKind.ACTION, LineKind.NOTICE})
@@ -59,6 +67,10 @@ class Line:
     nick: str | None = None
     own: bool = False
     highlight: bool = False
+    history: bool = False
+    """Replayed from the server's history, not said while we watched: never unread, drawn dimmed."""
+    msgid: str | None = None
+    """The server's id for the message (IRCv3 ``msgid``): history fetched twice is recognised by it."""
 
 
 class BufferKind(enum.Enum):
@@ -92,6 +104,10 @@ class Buffer:
     """Rows scrolled up from the bottom (0 = following new lines); the UI clamps it to what exists."""
     recent_speakers: list[str] = field(default_factory=list)
     """Case-folded nicks, most recent speaker first: completion offers them before the others."""
+    history_loading: bool = False
+    """Older history was asked for and has not come yet: no second request meanwhile."""
+    history_complete: bool = False
+    """The server has nothing older than the top line: scrolling past it asks no more."""
 
     @property
     def key(self) -> str:
@@ -129,6 +145,18 @@ class Buffer:
         self.recent_speakers = [casefold(new) if n == casefold(old) else n for n in self.recent_speakers]
         return True
 
+    @property
+    def full(self) -> bool:
+        """Whether the scrollback holds all it can: older history would push the newest lines out."""
+        return self.lines.maxlen is not None and len(self.lines) >= self.lines.maxlen
+
+    def oldest_message(self) -> Line | None:
+        """The oldest message in the buffer that has a msgid: older history is asked for from there."""
+        return next((line for line in self.lines if line.msgid and line.kind in CHAT_KINDS), None)
+
+    def msgids(self) -> set[str]:
+        return {line.msgid for line in self.lines if line.msgid}
+
     def note_speaker(self, nick: str) -> None:
         folded = casefold(nick)
         if folded in self.recent_speakers:
@@ -154,6 +182,36 @@ def nick_colour(nick: str, colours: int = NICK_COLOURS) -> int:
 _FORMATTING = re.compile(
     r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?|[\x00-\x08\x0a-\x1f\x7f]"
 )
+
+
+def day_line(when: datetime) -> Line:
+    """The rule above history lines of the day ``when`` falls on (in its own time zone)."""
+    return Line(when, LineKind.DAY, f"{when:%A} {when.day} {when:%B %Y}", history=True)
+
+
+def with_days(lines: Sequence[Line]) -> list[Line]:
+    """``lines`` (oldest first) with a :func:`day_line` before the first and wherever the date changes."""
+    out: list[Line] = []
+    day = None
+    for line in lines:
+        if line.time.date() != day:
+            day = line.time.date()
+            out.append(day_line(line.time))
+        out.append(line)
+    return out
+
+
+def _fresh(lines: Sequence[Line], known: set[str]) -> list[Line]:
+    """The lines whose msgid is not in ``known`` (nor earlier in ``lines``); lines without one are all kept."""
+    seen = set(known)
+    out: list[Line] = []
+    for line in lines:
+        if line.msgid is not None:
+            if line.msgid in seen:
+                continue
+            seen.add(line.msgid)
+        out.append(line)
+    return out
 
 
 def strip_formatting(text: str) -> str:
@@ -415,6 +473,62 @@ class ChatModel:
                 buf.highlights += 1
         elif buf.scroll and line.own:
             buf.scroll = 0  # you said something: follow the conversation again
+        self.changed()
+
+    def add_history(self, buf: Buffer, lines: Sequence[Line]) -> int:
+        """History replayed on joining: what ``buf`` does not hold yet (by msgid), each day under its date, then a
+        separator, all above the line saying we joined (at the end when there is none).  Returns how many
+        messages were new.  History never counts as unread or as a highlight.
+        """
+        new = _fresh(lines, buf.msgids())
+        if not new:
+            return 0
+        block = [*with_days(new), Line(new[-1].time, LineKind.SEPARATOR, HISTORY_SEPARATOR, history=True)]
+        items = list(buf.lines)
+        at = next(
+            (i for i in range(len(items) - 1, -1, -1) if items[i].kind is LineKind.JOIN and items[i].own),
+            len(items),
+        )
+        items[at:at] = block
+        buf.lines.clear()
+        buf.lines.extend(items)  # a full buffer drops its oldest lines, as it does for live ones
+        for line in new:
+            if line.kind in CHAT_KINDS and line.nick and not line.own:
+                buf.note_speaker(line.nick)
+        self.changed()
+        return len(new)
+
+    def add_older(self, buf: Buffer, lines: Sequence[Line], *, complete: bool = False) -> int:
+        """An older page of history, above everything in ``buf``: the answer to a request made while
+        ``history_loading`` was set, which this clears.  ``complete``: the server has nothing older (it sent an
+        empty page), so a "beginning of history" line goes on top and nothing more is asked for.
+
+        Lines ``buf`` already holds (by msgid) are left out; a page with nothing new ends the asking too, or the
+        same request would be made again and again.  A buffer never grows past its scrollback limit this way:
+        the newest lines of the page are kept, and nothing below is pushed out.  The view is counted in rows from
+        the bottom, so it stays on what it showed.  Returns how many messages were added.
+        """
+        buf.history_loading = False
+        new = _fresh(lines, buf.msgids())
+        room = (SCROLLBACK_LINES if buf.lines.maxlen is None else buf.lines.maxlen) - len(buf.lines)
+        keep = min(len(new), room)
+        block = with_days(new[len(new) - keep :]) if keep > 0 else []
+        while len(block) > room:
+            keep -= len(block) - room
+            block = with_days(new[len(new) - keep :]) if keep > 0 else []
+        top = buf.lines[0] if buf.lines else None
+        if block and top is not None and top.kind is LineKind.DAY and top.time.date() == block[-1].time.date():
+            buf.lines.popleft()  # the page ends on the day the buffer began with: one date line for both
+        if complete and len(block) < room and (block or buf.lines):
+            first = block[0] if block else buf.lines[0]
+            block.insert(0, Line(first.time, LineKind.SEPARATOR, HISTORY_BEGINNING, history=True))
+        buf.history_complete = buf.history_complete or complete or not new
+        buf.lines.extendleft(reversed(block))
+        self.changed()
+        return keep
+
+    def set_history_loading(self, buf: Buffer, loading: bool) -> None:
+        buf.history_loading = loading
         self.changed()
 
     def add_to(self, name: str | None, line: Line) -> Buffer:

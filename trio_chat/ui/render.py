@@ -48,6 +48,8 @@ STYLE_RULES: list[tuple[str, str]] = [
     ("nicklist.voice", "ansiyellow"),
     ("nicklist.away", "ansibrightblack"),
     ("separator", "ansibrightblack"),
+    ("history", "dim"),
+    ("history-rule", "ansibrightblack"),
 ] + [(f"nick-{i}", colour) for i, colour in enumerate(NICK_PALETTE)]
 
 _MARKERS = {
@@ -67,8 +69,24 @@ def nick_style(nick: str) -> str:
     return f"class:nick-{nick_colour(nick, len(NICK_PALETTE))}"
 
 
+RULE = "───"
+
+
 def line_fragments(line: Line) -> StyleAndTextTuples:
-    """One model line as styled text: time, then a marker or nick by kind, then the text."""
+    """One model line as styled text: time, then a marker or nick by kind, then the text.
+
+    History (replayed from the server) looks like the live line it was, dimmed; separators and dates between
+    history and live lines are rules, under the time column left empty.
+    """
+    if line.kind in (LineKind.SEPARATOR, LineKind.DAY):
+        return [("", " " * TIME_WIDTH), ("class:history-rule", f"{RULE} {line.text} {RULE}")]
+    out = _live_fragments(line)
+    if line.history:
+        out = [(f"{style} class:history", text) for style, text, *_ in out]
+    return out
+
+
+def _live_fragments(line: Line) -> StyleAndTextTuples:
     out: StyleAndTextTuples = [("class:timestamp", line.time.strftime(TIME_FORMAT) + " ")]
     nick = line.nick or ""
     nick_cls = nick_style(nick) + (" class:own-nick" if line.own else "")

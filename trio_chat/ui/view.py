@@ -43,7 +43,7 @@ from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
 
 from trio_chat.client.commands import command_names
-from trio_chat.client.model import BufferKind, ChatModel, ConnectionState
+from trio_chat.client.model import Buffer, BufferKind, ChatModel, ConnectionState
 
 from .render import STYLE_RULES, render_line
 
@@ -59,6 +59,10 @@ class ClientControl(Protocol):
 
     def quit(self, reason: str | None = None) -> None: ...
 
+    def fetch_older(self, name: str) -> bool:
+        """Ask for the history before the top line of buffer ``name``; False if nothing was asked."""
+        ...
+
 
 class MessagePane(UIControl):
     """The current buffer's last lines, wrapped to the width and aligned to the bottom, scrolled by ``scroll``."""
@@ -66,9 +70,21 @@ class MessagePane(UIControl):
     def __init__(self, model: ChatModel) -> None:
         self.model = model
         self.height = 0
+        self.width = 0
+
+    def top_scroll(self, buf: Buffer, scroll: int) -> int | None:
+        """The scroll that shows ``buf``'s oldest line at the top, if scrolling up by ``scroll`` rows reaches it
+        (as last drawn: that width and height); None when there is more above."""
+        count = 0
+        for line in reversed(buf.lines):
+            count += len(render_line(line, self.width))
+            if count > self.height + scroll:
+                return None
+        return max(0, count - self.height)
 
     def create_content(self, width: int, height: int) -> UIContent:
         self.height = height
+        self.width = width
         buf = self.model.current
         need = height + buf.scroll
         chunks: list[list[StyleAndTextTuples]] = []
@@ -287,9 +303,17 @@ class ChatUI:
             self.input_buffer.document = Document(done.text, done.cursor)
 
     def scroll(self, pages: int) -> None:
+        """Page up (``pages`` > 0) or down.  Up to the oldest line of a channel asks the server for older history,
+        which is inserted above without moving what is on screen; PageUp again shows it."""
         buf = self.model.current
         step = max(1, self.pane.height - 2)
         buf.scroll = max(0, buf.scroll + pages * step)
+        if pages > 0:
+            top = self.pane.top_scroll(buf, buf.scroll)
+            if top is not None:
+                buf.scroll = top  # stop at the oldest line: what comes from the server goes above it
+                if buf.kind is BufferKind.CHANNEL:
+                    self.client.fetch_older(buf.name)
         self.invalidate()
 
     def invalidate(self) -> None:
@@ -323,6 +347,8 @@ def status_fragments(model: ChatModel) -> StyleAndTextTuples:
             mark = "!" if other.highlights else ""
             cls = "class:status.highlight" if other.highlights else "class:status.activity"
             out.append((cls, f" {number}:{other.name}({other.unread}{mark})"))
+    if buf.history_loading:
+        out.append(("class:status", "  loading older messages…"))
     if buf.scroll:
         out.append(("class:status.activity", "  -- more below (PageDown) --"))
     return out
