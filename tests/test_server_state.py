@@ -123,11 +123,11 @@ def test_lines_for_the_user_whose_command_runs_wait_in_order_in_pending() -> Non
     alice, bob = _crowd(network, 2)
     alice.sendq.take()
     bob.sendq.take()
-    alice.user.pending = pending = list[bytes]()
+    pending = network.start_command(alice.user)
     network.deliver(alice.user, b"first\r\n")
     network.deliver_all([alice.user, bob.user], network.relay(Message("TOPIC", ("#big", "t"), "x")))
     network.deliver(alice.user, b"last\r\n")
-    alice.user.pending = None
+    network.end_command(alice.user)
     assert alice.sendq.lines == []
     assert pending == [b"first\r\n", b":x TOPIC #big t\r\n", b"last\r\n"]
     assert bob.lines() == [":x TOPIC #big t"]

@@ -85,8 +85,7 @@ def dispatch(network: Network, user: User, message: Message) -> list[bytes]:
 
     The shared checks come first: 421 unknown command, 451 not registered, 461 not enough parameters.
     """
-    pending: list[bytes] = []
-    user.pending = pending
+    pending = network.start_command(user)
     try:
         ctx = Context(network, user)
         verb = message.command.upper()
@@ -105,8 +104,5 @@ def dispatch(network: Network, user: User, message: Message) -> list[bytes]:
                 user.last_active = network.clock()
             cmd.handler(ctx, message)
     finally:
-        # Disconnect those whose SendQ overflowed before the sender's lines leave pending: their QUITs come
-        # after the sender's own echo of the message that overflowed them, as everyone else sees it.
-        network.reap()
-        user.pending = None
+        network.end_command(user)
     return pending

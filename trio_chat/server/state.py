@@ -250,6 +250,8 @@ class Network:
         """Numbers about the process for ``STATS z`` (tasks, memory), supplied by the app: state knows no trio."""
         self.motd: list[str] | None = None
         """The message of the day, read once at start-up; None answers MOTD with 422."""
+        self.speaker: User | None = None
+        """The user whose command runs now (their lines collect in ``pending``); set by ``dispatch``."""
         self.history: HistoryService | None = None
         """Where channel messages are stored (set by the app); None keeps no history."""
         self.recent: dict[str, deque[StoredMessage]] = {}
@@ -432,30 +434,50 @@ class Network:
 
     def deliver_all(self, users: Iterable[User], relay: Relay, *, skip: User | None = None) -> None:
         """Fan ``relay`` out: each recipient gets the variant its capabilities ask for; ``skip`` gets nothing."""
-        # The per-recipient work is kept to a few bytecodes: a cached variant, the channel's send_nowait, a
-        # count; the SendQ is scheduled for writing only when it was empty.
+        # The per-recipient work is kept to a few bytecodes: two identity checks, the cached variant, the
+        # channel's send_nowait and a count; the SendQ is scheduled for writing only when it was empty.  A
+        # recipient whose SendQ overflowed earlier in this change stays full until it is reaped, so it raises
+        # WouldBlock again: checking ``gone`` only then keeps that check off the common path.
         overflowed = self._overflowed
         cache = relay.lines
+        speaker = self.speaker
         for user in users:
-            if user is skip or user.gone:
+            if user is skip:
                 continue
-            data = cache[user.tag_variant] or relay.line(user.tag_variant)
-            pending = user.pending
-            if pending is not None:
-                pending.append(data)
+            if user is speaker:
+                if not user.gone:
+                    assert user.pending is not None
+                    user.pending.append(cache[user.tag_variant] or relay.line(user.tag_variant))
                 continue
             sendq = user.sendq
             try:
-                sendq.send_nowait(data)
+                sendq.send_nowait(cache[user.tag_variant] or relay.line(user.tag_variant))
             except WouldBlock:
-                user.gone = True
-                overflowed.append(user)
+                if not user.gone:
+                    user.gone = True
+                    overflowed.append(user)
                 continue
             if sendq.queued:
                 sendq.queued += 1
             else:
                 sendq.queued = 1
                 sendq.ready()
+
+    def start_command(self, user: User) -> list[bytes]:
+        """``user``'s command starts: every line for them collects, in order, in the list returned."""
+        pending: list[bytes] = []
+        user.pending = pending
+        self.speaker = user
+        return pending
+
+    def end_command(self, user: User) -> None:
+        """The command is complete: disconnect those it overflowed (their QUITs still go to ``pending``, after
+        the command's own lines, as everyone else sees them), then deliver to ``user`` directly again."""
+        try:
+            self.reap()
+        finally:
+            user.pending = None
+            self.speaker = None
 
     def reap(self) -> None:
         """Disconnect everyone whose SendQ overflowed during the last change (and any that causes).
