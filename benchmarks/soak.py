@@ -105,6 +105,7 @@ def write_config(directory: Path, oper_password: str) -> Path:
                 f"flood_rate = {FLOOD_RATE}",
                 f"sendq_lines = {SENDQ_LINES}",
                 f"registration_timeout = {REGISTRATION_TIMEOUT}",
+                f'db = "{directory / "soak.db"}"',
                 'log_level = "INFO"',
                 "",
                 "[opers]",
@@ -1024,7 +1025,7 @@ async def wave(run: Run, monitor: Monitor, figures: Figures, mark: Callable[[str
     with trio.move_on_after(args.settle):
         while True:
             last = await monitor.read_stats() or last
-            if last and back_to_baseline(figures.baseline, last):
+            if last and back_to_baseline(figures.baseline, last, args.channels + 1):
                 break
             await trio.sleep(1.0)
     await trio.sleep(1.0)
@@ -1037,11 +1038,15 @@ async def wave(run: Run, monitor: Monitor, figures: Figures, mark: Callable[[str
     mark(f"settled after {figures.settle_seconds:.1f} s: {figures.end}")
 
 
-STATE_NAMES = ("connections", "users", "channels", "memberships", "sessions")
+STATE_NAMES = ("connections", "users", "memberships", "sessions")
 
 
-def back_to_baseline(baseline: dict[str, int], now: dict[str, int]) -> bool:
+def back_to_baseline(baseline: dict[str, int], now: dict[str, int], kept_channels: int) -> bool:
+    """Everything back where it was, except channels with stored history, which stay, empty, when everyone has
+    left: at most ``kept_channels`` more (the soak's channels and #sink).  Memberships must come back exactly."""
     if any(now.get(name) != baseline.get(name) for name in STATE_NAMES):
+        return False
+    if not 0 <= now.get("channels", 0) - baseline.get("channels", 0) <= kept_channels:
         return False
     return abs(now.get("tasks", 0) - baseline.get("tasks", 0)) <= TASK_TOLERANCE
 
@@ -1292,6 +1297,13 @@ def report(runs: list[Run], figures: Figures, server: ServerProcess, wall: float
     for name in STATE_NAMES:
         base, end = figures.baseline.get(name), figures.end.get(name)
         check(f"{name} back to the baseline", base is not None and base == end, f"baseline {base}, end {end}")
+    base, end = figures.baseline.get("channels", 0), figures.end.get("channels", -1)
+    kept = runs[0].args.channels + 1
+    check(
+        f"channels back to the baseline but those with history (at most {kept}, kept empty)",
+        0 <= end - base <= kept,
+        f"baseline {base}, end {end}",
+    )
     base_tasks, end_tasks = figures.baseline.get("tasks", -1), figures.end.get("tasks", -(10**9))
     check(
         f"tasks back to the baseline (within {TASK_TOLERANCE})",
