@@ -1162,14 +1162,22 @@ def merge(runs: list[Run]) -> Run:
 
 
 def rss_plateau(figures: Figures) -> tuple[bool, str]:
-    """A leak grows with every wave; memory the allocator keeps after the first wave does not."""
+    """A leak grows with every wave; memory the allocator keeps after the warm-up does not.
+
+    The warm-up is the first wave, or the first two when there are three or more: the history store's thread
+    (its malloc arena) and SQLite's page cache settle during the second wave (measured: 82, 91, 92, 92 MB at
+    the ends of four waves), so from the second wave on the figure must stay flat.
+    """
     base = figures.baseline.get("rss_kb", 0)
-    first = figures.wave_ends[0].get("rss_kb", 0)
-    last = figures.wave_ends[-1].get("rss_kb", 0)
-    allowed = max(RSS_SLACK_KB, int(RSS_SLACK_FRACTION * (first - base)))
+    ends = figures.wave_ends
+    warm = 1 if len(ends) >= 3 else 0
+    first = ends[warm].get("rss_kb", 0)
+    last = ends[-1].get("rss_kb", 0)
+    growth = ends[0].get("rss_kb", 0) - base
+    allowed = max(RSS_SLACK_KB, int(RSS_SLACK_FRACTION * growth))
     text = (
-        f"end of wave {len(figures.wave_ends)} - end of wave 1 = {last - first:+d} KB; allowed {allowed} KB "
-        f"(the larger of {RSS_SLACK_KB} KB and {RSS_SLACK_FRACTION:.0%} of wave 1's growth {first - base} KB)"
+        f"end of wave {len(ends)} - end of wave {warm + 1} = {last - first:+d} KB; allowed {allowed} KB "
+        f"(the larger of {RSS_SLACK_KB} KB and {RSS_SLACK_FRACTION:.0%} of wave 1's growth {growth} KB)"
     )
     return first > 0 and last - first <= allowed, text
 
@@ -1351,9 +1359,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--waves",
         type=int,
-        default=2,
-        help="run the whole load this many times on the same server (2); with 2 or more, also checks that the "
-        "server's memory does not grow from wave to wave",
+        default=3,
+        help="run the whole load this many times on the same server (3); with 2 or more, also checks that the "
+        "server's memory does not grow from wave to wave (from the second wave on, with 3 or more)",
     )
     parser.add_argument(
         "--server-command",
