@@ -24,7 +24,7 @@ from trio_chat.server.state import Network, User
 SERVER = "irc.test"
 T0 = 1_700_000_000.0
 
-BEFORE_REGISTRATION = {"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"}
+BEFORE_REGISTRATION = {"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT", "AUTHENTICATE", "REGISTER"}
 IDLE_RESET = {"PRIVMSG", "NOTICE"}
 
 

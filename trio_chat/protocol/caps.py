@@ -15,9 +15,16 @@ SETNAME = "setname"
 BATCH = "batch"
 CHATHISTORY = "draft/chathistory"
 MESSAGE_REDACTION = "draft/message-redaction"
+SASL = "sasl"
+ACCOUNT_TAG = "account-tag"
+ACCOUNT_NOTIFY = "account-notify"
+ACCOUNT_REGISTRATION = "draft/account-registration"
 
 SUPPORTED: dict[str, str] = {
     # name -> value advertised with CAP LS 302 ("" for none)
+    ACCOUNT_NOTIFY: "",
+    ACCOUNT_REGISTRATION: "before-connect",
+    ACCOUNT_TAG: "",
     AWAY_NOTIFY: "",
     BATCH: "",
     CAP_NOTIFY: "",
@@ -28,6 +35,7 @@ SUPPORTED: dict[str, str] = {
     MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
     MULTI_PREFIX: "",
+    SASL: "PLAIN,EXTERNAL",
     SERVER_TIME: "",
     USERHOST_IN_NAMES: "",
 }

@@ -98,6 +98,7 @@ class Server:
         replay = self.network.replay_size
         recent = {f: self.store.latest(f, replay) for f in self.store.targets_with_history()} if replay > 0 else {}
         self.network.restore(self.store.load_channels(), recent)
+        self.network.restore_accounts(self.store.load_accounts())
         stats = self.history.stats
         self.network.probes = {
             "sessions": lambda: len(self.sessions),
@@ -187,7 +188,20 @@ class Server:
             nursery.start_soon(self.flusher.run)
             await nursery.start(self.history.run)
             nursery.start_soon(self.run_retention)
-            task_status.started()
+
+            def call_later(delay: float, callback: Callable[[], None]) -> None:
+                async def later() -> None:
+                    await trio.sleep(delay)
+                    callback()
+
+                nursery.start_soon(later)
+
+            self.network.call_later = call_later
+            try:
+                task_status.started()
+                await trio.sleep_forever()
+            finally:
+                self.network.call_later = None
 
     async def run_retention(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Apply the retention limits at start-up and then every ``history_prune_interval`` seconds (of trio's
@@ -281,6 +295,14 @@ def tls_context(config: ServerConfig) -> ssl.SSLContext:
         raise ConfigError("TLS needs both tls_cert and tls_key (--tls-cert FILE --tls-key FILE)")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     load_certificate(context, config)
+    if config.tls_client_ca:
+        # Python's ssl module cannot accept any certificate a client presents (no verify callback): client
+        # certificates are requested, not required, and accepted when signed by one of these authorities.
+        try:
+            context.load_verify_locations(cafile=config.tls_client_ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load client certificate authorities {config.tls_client_ca}: {exc}") from None
+        context.verify_mode = ssl.CERT_OPTIONAL
     return context
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..protocol import numerics as N
 from ..protocol.message import Message
 from .context import Context
-from .handlers import channels, history, info, messaging, modes, oper, registration
+from .handlers import accounts, channels, history, info, messaging, modes, nickserv, oper, registration
 from .state import Network, User
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,11 @@ COMMANDS: dict[str, Command] = {
     "PING": Command(registration.handle_ping, 0, before_registration=True),
     "PONG": Command(registration.handle_pong, 0, before_registration=True),
     "QUIT": Command(registration.handle_quit, 0, before_registration=True),
+    # accounts
+    "AUTHENTICATE": Command(accounts.handle_authenticate, 1, before_registration=True),
+    "REGISTER": Command(accounts.handle_register, 3, before_registration=True),
+    "NS": Command(nickserv.handle_ns),
+    "NICKSERV": Command(nickserv.handle_ns),
     # messages
     "PRIVMSG": Command(messaging.handle_privmsg, 0, idle_reset=True),
     "NOTICE": Command(messaging.handle_notice, 0, idle_reset=True),
@@ -72,7 +77,7 @@ COMMANDS: dict[str, Command] = {
     "INFO": Command(info.handle_info),
     "ADMIN": Command(info.handle_admin),
     # operators
-    "OPER": Command(oper.handle_oper, 2),
+    "OPER": Command(oper.handle_oper, 1),
     "KILL": Command(oper.handle_kill, 1),
     "KLINE": Command(oper.handle_kline, 1),
     "UNKLINE": Command(oper.handle_unkline, 1),

@@ -78,7 +78,29 @@ class ServerConfig:
     """Seconds between two passes of retention in the background (the first runs at start-up)."""
 
     opers: tuple[tuple[str, str], ...] = ()
-    """Operator accounts: name -> password hash from ``trio-chat hash-password`` (an ``[opers]`` table)."""
+    """Operator accounts: name -> password hash from ``trio-chat hash-password`` (an ``[opers]`` table), or
+    ``account:NAME``: whoever is logged in to account NAME may ``OPER name`` without a password."""
+
+    # Accounts.
+    tls_client_ca: str | None = None
+    """PEM file of the certificate authorities whose client certificates the TLS listener accepts (requested,
+    not required); their SHA-256 fingerprints log in with SASL EXTERNAL.  None: no client certificates."""
+    password_hash_cost: int = 14
+    """scrypt cost of new account passwords, as log2 of n (14: 16 MiB, tens of milliseconds).  Hashes of cost
+    above 10 are computed in a worker thread; cheaper ones (tests) inline."""
+    password_min_length: int = 6
+    """Shortest password an account may have (``WEAK_PASSWORD`` below it)."""
+    password_max_length: int = 300
+    """Longest password, in bytes of UTF-8: it must fit in a PRIVMSG to NickServ."""
+    registration_before_connect: bool = True
+    """Whether ``REGISTER`` is accepted before connection registration is complete (``before-connect``)."""
+    nick_grace: float = 30.0
+    """Seconds someone not logged in may keep a nick that belongs to an account before being renamed to a
+    guest nick."""
+    login_failures_burst: int = 5
+    """Failed logins (SASL, IDENTIFY, PASSWD) allowed at once per account and per address…"""
+    login_failures_per_minute: float = 3.0
+    """…then this many per minute; beyond that, logins are refused until the bucket refills.  0: no limit."""
 
     # Connection limits; 0 means no limit.
     max_clients: int = 4096
@@ -113,6 +135,10 @@ class ServerConfig:
             raise ConfigError("history_max_days must be 0 (keep forever) or more, and at most 1000000")
         if not self.history_prune_interval > 0:
             raise ConfigError("history_prune_interval must be more than 0 seconds")
+        if not 1 <= self.password_hash_cost <= 20:
+            raise ConfigError("password_hash_cost must be between 1 and 20 (log2 of scrypt's n)")
+        if not self.nick_grace >= 0:
+            raise ConfigError("nick_grace must be 0 seconds or more")
 
     def merged(self, values: dict[str, Any]) -> ServerConfig:
         """A copy with ``values`` applied; unknown names or values of the wrong type raise :class:`ConfigError`."""

@@ -50,6 +50,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeAlias, TypeVar
 
+from .accounts import AccountRecord
+
 __all__ = [
     "ChannelRecord",
     "HistoryStore",
@@ -211,6 +213,18 @@ class HistoryStore(Protocol):
         """Every saved channel, sorted by folded name."""
         ...
 
+    def save_account(self, record: AccountRecord) -> None:
+        """Insert or replace the account ``record.folded`` (see :class:`~.accounts.AccountStore`)."""
+        ...
+
+    def delete_account(self, folded: str) -> None:
+        """Forget an account (no error if there is none)."""
+        ...
+
+    def load_accounts(self) -> list[AccountRecord]:
+        """Every account, sorted by folded name."""
+        ...
+
     def close(self) -> None:
         """Release the store (for SQLite: close the connection).  Later calls are errors."""
         ...
@@ -291,6 +305,7 @@ class MemoryHistory:
         self._rings: dict[str, deque[StoredMessage]] = {}
         self._by_msgid: dict[str, StoredMessage] = {}
         self._channels: dict[str, ChannelRecord] = {}
+        self._accounts: dict[str, AccountRecord] = {}
         self._next_seq = 1
 
     # -- writing --
@@ -457,6 +472,17 @@ class MemoryHistory:
     def load_channels(self) -> list[ChannelRecord]:
         return [self._channels[k] for k in sorted(self._channels)]
 
+    # -- accounts --
+
+    def save_account(self, record: AccountRecord) -> None:
+        self._accounts[record.folded] = record
+
+    def delete_account(self, folded: str) -> None:
+        self._accounts.pop(folded, None)
+
+    def load_accounts(self) -> list[AccountRecord]:
+        return [self._accounts[k] for k in sorted(self._accounts)]
+
     def close(self) -> None:
         """Nothing to release: the data stays until the object is dropped."""
 
@@ -476,6 +502,12 @@ class HistoryService(Protocol):
     def save_channel_nowait(self, record: ChannelRecord) -> None: ...
 
     def delete_channel_nowait(self, folded: str) -> None: ...
+
+    def save_account_nowait(self, record: AccountRecord) -> None:
+        """Queue a write of an account record; failures are logged."""
+        ...
+
+    def delete_account_nowait(self, folded: str) -> None: ...
 
     async def latest(self, folded: str, limit: int, after: Ref | None = None) -> list[StoredMessage]: ...
 

@@ -15,11 +15,24 @@ LOG2_N, R, P = 14, 8, 1
 """scrypt costs: 2**14 iterations, 16 MiB of memory, about 40 ms a check here; OPER is rare."""
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
+def hash_password(password: str, *, salt: bytes | None = None, log2_n: int = LOG2_N) -> str:
+    """A salted scrypt hash of ``password``; ``log2_n`` is the cost (tests use a tiny one)."""
+    if not 1 <= log2_n <= 20:
+        raise ValueError("the scrypt cost (log2 n) must be between 1 and 20")
     salt = salt if salt is not None else os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=1 << LOG2_N, r=R, p=P, maxmem=64 << 20, dklen=32)
+    digest = hashlib.scrypt(
+        password.encode("utf-8", "surrogateescape"), salt=salt, n=1 << log2_n, r=R, p=P, maxmem=256 << 20, dklen=32
+    )
     b64 = base64.b64encode
-    return f"scrypt${LOG2_N}${R}${P}${b64(salt).decode()}${b64(digest).decode()}"
+    return f"scrypt${log2_n}${R}${P}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def hash_cost(stored: str) -> int:
+    """The cost (log2 n) of a stored hash; 0 when it cannot be read (checking it is then instant)."""
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt" or not parts[1].isdigit():
+        return 0
+    return int(parts[1])
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -29,7 +42,7 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "scrypt" or not 1 <= int(log2_n) <= 20:
             return False
         digest = hashlib.scrypt(
-            password.encode(),
+            password.encode("utf-8", "surrogateescape"),
             salt=base64.b64decode(salt),
             n=1 << int(log2_n),
             r=int(r),

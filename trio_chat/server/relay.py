@@ -1,7 +1,7 @@
 """A message on its way to many recipients, serialised once per variant of the tags they asked for.
 
 A broadcast builds one :class:`Relay`; each recipient's ``tag_variant`` (from its capabilities) picks one of at
-most four byte strings, each built on first use.  Per-recipient work is an index and a queue put.
+most eight byte strings, each built on first use.  Per-recipient work is an index and a queue put.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ VARIANT_TIME = 1
 """Bit of ``User.tag_variant``: the recipient negotiated server-time."""
 VARIANT_TAGS = 2
 """Bit of ``User.tag_variant``: the recipient negotiated message-tags (client tags and msgid)."""
+VARIANT_ACCOUNT = 4
+"""Bit of ``User.tag_variant``: the recipient negotiated account-tag (the sender's account)."""
 
 
 class Relay:
     """One outgoing message; ``line(variant)`` gives its wire bytes for a recipient's tag variant."""
 
-    __slots__ = ("body", "client_tags", "lines", "msgid", "time", "time_ms")
+    __slots__ = ("account", "body", "client_tags", "lines", "msgid", "time", "time_ms")
 
     def __init__(
         self,
@@ -29,6 +31,7 @@ class Relay:
         msgid: str | None = None,
         client_tags: Mapping[str, str] | None = None,
         time_ms: int = 0,
+        account: str | None = None,
     ) -> None:
         self.body = message.to_bytes()
         self.time = time
@@ -36,10 +39,13 @@ class Relay:
         """The same instant as ``time``, in Unix milliseconds (what the history store keeps)."""
         self.msgid = msgid
         self.client_tags = client_tags
-        self.lines: list[bytes | None] = [self.body, None, None, None]
+        self.account = account
+        """The sender's account (the ``account`` tag), if they are logged in."""
+        self.lines: list[bytes | None] = [self.body, None, None, None, None, None, None, None]
 
     def line(self, variant: int) -> bytes:
-        """The bytes for recipients of ``variant`` (a combination of VARIANT_TIME and VARIANT_TAGS)."""
+        """The bytes for recipients of ``variant`` (a combination of VARIANT_TIME, VARIANT_TAGS and
+        VARIANT_ACCOUNT)."""
         cached = self.lines[variant]
         if cached is not None:
             return cached
@@ -49,6 +55,8 @@ class Relay:
                 tags["msgid"] = self.msgid
             if self.client_tags:
                 tags.update(self.client_tags)
+        if variant & VARIANT_ACCOUNT and self.account:
+            tags["account"] = self.account
         if variant & VARIANT_TIME and self.time:
             tags["time"] = self.time
         out = b"@" + format_tags(tags).encode() + b" " + self.body if tags else self.body

@@ -10,6 +10,7 @@ producer), and the flusher or the writer sends what is queued in one write.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 
@@ -30,6 +31,17 @@ log = logging.getLogger("trio_chat.server")
 RECEIVE_SIZE = 65536
 
 
+def certfp_of(stream: trio.abc.Stream) -> str | None:
+    """The SHA-256 fingerprint (lower-case hex) of the TLS client certificate, if one was accepted."""
+    if not isinstance(stream, trio.SSLStream):
+        return None
+    try:
+        der = stream.getpeercert(binary_form=True)
+    except (ValueError, AttributeError, trio.NeedHandshakeError):
+        return None
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
 class Session:
     """A client connection: implements the :class:`~.state.Outbox` the state asks to close it through."""
 
@@ -43,6 +55,7 @@ class Session:
         self.sendq = SendQ(config.sendq_lines)
         self.user = network.add_connection(host, self, self.sendq)
         self.user.secure = isinstance(stream, trio.SSLStream)
+        self._tls_unchecked = self.user.secure
         self.id = self.user.id
         self.close_reason: str | None = None
         self._abort = False
@@ -173,6 +186,10 @@ class Session:
             self._eof = True
             return
         self.last_received = trio.current_time()
+        if self._tls_unchecked:
+            # The handshake is complete once data came through: the client certificate (if any) is known.
+            self._tls_unchecked = False
+            self.user.certfp = certfp_of(self.stream)
         try:
             self._backlog.extend(self._buffer.feed(data))
         except ReadQExceeded:
@@ -214,8 +231,8 @@ class Session:
         send = self.sendq.send
         for line in replies:
             await send(line)
-        deferred = user.deferred
-        if deferred is not None:
+        # A deferred step may defer another (a password checked, then a new one hashed).
+        while (deferred := user.deferred) is not None:
             user.deferred = None
             for line in await deferred():
                 await send(line)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from collections.abc import Set as AbstractSet
@@ -23,11 +24,18 @@ from ..protocol import caps
 from ..protocol.casemap import casefold
 from ..protocol.message import Message
 from ..protocol.names import mask_matches
+from .accounts import AccountRecord, LoginThrottle
 from .config import ServerConfig
 from .history import ChannelRecord, HistoryService, StoredMessage, StoreError
-from .relay import VARIANT_TAGS, VARIANT_TIME, Relay
+from .relay import VARIANT_ACCOUNT, VARIANT_TAGS, VARIANT_TIME, Relay
 
 log = logging.getLogger(__name__)
+
+NICKSERV = "NickServ"
+NICKSERV_SOURCE = "NickServ!NickServ@services."
+"""The built-in NickServ pseudo-user: its nick cannot be taken, its NOTICEs come from this source."""
+SERVICE_NICKS = frozenset({"nickserv"})
+"""Folded nicks of the pseudo-users."""
 
 
 class SendQ(Protocol):
@@ -90,6 +98,14 @@ class User:
     """The asynchronous rest of this user's command (a store query), run by the session after it."""
     gone: bool = False
     """Removed from the network (quit, killed, SendQ exceeded): nothing more is delivered."""
+    account: str | None = None
+    """The account this connection is logged in to (its name as registered), if any."""
+    certfp: str | None = None
+    """SHA-256 fingerprint of the TLS client certificate (lower-case hex), if one was presented and accepted."""
+    sasl: SaslExchange | None = None
+    """An AUTHENTICATE exchange under way."""
+    nick_claim: int = 0
+    """Counts nick changes: a pending guest rename applies only to the nick it was scheduled for."""
 
     @property
     def source(self) -> str:
@@ -100,9 +116,19 @@ class User:
 
     def set_caps(self, new: AbstractSet[str]) -> None:
         self.caps = frozenset(new)
-        self.tag_variant = (VARIANT_TIME if caps.SERVER_TIME in new else 0) | (
-            VARIANT_TAGS if caps.MESSAGE_TAGS in new else 0
+        self.tag_variant = (
+            (VARIANT_TIME if caps.SERVER_TIME in new else 0)
+            | (VARIANT_TAGS if caps.MESSAGE_TAGS in new else 0)
+            | (VARIANT_ACCOUNT if caps.ACCOUNT_TAG in new else 0)
         )
+
+
+@dataclass(slots=True)
+class SaslExchange:
+    """An AUTHENTICATE exchange: the mechanism chosen and the base64 chunks received so far."""
+
+    mechanism: str
+    data: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +241,10 @@ class WhowasEntry:
     time: int
 
 
+def void(_: object) -> None:
+    """Drop a value (a callback that must return None)."""
+
+
 def status_prefix(status: str, *, all_of_them: bool) -> str:
     """``"ov"`` -> ``"@+"`` (multi-prefix) or ``"@"``."""
     symbols = status.replace("o", "@").replace("v", "+")
@@ -257,6 +287,12 @@ class Network:
         self.recent: dict[str, deque[StoredMessage]] = {}
         """The last ``history_replay`` messages of each channel, replayed on JOIN without asking the store."""
         self._batch_ids = itertools.count(1)
+        self.accounts: dict[str, AccountRecord] = {}
+        """Every account by folded name, loaded at start-up; changes are written through ``history``."""
+        self.login_throttle = LoginThrottle(config.login_failures_burst, config.login_failures_per_minute / 60)
+        self.call_later: Callable[[float, Callable[[], None]], None] | None = None
+        """Runs a callback after a delay of trio's clock (set by the app); None (state tests): nothing is
+        scheduled, so nick ownership is not enforced."""
 
     # ---- time and ids -------------------------------------------------------------------------------------
 
@@ -286,7 +322,14 @@ class Network:
 
     # ---- delivery -----------------------------------------------------------------------------------------
 
-    def relay(self, message: Message, *, client_tags: dict[str, str] | None = None, msgid: bool = False) -> Relay:
+    def relay(
+        self,
+        message: Message,
+        *,
+        client_tags: dict[str, str] | None = None,
+        msgid: bool = False,
+        account: str | None = None,
+    ) -> Relay:
         ms = int(self.clock() * 1000)
         return Relay(
             message,
@@ -294,6 +337,7 @@ class Network:
             msgid=self.next_msgid() if msgid else None,
             client_tags=client_tags,
             time_ms=ms,
+            account=account,
         )
 
     # ---- history ------------------------------------------------------------------------------------------
@@ -323,7 +367,7 @@ class Network:
             target=channel.name,
             folded=channel.folded,
             source=sender.source,
-            account=None,
+            account=sender.account,
             command=command,
             text=text,
             tags=tuple(relay.client_tags.items()) if relay.client_tags else (),
@@ -519,7 +563,10 @@ class Network:
         return self.users.get(casefold(nick))
 
     def nick_in_use(self, nick: str, by: User) -> bool:
-        other = self.users.get(casefold(nick))
+        folded = casefold(nick)
+        if folded in SERVICE_NICKS:
+            return True
+        other = self.users.get(folded)
         return other is not None and other is not by
 
     def register(self, user: User) -> None:
@@ -530,7 +577,7 @@ class Network:
 
     def change_nick(self, user: User, new: str) -> None:
         """Rename a registered user and tell them and everyone sharing a channel, once each."""
-        relay = self.relay(Message("NICK", (new,), user.source))
+        relay = self.relay(Message("NICK", (new,), user.source), account=user.account)
         self._remember(user)
         old = user.folded
         del self.users[old]
@@ -556,7 +603,7 @@ class Network:
         user.gone = True
         self.connections.discard(user)
         if user.registered:
-            relay = self.relay(Message("QUIT", (reason,), user.source))
+            relay = self.relay(Message("QUIT", (reason,), user.source), account=user.account)
             self.deliver_all(self.neighbours(user), relay)
             for channel in list(user.channels.values()):
                 self._leave(channel, user)
@@ -584,8 +631,11 @@ class Network:
             channel.members[user] = ""
         channel.invited.discard(user.folded)
         user.channels[folded] = channel
-        plain = self.relay(Message("JOIN", (channel.name,), user.source))
-        extended = self.relay(Message("JOIN", (channel.name, "*", user.realname), user.source))
+        account = user.account
+        plain = self.relay(Message("JOIN", (channel.name,), user.source), account=account)
+        extended = self.relay(
+            Message("JOIN", (channel.name, account or "*", user.realname), user.source), account=account
+        )
         members = channel.members
         wants_extended = [m for m in members if caps.EXTENDED_JOIN in m.caps]
         if wants_extended:
@@ -600,7 +650,7 @@ class Network:
 
     def part(self, user: User, channel: Channel, reason: str | None) -> None:
         params = (channel.name, reason) if reason else (channel.name,)
-        self.deliver_all(channel.members, self.relay(Message("PART", params, user.source)))
+        self.deliver_all(channel.members, self.relay(Message("PART", params, user.source), account=user.account))
         self._leave(channel, user)
 
     def kick(self, kicker: User, channel: Channel, target: User, reason: str) -> None:
@@ -618,15 +668,125 @@ class Network:
         channel.topic = topic
         channel.topic_by = user.source
         channel.topic_time = self.now()
-        self.deliver_all(channel.members, self.relay(Message("TOPIC", (channel.name, topic), user.source)))
+        relay = self.relay(Message("TOPIC", (channel.name, topic), user.source), account=user.account)
+        self.deliver_all(channel.members, relay)
         self.channel_changed(channel)
 
     def set_away(self, user: User, message: str | None) -> None:
         if message is None and user.away is None:
             return  # not away before either: nothing to tell anyone
         user.away = message
-        relay = self.relay(Message("AWAY", (message,) if message else (), user.source))
+        relay = self.relay(Message("AWAY", (message,) if message else (), user.source), account=user.account)
         self.deliver_all((u for u in self.neighbours(user) if u.has(caps.AWAY_NOTIFY)), relay)
+
+    # ---- accounts -----------------------------------------------------------------------------------------
+
+    def restore_accounts(self, records: Iterable[AccountRecord]) -> None:
+        """At start-up: every account the store kept."""
+        for record in records:
+            self.accounts[record.folded] = record
+
+    def find_account(self, name: str) -> AccountRecord | None:
+        return self.accounts.get(casefold(name))
+
+    def account_by_certfp(self, certfp: str) -> AccountRecord | None:
+        return next((a for a in self.accounts.values() if certfp in a.certfps), None)
+
+    def save_account(self, record: AccountRecord) -> None:
+        """Create or change an account, here and (without waiting) in the store."""
+        self.accounts[record.folded] = record
+        if self.history is not None:
+            try:
+                self.history.save_account_nowait(record)
+            except StoreError as exc:
+                log.error("account %s: not saved: %s", record.name, exc)
+
+    def drop_account(self, record: AccountRecord) -> None:
+        """Delete an account; everyone logged in to it is logged out."""
+        self.accounts.pop(record.folded, None)
+        if self.history is not None:
+            try:
+                self.history.delete_account_nowait(record.folded)
+            except StoreError as exc:
+                log.error("account %s: not deleted from the store: %s", record.name, exc)
+        for user in list(self.connections):
+            if user.account is not None and casefold(user.account) == record.folded:
+                self.logout(user)
+
+    def login(self, user: User, record: AccountRecord) -> None:
+        """``user`` is now logged in to ``record``: 900 to them, ACCOUNT to those who asked (account-notify)."""
+        user.account = record.name
+        self.deliver(
+            user,
+            Message(
+                "900",
+                (user.nick, user.source, record.name, f"You are now logged in as {record.name}"),
+                self.config.server_name,
+            ).to_bytes(),
+        )
+        self._account_changed(user, record.name)
+
+    def logout(self, user: User) -> None:
+        if user.account is None:
+            return
+        user.account = None
+        self.deliver(
+            user,
+            Message("901", (user.nick, user.source, "You are now logged out"), self.config.server_name).to_bytes(),
+        )
+        self._account_changed(user, "*")
+
+    def _account_changed(self, user: User, shown: str) -> None:
+        if not user.registered:
+            return
+        relay = self.relay(Message("ACCOUNT", (shown,), user.source))
+        self.deliver_all((u for u in (user, *self.neighbours(user)) if caps.ACCOUNT_NOTIFY in u.caps), relay)
+
+    def service_notice(self, user: User, text: str) -> None:
+        """A NOTICE from NickServ to ``user``."""
+        self.deliver(user, Message("NOTICE", (user.nick, text), NICKSERV_SOURCE).to_bytes())
+
+    def owns_nick(self, user: User) -> bool:
+        """Whether ``user`` may keep their nick: it is no account's, or they are logged in to that account."""
+        owner = self.accounts.get(user.folded or casefold(user.nick))
+        return owner is None or (user.account is not None and casefold(user.account) == owner.folded)
+
+    def claim_nick(self, user: User) -> None:
+        """``user`` (registered) has just taken their nick: if it belongs to an account they are not logged in
+        to, tell them to log in and rename them to a guest nick after ``nick_grace`` seconds."""
+        user.nick_claim += 1
+        if self.owns_nick(user):
+            return
+        grace = self.config.nick_grace
+        self.service_notice(
+            user,
+            f"This nickname is registered to an account. Log in with /msg {NICKSERV} IDENTIFY <password> "
+            f"(or SASL) within {grace:g} seconds, or you will be renamed.",
+        )
+        if self.call_later is not None:
+            claim = user.nick_claim
+            self.call_later(grace, lambda: void(self.enforce_nick(user, claim)))
+
+    def enforce_nick(self, user: User, claim: int) -> bool:
+        """The grace period is over: rename ``user`` to a guest nick unless they changed nick or logged in
+        meanwhile.  True if they were renamed."""
+        if user.gone or not user.registered or user.nick_claim != claim or self.owns_nick(user):
+            return False
+        guest = self.guest_nick()
+        log.info("[%d] %s did not log in to its account: renamed to %s", user.id, user.nick, guest)
+        self.service_notice(user, f"You did not log in to the account {user.nick}: you are now {guest}.")
+        self.change_nick(user, guest)
+        user.nick_claim += 1
+        self.reap()
+        return True
+
+    def guest_nick(self) -> str:
+        """A free ``GuestNNNNN`` nick."""
+        while True:
+            nick = f"Guest{random.randrange(10_000, 100_000)}"
+            folded = casefold(nick)
+            if folded not in self.users and folded not in self.accounts:
+                return nick
 
     # ---- operators ----------------------------------------------------------------------------------------
 

@@ -223,6 +223,8 @@ def handle_whois(ctx: Context, msg: Message) -> None:
         ctx.reply(N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
     if target.secure:
         ctx.reply(N.RPL_WHOISSECURE, target.nick, "is using a secure connection")
+    if target.account is not None:
+        ctx.reply(N.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
     if target.away:
         ctx.reply(N.RPL_AWAY, target.nick, target.away)
     clock = ctx.network.clock()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from ...protocol import caps
 from ...protocol import numerics as N
+from ...protocol.casemap import casefold
 from ...protocol.message import Message
 from ...protocol.names import is_channel_name
 from ..context import Context
-from ..state import Channel, User
+from ..state import NICKSERV, SERVICE_NICKS, Channel, User
+from . import nickserv
 
 
 def handle_privmsg(ctx: Context, msg: Message) -> None:
@@ -59,6 +61,7 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
     sender = ctx.user
     network = ctx.network
     for target in targets:
+        service_text: str | None = None
         status = ""
         name = target
         if name[0] in "@+" and len(name) > 1 and is_channel_name(name[1:]):
@@ -76,7 +79,9 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             # The channel is named as it was created, whatever case the sender used (``#Lobby`` for ``#LOBBY``).
             shown = status + channel.name
             params = (shown,) if text is None else (shown, text)
-            relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
+            relay = network.relay(
+                Message(verb, params, sender.source), client_tags=client_tags, msgid=True, account=sender.account
+            )
             recipients = _channel_recipients(channel, status, verb)
             network.deliver_all(recipients, relay, skip=sender)
             if text is not None and not status:
@@ -84,6 +89,12 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 # is held until the message is committed: it is the sender's receipt.
                 receipt = sender.has(caps.ECHO_MESSAGE)
                 network.remember(channel, relay, sender, verb, text, receipt=receipt)
+        elif casefold(name) in SERVICE_NICKS:
+            # NickServ answers PRIVMSGs (after the echo); NOTICEs and TAGMSGs to it go nowhere.
+            params = (NICKSERV,) if text is None else (NICKSERV, text)
+            relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
+            if verb == "PRIVMSG":
+                service_text = text
         else:
             user = network.find_user(name)
             if user is None:
@@ -92,7 +103,9 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 continue
             # The recipient is named as they spell their nick, whatever case the sender used.
             params = (user.nick,) if text is None else (user.nick, text)
-            relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
+            relay = network.relay(
+                Message(verb, params, sender.source), client_tags=client_tags, msgid=True, account=sender.account
+            )
             # A message to oneself arrives once: as the echo when echo-message is on, else as a delivery.
             if _accepts(user, verb) and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
                 network.deliver(user, relay.line(user.tag_variant))
@@ -100,6 +113,8 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 ctx.reply(N.RPL_AWAY, user.nick, user.away)
         if sender.has(caps.ECHO_MESSAGE) and _accepts(sender, verb):
             network.deliver(sender, relay.line(sender.tag_variant))
+        if service_text is not None:
+            nickserv.handle_text(ctx, service_text)
 
 
 def _accepts(user: User, verb: str) -> bool:

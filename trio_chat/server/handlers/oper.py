@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from ...protocol import numerics as N
+from ...protocol.casemap import casefold
 from ...protocol.message import Message
 from ..context import Context
 from ..passwords import verify_password
@@ -13,11 +14,22 @@ log = logging.getLogger("trio_chat.server.oper")
 
 
 def handle_oper(ctx: Context, msg: Message) -> None:
+    """``OPER <name> <password>``; an operator tied to an account (``account:NAME`` in the config) needs no
+    password, only to be logged in to that account: ``OPER <name>`` (a password given is ignored)."""
     user = ctx.user
-    name, password = msg.params[0], msg.params[1]
+    name = msg.params[0]
+    password = msg.params[1] if len(msg.params) > 1 else None
     stored = dict(ctx.config.opers).get(name)
+    if stored is not None and stored.startswith("account:"):
+        account = stored.removeprefix("account:")
+        ok = user.account is not None and casefold(user.account) == casefold(account)
+    elif password is None:
+        ctx.need_more_params("OPER")
+        return
+    else:
+        ok = stored is not None and verify_password(password, stored)
     # The same answer for an unknown name and a wrong password: which names exist is not told.
-    if stored is None or not verify_password(password, stored):
+    if not ok:
         log.warning("[%d] failed OPER %s by %s", user.id, name, user.source)
         ctx.reply(N.ERR_PASSWDMISMATCH, "Password incorrect")
         return

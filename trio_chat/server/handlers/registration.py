@@ -27,7 +27,10 @@ def handle_cap(ctx: Context, msg: Message) -> None:
             user.cap_negotiating = True
         if version >= 302:
             user.set_caps(user.caps | caps.STICKY)
-        ctx.server_message("CAP", user.nick, "LS", " ".join(caps.ls_tokens(version)))
+        tokens = caps.ls_tokens(version)
+        if not ctx.config.registration_before_connect:
+            tokens = [caps.ACCOUNT_REGISTRATION if t.startswith(caps.ACCOUNT_REGISTRATION) else t for t in tokens]
+        ctx.server_message("CAP", user.nick, "LS", " ".join(tokens))
     elif sub == "LIST":
         ctx.server_message("CAP", user.nick, "LIST", " ".join(sorted(user.caps)))
     elif sub == "REQ":
@@ -84,6 +87,7 @@ def handle_nick(ctx: Context, msg: Message) -> None:
     elif nick != user.nick:
         log.info("[%d] %s is now known as %s", user.id, user.nick, nick)
         ctx.network.change_nick(user, nick)
+        ctx.network.claim_nick(user)
 
 
 def handle_user(ctx: Context, msg: Message) -> None:
@@ -128,6 +132,7 @@ def try_register(ctx: Context) -> None:
     ctx.network.register(user)
     log.info("[%d] registered as %s", user.id, user.source)
     welcome(ctx)
+    ctx.network.claim_nick(user)
 
 
 def welcome(ctx: Context) -> None:

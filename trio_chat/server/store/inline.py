@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import trio
 
+from ..accounts import AccountRecord
 from ..history import ChannelRecord, HistoryStore, Ref, StoredMessage, TimeRef
 from .worker import OnCommit, StoreStats
 
@@ -63,6 +64,12 @@ class InlineStoreWorker:
 
     def delete_channel_nowait(self, folded: str) -> None:
         self._store.delete_channel(folded)
+
+    def save_account_nowait(self, record: AccountRecord) -> None:
+        self._store.save_account(record)
+
+    def delete_account_nowait(self, folded: str) -> None:
+        self._store.delete_account(folded)
 
     async def latest(self, folded: str, limit: int, after: Ref | None = None) -> list[StoredMessage]:
         return self._now(lambda: self._store.latest(folded, limit, after))

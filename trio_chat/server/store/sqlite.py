@@ -47,6 +47,7 @@ from contextlib import contextmanager, suppress
 from functools import update_wrapper
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from ..accounts import AccountRecord
 from ..history import (
     ChannelRecord,
     MsgidRef,
@@ -104,6 +105,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             key TEXT,
             user_limit INTEGER,
             bans TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
+    # Version 2: accounts (name as registered, password hash, creation time, certificate fingerprints as JSON).
+    (
+        """
+        CREATE TABLE accounts (
+            folded TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            created INTEGER NOT NULL,
+            certfps TEXT NOT NULL
         ) WITHOUT ROWID
         """,
     ),
@@ -531,6 +544,39 @@ class SQLiteHistory:
                 bans=tuple((str(mask), str(by), int(when)) for mask, by, when in json.loads(bans)),
             )
             for folded, name, created, topic, topic_by, topic_time, modes, key, limit, bans in rows
+        ]
+
+    # -- accounts --
+
+    @_translated
+    def save_account(self, record: AccountRecord) -> None:
+        certfps = json.dumps(record.certfps, separators=(",", ":"))
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO accounts (folded, name, password_hash, created, certfps)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (record.folded, record.name, record.password_hash, record.created, certfps),
+            )
+
+    @_translated
+    def delete_account(self, folded: str) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
+
+    @_translated
+    def load_accounts(self) -> list[AccountRecord]:
+        rows = self._conn.execute(
+            "SELECT folded, name, password_hash, created, certfps FROM accounts ORDER BY folded"
+        ).fetchall()
+        return [
+            AccountRecord(
+                name=name,
+                folded=folded,
+                password_hash=password_hash,
+                created=created,
+                certfps=tuple(str(fp) for fp in json.loads(certfps)),
+            )
+            for folded, name, password_hash, created, certfps in rows
         ]
 
     def close(self) -> None:

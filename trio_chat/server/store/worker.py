@@ -39,6 +39,7 @@ from typing import Final, TypeVar, cast
 
 import trio
 
+from ..accounts import AccountRecord
 from ..history import ChannelRecord, HistoryStore, Ref, StoredMessage, StoreError, TimeRef
 
 __all__ = ["OnCommit", "StoreStats", "StoreWorker"]
@@ -304,6 +305,18 @@ class StoreWorker:
     def delete_channel_nowait(self, folded: str) -> None:
         """Queue :meth:`delete_channel` without waiting (for synchronous handlers); failures are logged."""
         self._call_nowait(lambda s: s.delete_channel(folded))
+
+    def save_account_nowait(self, record: AccountRecord) -> None:
+        """Queue :meth:`HistoryStore.save_account` without waiting; failures are logged."""
+        self._call_nowait(lambda s: s.save_account(record))
+
+    def delete_account_nowait(self, folded: str) -> None:
+        """Queue :meth:`HistoryStore.delete_account` without waiting; failures are logged."""
+        self._call_nowait(lambda s: s.delete_account(folded))
+
+    async def load_accounts(self) -> list[AccountRecord]:
+        """See :meth:`HistoryStore.load_accounts`."""
+        return await self._call(lambda s: s.load_accounts(), read=True)
 
     # -- the worker thread ----------------------------------------------------------------------------------
 
