@@ -192,7 +192,10 @@ class Server:
             def call_later(delay: float, callback: Callable[[], None]) -> None:
                 async def later() -> None:
                     await trio.sleep(delay)
-                    callback()
+                    try:
+                        callback()
+                    except Exception:  # a bug in one timed change must not take the server's services down
+                        log.exception("internal error in a timed change")
 
                 nursery.start_soon(later)
 
