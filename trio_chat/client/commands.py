@@ -7,7 +7,7 @@ sends, reads the clock or touches the model: the tests call it with a context an
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from trio_chat.protocol import Message, ProtocolError, parse_line
@@ -86,7 +86,27 @@ class ShowError:
     text: str
 
 
-Action = Send | Say | OpenQuery | SwitchBuffer | CloseBuffer | Quit | ShowHelp | ShowError
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Register the current nick as an account: ``REGISTER * <email|*> <password>`` where the server offers
+    draft/account-registration, else ``PRIVMSG NickServ :REGISTER <password> [email]``."""
+
+    password: str = field(repr=False)
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identify:
+    """Log in to an account (the current nick's when ``account`` is None) with ``NickServ IDENTIFY``."""
+
+    password: str = field(repr=False)
+    account: str | None = None
+
+
+Action = Send | Say | OpenQuery | SwitchBuffer | CloseBuffer | Quit | ShowHelp | ShowError | Register | Identify
+
+NICKSERV = "NickServ"
+SECRET_MASK = "********"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +120,7 @@ COMMANDS: dict[str, CommandInfo] = {
     "buffer": CommandInfo("/buffer N|name", "switch to buffer N (as Alt-N) or the one with that name"),
     "close": CommandInfo("/close", "close the current buffer (leaving the channel)"),
     "help": CommandInfo("/help [command]", "list the commands, or show how to use one"),
+    "identify": CommandInfo("/identify [account] password", "log in to your account (NickServ IDENTIFY)"),
     "invite": CommandInfo("/invite nick [#channel]", "invite someone to a channel (default: this one)"),
     "join": CommandInfo("/join #channel[,#other] [key]", "join channels"),
     "kick": CommandInfo("/kick [#channel] nick [reason]", "remove someone from a channel"),
@@ -114,12 +135,22 @@ COMMANDS: dict[str, CommandInfo] = {
     "query": CommandInfo("/query nick [text]", "open a private conversation with someone"),
     "quit": CommandInfo("/quit [reason]", "disconnect and exit"),
     "quote": CommandInfo("/quote RAW LINE", "send a raw IRC line to the server"),
+    "register": CommandInfo("/register [email] password", "register your nick as an account, and log in to it"),
     "topic": CommandInfo("/topic [#channel] [new topic]", "show or set a channel's topic"),
     "who": CommandInfo("/who [mask]", "list users matching a mask (default: this channel)"),
     "whois": CommandInfo("/whois nick", "show information about someone"),
 }
 
-ALIASES = {"j": "join", "q": "query", "m": "msg", "raw": "quote", "exit": "quit", "w": "whois", "leave": "part"}
+ALIASES = {
+    "j": "join",
+    "q": "query",
+    "m": "msg",
+    "raw": "quote",
+    "exit": "quit",
+    "w": "whois",
+    "leave": "part",
+    "login": "identify",
+}
 
 
 def help_lines(topic: str | None = None) -> tuple[str, ...]:
@@ -364,6 +395,26 @@ def _quote(rest: str, ctx: InputContext) -> list[Action]:
     return [Send(message)]
 
 
+def _register(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if len(args) == 1:
+        return [Register(args[0])]
+    if len(args) == 2 and "@" in args[0]:
+        return [Register(args[1], email=args[0])]
+    if len(args) == 2:
+        return [ShowError("/register: the first of two words is an e-mail address; a password is one word.")]
+    return _usage("register")
+
+
+def _identify(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if len(args) == 1:
+        return [Identify(args[0])]
+    if len(args) == 2:
+        return [Identify(args[1], account=args[0])]
+    return _usage("identify")
+
+
 def _buffer(rest: str, ctx: InputContext) -> list[Action]:
     args = rest.split()
     if len(args) != 1:
@@ -383,6 +434,7 @@ _HANDLERS: dict[str, Callable[[str, InputContext], list[Action]]] = {
     "buffer": _buffer,
     "close": _close,
     "help": _help,
+    "identify": _identify,
     "invite": _invite,
     "join": _join,
     "kick": _kick,
@@ -397,6 +449,7 @@ _HANDLERS: dict[str, Callable[[str, InputContext], list[Action]]] = {
     "query": _query,
     "quit": _quit,
     "quote": _quote,
+    "register": _register,
     "topic": _topic,
     "who": _who,
     "whois": _whois,
@@ -407,3 +460,94 @@ assert set(_HANDLERS) == set(COMMANDS), "every command needs help text and a han
 def command_names() -> Sequence[str]:
     """Names Tab completes after a ``/``."""
     return sorted(COMMANDS)
+
+
+# -- passwords: what must never be remembered or shown ------------------------------------------------------------
+
+_SERVICE_SECRETS: dict[str, int] = {
+    # NickServ command -> how many of its arguments are not secret (-1: all but the last)
+    "REGISTER": 0,  # REGISTER <password> [email]: the e-mail is masked too (the order varies between services)
+    "IDENTIFY": -1,  # IDENTIFY [account] <password>
+    "ID": -1,
+    "LOGIN": -1,
+    "DROP": -1,
+    "GROUP": -1,
+    "PASSWD": 0,
+    "GHOST": 1,  # GHOST <nick> [password]
+    "REGAIN": 1,
+    "RECOVER": 1,
+    "RELEASE": 1,
+}
+
+
+def mask_service_text(text: str) -> str | None:
+    """A message to NickServ with its passwords replaced by ``********``; None when it carries none.
+
+    ``IDENTIFY alice s3cret`` -> ``IDENTIFY alice ********``; ``SET PASSWORD x`` -> ``SET PASSWORD ********``.
+    """
+    words = text.split()
+    if not words:
+        return None
+    verb = words[0].upper()
+    if verb == "SET" and len(words) > 1 and words[1].upper() == "PASSWORD":
+        kept, args, public = words[:2], words[2:], 0
+    elif verb in _SERVICE_SECRETS:
+        kept, args, public = words[:1], words[1:], _SERVICE_SECRETS[verb]
+    else:
+        return None
+    if public < 0:
+        public = max(0, len(args) - 1)
+    if len(args) <= public:
+        return None
+    return " ".join([*kept, *args[:public], SECRET_MASK])
+
+
+def _is_nickserv(name: str | None) -> bool:
+    return name is not None and name.lower() == NICKSERV.lower()
+
+
+def _raw_is_secret(rest: str) -> bool:
+    try:
+        message = parse_line(rest.encode("utf-8"))
+    except ProtocolError:
+        return True  # cannot tell: better forget one line too many
+    command = message.command.upper()
+    if command in ("PASS", "AUTHENTICATE", "OPER", "REGISTER"):
+        return True
+    if command in ("NS", "NICKSERV"):
+        return mask_service_text(" ".join(message.params)) is not None
+    if command in ("PRIVMSG", "NOTICE") and len(message.params) > 1 and _is_nickserv(message.params[0]):
+        return mask_service_text(message.params[1]) is not None
+    return False
+
+
+def is_secret(text: str, ctx: InputContext) -> bool:
+    """Whether a typed line carries a password (``/register``, ``/identify``, ``/msg NickServ IDENTIFY …``,
+    ``/quote PASS …``, or ``IDENTIFY …`` typed in a query with NickServ): the UI then keeps it out of the input
+    history."""
+    text = text.strip()
+    if text.startswith("//") or not text.startswith("/"):
+        body = text[1:] if text.startswith("//") else text
+        return _is_nickserv(ctx.target) and mask_service_text(body) is not None
+    word, _, rest = text[1:].partition(" ")
+    name = ALIASES.get(word.lower(), word.lower())
+    if name in ("register", "identify"):
+        return True
+    if name in ("msg", "query", "notice"):
+        args = _words(rest.strip(), 2)
+        return len(args) == 2 and _is_nickserv(args[0]) and mask_service_text(args[1]) is not None
+    if name == "quote":
+        return bool(rest.strip()) and _raw_is_secret(rest.strip())
+    return False
+
+
+def secret_start(text: str) -> int | None:
+    """Where the arguments of ``/register`` or ``/identify`` begin in a half-typed line (the UI shows them as
+    ``*``); None for any other line."""
+    stripped = text.lstrip()
+    if not stripped.startswith("/") or stripped.startswith("//"):
+        return None
+    word, sep, _ = stripped[1:].partition(" ")
+    if not sep or ALIASES.get(word.lower(), word.lower()) not in ("register", "identify"):
+        return None
+    return len(text) - len(stripped) + 1 + len(word) + 1

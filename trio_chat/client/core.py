@@ -13,6 +13,7 @@ when that JOIN came is its replay of the channel's latest messages; one that ans
 
 from __future__ import annotations
 
+import base64
 import itertools
 import logging
 import ssl
@@ -25,6 +26,9 @@ import trio
 from trio_chat.protocol import LineBuffer, Message, ProtocolError, casefold, parse_line
 from trio_chat.protocol import numerics as rpl
 from trio_chat.protocol.caps import (
+    ACCOUNT_NOTIFY,
+    ACCOUNT_REGISTRATION,
+    ACCOUNT_TAG,
     AWAY_NOTIFY,
     BATCH,
     CAP_NOTIFY,
@@ -33,6 +37,7 @@ from trio_chat.protocol.caps import (
     EXTENDED_JOIN,
     MESSAGE_TAGS,
     MULTI_PREFIX,
+    SASL,
     SERVER_TIME,
 )
 from trio_chat.protocol.errors import InvalidUTF8
@@ -57,8 +62,14 @@ WANTED_CAPS = (
     CAP_NOTIFY,
     BATCH,
     CHATHISTORY,
+    ACCOUNT_NOTIFY,
+    ACCOUNT_TAG,
 )
-"""Capabilities requested when the server offers them; the client works the same with none of them."""
+"""Capabilities requested when the server offers them; the client works the same with none of them.  ``sasl``
+is requested too when logging in with ``--sasl``, and then the client does not work without it."""
+
+SASL_CHUNK = 400
+"""Base64 characters per ``AUTHENTICATE`` line; a payload that is an exact multiple ends with ``AUTHENTICATE +``."""
 
 HISTORY_PAGE = 50
 """Messages asked for per ``CHATHISTORY`` request when scrolling up past the top (less if ISUPPORT says so)."""
@@ -85,7 +96,12 @@ class ClientConfig:
     host: str = "127.0.0.1"
     port: int = 6667
     channels: tuple[str, ...] = ("#lobby",)
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
+    """The connection password (PASS)."""
+    sasl_account: str | None = None
+    """Log in to this account with SASL PLAIN before registering (and on every reconnect); with
+    ``sasl_password``.  A server that does not offer SASL, or refuses the login, is not joined at all."""
+    sasl_password: str | None = field(default=None, repr=False)
     tls: bool = False
     tls_insecure: bool = False
     username: str | None = None
@@ -107,6 +123,16 @@ class ClientConfig:
 def backoff_delay(attempt: int, initial: float, cap: float) -> float:
     """Seconds to wait before reconnection attempt ``attempt`` (0-based): doubling from ``initial``, capped."""
     return float(min(cap, initial * 2 ** min(attempt, 30)))
+
+
+def sasl_plain_lines(account: str, password: str) -> list[str]:
+    """The ``AUTHENTICATE`` arguments that carry a SASL PLAIN login: ``account\0account\0password`` in base64,
+    in chunks of 400 characters, with ``+`` after a last chunk of exactly 400 (or for an empty payload)."""
+    encoded = base64.b64encode(f"{account}\0{account}\0{password}".encode()).decode("ascii")
+    chunks = [encoded[i : i + SASL_CHUNK] for i in range(0, len(encoded), SASL_CHUNK)]
+    if not chunks or len(chunks[-1]) == SASL_CHUNK:
+        chunks.append("+")
+    return chunks
 
 
 def tls_context(insecure: bool) -> ssl.SSLContext:
@@ -196,6 +222,8 @@ class _Link:
     conn_id: int
     registered: bool = False
     cap_ls: list[str] = field(default_factory=list)
+    cap_values: dict[str, str] = field(default_factory=dict)
+    """Values the server gave its capabilities in ``CAP LS 302`` (``sasl=PLAIN,EXTERNAL``)."""
     cap_ended: bool = False
     caps: set[str] = field(default_factory=set)
     nick_attempt: int = 0
@@ -217,6 +245,11 @@ class _Link:
     """That request names the oldest message by its time, not by its msgid."""
     chathistory_max: int | None = None
     """The most messages one CHATHISTORY request returns (ISUPPORT ``CHATHISTORY``); None if not said."""
+    sasl: str = ""
+    """The SASL login of this connection: "" (none or not yet), "requested" (in CAP REQ), "authenticating"
+    (AUTHENTICATE PLAIN sent), "sent" (the payload sent), "done" (903)."""
+    hidden_echoes: int = 0
+    """Echoes (echo-message) still to come of ``/register`` and ``/identify`` messages to NickServ: not shown."""
 
 
 class ChatClient:
@@ -417,6 +450,7 @@ class ChatClient:
             buf.joined = False
             buf.members.clear()
             buf.history_loading = False  # a request on the lost link gets no answer
+        self.model.account = None  # a new connection logs in again (or not)
         self._link = None
         self.model.set_state(ConnectionState.DISCONNECTED)
 
@@ -525,6 +559,41 @@ class ChatClient:
             self._send(action.message)
         elif isinstance(action, cmd.Say):
             self._say(action)
+        elif isinstance(action, cmd.Register):
+            self._register(action)
+        elif isinstance(action, cmd.Identify):
+            self._identify(action)
+
+    def _register(self, action: cmd.Register) -> None:
+        """``/register``: with ``REGISTER`` where the server offers draft/account-registration, else through
+        NickServ.  Neither the password nor the message carrying it is shown anywhere."""
+        link = self._link
+        assert link is not None
+        if self.model.account is not None:
+            self._error(f"You are already logged in as {self.model.account}")
+            return
+        if ACCOUNT_REGISTRATION in link.cap_ls:
+            sent = self._send(Message("REGISTER", ("*", action.email or "*", action.password)))
+        else:
+            text = f"REGISTER {action.password}" + (f" {action.email}" if action.email else "")
+            sent = self._send_to_nickserv(link, text)
+        if sent:
+            self._account_news(f"Registering the account {self.model.nick}…")
+
+    def _identify(self, action: cmd.Identify) -> None:
+        """``/identify``: ``PRIVMSG NickServ :IDENTIFY [account] password``, its echo not shown."""
+        link = self._link
+        assert link is not None
+        words = ("IDENTIFY", action.account, action.password) if action.account else ("IDENTIFY", action.password)
+        if self._send_to_nickserv(link, " ".join(words)):
+            self._account_news(f"Logging in to the account {action.account or self.model.nick} (NickServ)…")
+
+    def _send_to_nickserv(self, link: _Link, text: str) -> bool:
+        if not self._send(Message("PRIVMSG", (cmd.NICKSERV, text))):
+            return False
+        if ECHO_MESSAGE in link.caps:
+            link.hidden_echoes += 1
+        return True
 
     def _switch_named(self, name: str | None) -> bool:
         buf = self.model.find(name or "")
@@ -552,7 +621,15 @@ class ChatClient:
         buf = self.model.open(action.target)
         kind = {"privmsg": LineKind.MESSAGE, "action": LineKind.ACTION, "notice": LineKind.NOTICE}[action.kind]
         for chunk in action.chunks:
-            self.model.add(buf, Line(self._now(), kind, chunk, nick=self.model.nick, own=True))
+            shown = self._shown_to(action.target, chunk)
+            self.model.add(buf, Line(self._now(), kind, shown, nick=self.model.nick, own=True))
+
+    @staticmethod
+    def _shown_to(target: str, text: str) -> str:
+        """What we said to ``target`` as it is shown: a password to NickServ becomes ``********``."""
+        if casefold(target) == casefold(cmd.NICKSERV):
+            return cmd.mask_service_text(text) or text
+        return text
 
     # -- showing ------------------------------------------------------------------------------------------------
 
@@ -561,6 +638,15 @@ class ChatClient:
 
     def _error(self, text: str, *, buf: Buffer | None = None) -> None:
         self._info(text, buf=buf, kind=LineKind.ERROR)
+
+    def _account_news(
+        self, text: str, *, kind: LineKind = LineKind.INFO, time: datetime | None = None, nick: str | None = None
+    ) -> None:
+        """News about logging in and registering: in the server buffer, and in the one being looked at too."""
+        line = Line(time or self._now(), kind, text, nick=nick)
+        self.model.add(self.model.server, line)
+        if self.model.current is not self.model.server:
+            self.model.add(self.model.current, line)
 
     def _notify(self, text: str) -> None:
         """Connection news: in the server buffer, and in the one being looked at if that is another."""
@@ -697,6 +783,10 @@ class ChatClient:
                 self.model.set_history_loading(buf, False)
                 self._error(f"Could not load older messages: {strip_formatting(msg.params[-1])}", buf=buf)
                 return
+        if len(msg.params) >= 3 and msg.params[0].upper() == "REGISTER":
+            text = f"Registration failed: {strip_formatting(msg.params[-1])} ({msg.params[1]})"
+            self._account_news(text, kind=LineKind.ERROR, time=self._time(msg))
+            return
         self._show_unknown(msg)
 
     def _on_cap(self, msg: Message) -> None:
@@ -708,9 +798,10 @@ class ChatClient:
         names = [c.partition("=")[0] for c in caps]
         if sub == "LS":
             link.cap_ls += names
+            link.cap_values.update(c.partition("=")[::2] for c in caps)
             if len(msg.params) > 3 and msg.params[2] == "*":
                 return  # more LS lines follow
-            self._request_caps(link.cap_ls)
+            self._request_caps(link.cap_ls, login=True)
         elif sub == "NEW":
             self._request_caps(names)
         elif sub == "ACK":
@@ -719,16 +810,35 @@ class ChatClient:
                     link.caps.discard(name[1:])
                 else:
                     link.caps.add(name)
+            if SASL in names and link.sasl == "requested" and not link.registered:
+                link.sasl = "authenticating"
+                self._send(Message("AUTHENTICATE", ("PLAIN",)))
+                return  # CAP END once the login is done
             self._end_cap()
         elif sub == "NAK":
+            if SASL in names and link.sasl == "requested":
+                self._sasl_fatal(f"{self.config.address} refused the sasl capability: cannot log in")
+                return
             self._end_cap()
         elif sub == "DEL":
             link.caps.difference_update(names)
 
-    def _request_caps(self, offered: list[str]) -> None:
+    def _request_caps(self, offered: list[str], *, login: bool = False) -> None:
         link = self._link
         assert link is not None
         wanted = [c for c in WANTED_CAPS if c in offered and c not in link.caps]
+        if login and self._sasl_wanted and not link.registered:
+            mechanisms = link.cap_values.get(SASL, "")
+            if SASL not in offered:
+                self._sasl_fatal(
+                    f"{self.config.address} does not offer SASL, so --sasl cannot log in; not connecting without it"
+                )
+                return
+            if mechanisms and "PLAIN" not in mechanisms.upper().split(","):
+                self._sasl_fatal(f"{self.config.address} does not offer SASL PLAIN (only {mechanisms}); cannot log in")
+                return
+            wanted.append(SASL)
+            link.sasl = "requested"
         if wanted:
             self._send(Message("CAP", ("REQ", " ".join(wanted))))
         else:
@@ -736,7 +846,9 @@ class ChatClient:
 
     def _end_cap(self) -> None:
         link = self._link
-        if link is not None and not link.cap_ended and not link.registered:
+        if link is None or link.sasl in ("requested", "authenticating", "sent"):
+            return  # registration waits for the SASL login
+        if not link.cap_ended and not link.registered:
             link.cap_ended = True
             self._send(Message("CAP", ("END",)))
 
@@ -763,6 +875,10 @@ class ChatClient:
     def _on_welcome(self, msg: Message) -> None:
         link = self._link
         assert link is not None
+        if self._sasl_wanted and link.sasl != "done":
+            # A server that registered us before (or without) the SASL login: do not stay unauthenticated.
+            self._sasl_fatal(f"{self.config.address} registered us without the SASL login; disconnected")
+            return
         self._send_lag_ping(link)  # so the status line shows the lag from the start
         link.registered = True
         link.cap_ended = True
@@ -840,6 +956,27 @@ class ChatClient:
         notice = msg.command.upper() == "NOTICE"
         own = self._is_me(nick)
         kind = LineKind.NOTICE if notice else LineKind.MESSAGE
+        link = self._link
+        from_user = bool(msg.source) and "!" in (msg.source or "")
+        if link is not None and from_user and ACCOUNT_TAG in link.caps and casefold(nick) != casefold(cmd.NICKSERV):
+            # account-tag: every message from a user says which account they are logged in to (none: no tag).
+            self.model.set_account(nick, msg.tags.get("account") or None)
+        to_nickserv = own and casefold(target) == casefold(cmd.NICKSERV)
+        if to_nickserv and cmd.mask_service_text(text) is not None:
+            if link is not None and link.hidden_echoes > 0:
+                link.hidden_echoes -= 1  # the echo of /register or /identify: nothing to show
+                return
+            text = cmd.mask_service_text(text) or text
+        if (
+            notice
+            and from_user
+            and casefold(nick) == casefold(cmd.NICKSERV)
+            and not is_channel_name(target)
+            and self.model.find(nick) is None
+        ):
+            # NickServ's answers (to /register, /identify, or about the nick we hold): server news.
+            self._account_news(strip_formatting(text), kind=LineKind.NOTICE, time=self._time(msg), nick=nick)
+            return
         if text.startswith("\x01"):
             ctcp, _, arg = text.strip("\x01").partition(" ")
             if ctcp.upper() == "ACTION" and not notice:
@@ -889,13 +1026,43 @@ class ChatClient:
                 self._send(Message("PING", (token,)))
             buf.joined = True
             buf.members.clear()
-            buf.add_member(nick)
+            buf.add_member(nick, account=self.model.account)
             self.model.add(buf, Line(when, LineKind.JOIN, f"You joined {channel}", nick=nick, own=True))
             return
+        account = self._join_account(msg)
         buf = self.model.open(channel)
-        buf.add_member(nick)
-        who = f"{nick} ({user}@{host})" if user else nick
+        buf.add_member(nick, account=account)
+        about = [f"{user}@{host}"] if user else []
+        if account:
+            about.append(f"account {account}")
+        who = f"{nick} ({', '.join(about)})" if about else nick
         self.model.add(buf, Line(when, LineKind.JOIN, f"{who} joined {channel}", nick=nick))
+
+    def _join_account(self, msg: Message) -> str | None:
+        """The account of whoever joined: extended-join's second parameter (``*`` for none), or the account tag."""
+        link = self._link
+        caps = link.caps if link is not None else set()
+        if EXTENDED_JOIN in caps and len(msg.params) >= 3:
+            return msg.params[1] if msg.params[1] != "*" else None
+        if ACCOUNT_TAG in caps:
+            return msg.tags.get("account") or None
+        return None
+
+    def _on_account(self, msg: Message) -> None:
+        """account-notify: ``:nick!user@host ACCOUNT <account|*>``, said in every channel where they are."""
+        if not msg.params:
+            return
+        nick = split_userhost(msg.source or "")[0]
+        account = msg.params[0] if msg.params[0] != "*" else None
+        if self._is_me(nick):
+            self.model.account = account
+            self.model.set_account(nick, account)
+            self.model.changed()
+            return  # 900 / 901 say it
+        self.model.set_account(nick, account)
+        text = f"{nick} is now logged in as {account}" if account else f"{nick} is now logged out"
+        for buf in self.model.buffers_with(nick):
+            self.model.add(buf, Line(self._time(msg), LineKind.ACCOUNT, text, nick))
 
     def _on_part(self, msg: Message) -> None:
         if not msg.params:
@@ -1003,10 +1170,12 @@ class ChatClient:
         symbols = "".join(self._prefixes.values())
         buf = self.model.find(channel)
         if buf is not None and buf.joined:
+            known = {key: member.account for key, member in buf.members.items()}  # NAMES does not say
+            known[casefold(self.model.nick)] = self.model.account
             buf.members.clear()
             for entry in names:
-                nick = entry.lstrip(symbols)
-                buf.add_member(split_userhost(nick)[0], entry[: len(entry) - len(nick)])
+                nick = split_userhost(entry.lstrip(symbols))[0]
+                buf.add_member(nick, entry[: len(entry) - len(entry.lstrip(symbols))], known.get(casefold(nick)))
             shown = " ".join(m.prefixes[:1] + m.nick for m in buf.sorted_members(self.model.prefix_order))
             count = len(buf.members)
         else:
@@ -1075,6 +1244,11 @@ class ChatClient:
             # A server without capability negotiation: registration simply goes on without it.
             if self._link is not None:
                 self._link.cap_ended = True
+            if self._sasl_wanted:
+                self._sasl_fatal(
+                    f"{self.config.address} does not support capability negotiation, so --sasl cannot log in; "
+                    "not connecting without it"
+                )
             return
         if len(msg.params) >= 2 and msg.params[1].upper() == "CHATHISTORY" and self._link is not None:
             asked, self._link.history_request = self._link.history_request, None
@@ -1083,6 +1257,95 @@ class ChatClient:
                 buf.history_complete = True  # it will not know the command next time either
                 self.model.set_history_loading(buf, False)
         self._error(f"The server does not know {msg.params[1] if len(msg.params) > 2 else 'that command'}")
+
+    def _on_whois_account(self, msg: Message) -> None:
+        """``330 me nick account :is logged in as``."""
+        p = msg.params
+        if len(p) < 3:
+            return
+        self.model.set_account(p[1], p[2])
+        self.model.add(self.model.current, Line(self._time(msg), LineKind.INFO, f"{p[1]} is logged in as {p[2]}"))
+
+    # -- accounts: SASL, REGISTER, logins -------------------------------------------------------------------------
+
+    @property
+    def _sasl_wanted(self) -> bool:
+        return self.config.sasl_account is not None and self.config.sasl_password is not None
+
+    def _sasl_fatal(self, why: str) -> None:
+        link = self._link
+        if link is not None and not link.fatal:
+            link.fatal = why
+
+    def _on_authenticate(self, msg: Message) -> None:
+        link = self._link
+        account, password = self.config.sasl_account, self.config.sasl_password
+        if link is None or link.sasl != "authenticating" or account is None or password is None:
+            return
+        if msg.params[:1] != ("+",):
+            self._sasl_fatal(f"{self.config.address} answered SASL PLAIN strangely; not logging in")
+            return
+        link.sasl = "sent"
+        for chunk in sasl_plain_lines(account, password):
+            self._send(Message("AUTHENTICATE", (chunk,)))
+
+    def _on_sasl_success(self, msg: Message) -> None:
+        link = self._link
+        if link is None:
+            return
+        if link.sasl in ("authenticating", "sent"):
+            link.sasl = "done"
+            account = self.model.account or self.config.sasl_account
+            self._account_news(f"Logged in as {account}", time=self._time(msg))
+            self._end_cap()
+        else:
+            self._account_news(msg.params[-1] if msg.params else "SASL authentication successful")
+
+    def _on_sasl_failure(self, msg: Message) -> None:
+        """904 (wrong password, no such account), 905 (too long), 906 (aborted), 902 (nick locked)."""
+        link = self._link
+        said = strip_formatting(msg.params[-1]) if len(msg.params) > 1 else msg.command
+        if link is not None and link.sasl in ("requested", "authenticating", "sent") and not link.registered:
+            account = self.config.sasl_account
+            why = f"wrong password, or no account {account}" if msg.command == rpl.ERR_SASLFAIL else "refused"
+            self._sasl_fatal(f"Logging in as {account} failed: {why} (the server said: {said})")
+            return
+        self._error(f"{said}", buf=self.model.server)
+
+    def _on_sasl_already(self, msg: Message) -> None:
+        link = self._link
+        if link is not None and link.sasl in ("authenticating", "sent"):
+            link.sasl = "done"
+            self._end_cap()
+        self._info(msg.params[-1] if msg.params else "Already logged in", buf=self.model.server)
+
+    def _on_logged_in(self, msg: Message) -> None:
+        """``900 me nick!user@host account :You are now logged in as account``."""
+        if len(msg.params) < 3:
+            return
+        account = msg.params[2]
+        self.model.account = account
+        self.model.set_account(self.model.nick, account)
+        self.model.changed()
+        link = self._link
+        if link is None or link.sasl not in ("authenticating", "sent"):  # SASL says it with 903
+            self._account_news(f"You are now logged in as {account}", time=self._time(msg))
+
+    def _on_logged_out(self, msg: Message) -> None:
+        self.model.account = None
+        self.model.set_account(self.model.nick, None)
+        self.model.changed()
+        self._account_news("You are now logged out", time=self._time(msg))
+
+    def _on_register(self, msg: Message) -> None:
+        """draft/account-registration: ``REGISTER SUCCESS <account> :message`` (``VERIFICATION_REQUIRED``)."""
+        p = msg.params
+        if len(p) >= 2 and p[0].upper() == "SUCCESS":
+            self._account_news(f"Account {p[1]} registered", time=self._time(msg))
+        elif len(p) >= 2 and p[0].upper() == "VERIFICATION_REQUIRED":
+            self._account_news(f"Account {p[1]} registered; verify it: {strip_formatting(p[-1])}")
+        else:
+            self._show_unknown(msg)
 
     def _on_whois(self, msg: Message) -> None:
         p = msg.params
@@ -1113,7 +1376,6 @@ _CURRENT_BUFFER_NUMERICS = frozenset(
         rpl.RPL_WHOISOPERATOR,
         rpl.RPL_WHOISHOST,
         rpl.RPL_WHOISSECURE,
-        "330",
         "338",
         rpl.RPL_LISTSTART,
         rpl.RPL_LISTEND,
@@ -1145,6 +1407,9 @@ _COMMAND_HANDLERS: dict[str, _Handler] = {
     "AWAY": ChatClient._on_away,
     "INVITE": ChatClient._on_invite,
     "FAIL": ChatClient._on_fail,
+    "ACCOUNT": ChatClient._on_account,
+    "AUTHENTICATE": ChatClient._on_authenticate,
+    "REGISTER": ChatClient._on_register,
 }
 
 _NUMERIC_HANDLERS: dict[str, _Handler] = {
@@ -1169,4 +1434,13 @@ _NUMERIC_HANDLERS: dict[str, _Handler] = {
     rpl.RPL_AWAY: ChatClient._on_whois,
     rpl.RPL_WHOREPLY: ChatClient._on_whois,
     rpl.RPL_LIST: ChatClient._on_whois,
+    rpl.RPL_WHOISACCOUNT: ChatClient._on_whois_account,
+    rpl.RPL_LOGGEDIN: ChatClient._on_logged_in,
+    rpl.RPL_LOGGEDOUT: ChatClient._on_logged_out,
+    rpl.RPL_SASLSUCCESS: ChatClient._on_sasl_success,
+    rpl.ERR_SASLFAIL: ChatClient._on_sasl_failure,
+    rpl.ERR_SASLTOOLONG: ChatClient._on_sasl_failure,
+    rpl.ERR_SASLABORTED: ChatClient._on_sasl_failure,
+    rpl.ERR_NICKLOCKED: ChatClient._on_sasl_failure,
+    rpl.ERR_SASLALREADY: ChatClient._on_sasl_already,
 }

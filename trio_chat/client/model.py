@@ -51,6 +51,8 @@ class LineKind(enum.Enum):
     """A rule between history and live lines, or at the beginning of history; ``text`` says which."""
     DAY = "day"
     """A rule naming the date of the history lines under it (replayed lines can be days old)."""
+    ACCOUNT = "account"
+    """Someone logged in to an account or out of one (account-notify)."""
 
 
 CHAT_KINDS = frozenset({LineKind.MESSAGE, LineKind.ACTION, LineKind.NOTICE})
@@ -86,6 +88,9 @@ class Member:
     nick: str
     prefixes: str = ""
     away: bool = False
+    account: str | None = None
+    """The account they are logged in to, when the server said so (extended-join, account-notify, account-tag,
+    WHOIS); ``None`` when they are not logged in or it is not known."""
 
 
 @dataclass(eq=False)
@@ -127,8 +132,8 @@ class Buffer:
     def has_member(self, nick: str) -> bool:
         return casefold(nick) in self.members
 
-    def add_member(self, nick: str, prefixes: str = "") -> None:
-        self.members[casefold(nick)] = Member(nick, prefixes)
+    def add_member(self, nick: str, prefixes: str = "", account: str | None = None) -> None:
+        self.members[casefold(nick)] = Member(nick, prefixes, account=account)
 
     def remove_member(self, nick: str) -> bool:
         folded = casefold(nick)
@@ -261,6 +266,11 @@ class InputHistory:
         if text.strip() and (not self._entries or self._entries[-1] != text):
             self._entries.append(text)
 
+    def skip(self) -> None:
+        """A line was submitted that must not be remembered (it holds a password): stop walking, keep nothing."""
+        self._pos = None
+        self._draft = ""
+
     def previous(self, current: str) -> str | None:
         """The entry before the one shown (Up); ``None`` when there is nothing older."""
         if not self._entries:
@@ -360,6 +370,8 @@ class ChatModel:
         self.state_detail = ""
         self.lag: float | None = None
         self.away = False
+        self.account: str | None = None
+        """The account we are logged in to (900), ``None`` when not logged in."""
         self.prefix_order = "~&@%+"
         self.history = InputHistory()
         self.completer = TabCompleter()
@@ -458,6 +470,19 @@ class ChatModel:
             in_channel = buf.kind is BufferKind.CHANNEL and buf.has_member(nick)
             if in_channel or (buf.kind is BufferKind.QUERY and buf.key == casefold(nick)):
                 yield buf
+
+    def set_account(self, nick: str, account: str | None) -> list[Buffer]:
+        """``nick`` is logged in to ``account`` (``None``: to none) in every channel list they are in; returns the
+        channels where that is news."""
+        changed: list[Buffer] = []
+        for buf in self.channels():
+            member = buf.members.get(casefold(nick))
+            if member is not None and member.account != account:
+                member.account = account
+                changed.append(buf)
+        if changed:
+            self.changed()
+        return changed
 
     # -- lines -----------------------------------------------------------------------------------------------
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
+import os
 import signal
 import sys
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import trio
 from outcome import Outcome
@@ -28,6 +30,8 @@ from .view import ChatUI
 DEFAULT_PORT = 6667
 DEFAULT_TLS_PORT = 6697
 MAX_NICK = 30
+PASSWORD_ENV = "TRIO_CHAT_PASSWORD"
+"""Where ``--sasl`` takes the account's password from, when set; otherwise it is asked for on the terminal."""
 
 
 def add_join_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +52,15 @@ def add_join_arguments(parser: argparse.ArgumentParser) -> None:
         help="channel to join on connect; repeat for more (default: #lobby)",
     )
     parser.add_argument("--password", default=None, help="connection password (PASS)")
+    parser.add_argument(
+        "--sasl",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ACCOUNT",
+        help=f"log in to ACCOUNT (default: the nick) with SASL; the password comes from ${PASSWORD_ENV} or is "
+        "asked for (never give it on the command line)",
+    )
     parser.add_argument("--tls", action="store_true", help="connect with TLS")
     parser.add_argument(
         "--tls-insecure", action="store_true", help="with TLS, do not verify the certificate (implies --tls)"
@@ -60,8 +73,45 @@ class UsageError(Exception):
     pass
 
 
-def config_from_args(args: argparse.Namespace) -> ClientConfig:
-    """Check the options and turn them into a :class:`ClientConfig` (raises :class:`UsageError`)."""
+def sasl_account(args: argparse.Namespace) -> str | None:
+    """The account ``--sasl`` names (the nick when it names none); None without ``--sasl``."""
+    chosen: str | None = getattr(args, "sasl", None)
+    if chosen is None:
+        return None
+    account = chosen or args.nick
+    if not account or any(c in account for c in " \0\r\n"):
+        raise UsageError(f"--sasl {account!r} is not an account name")
+    return str(account)
+
+
+def read_password(
+    account: str,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    ask: Callable[[str], str] = getpass.getpass,
+) -> str:
+    """The password of ``account``: ``$TRIO_CHAT_PASSWORD``, or asked for on the terminal without echo.
+
+    Raises :class:`UsageError` for an empty one (or when asking was interrupted).
+    """
+    password = environ.get(PASSWORD_ENV)
+    if not password:
+        try:
+            password = ask(f"Password for account {account}: ")
+        except (EOFError, KeyboardInterrupt):
+            raise UsageError("no password given") from None
+    if not password:
+        raise UsageError(f"an empty password cannot log in (set {PASSWORD_ENV} or type it when asked)")
+    if any(c in password for c in "\0\r\n"):
+        raise UsageError("the password holds a line break or NUL, which SASL PLAIN cannot carry")
+    return password
+
+
+def config_from_args(args: argparse.Namespace, *, sasl_password: str | None = None) -> ClientConfig:
+    """Check the options and turn them into a :class:`ClientConfig` (raises :class:`UsageError`).
+
+    With ``--sasl``, ``sasl_password`` (from :func:`read_password`) is the account's password.
+    """
     nick: str = args.nick
     if not is_valid_nick(nick, MAX_NICK):
         raise UsageError(f"{nick!r} is not a valid nick: a letter first, then letters, digits or -[]\\`_^{{|}}")
@@ -74,6 +124,9 @@ def config_from_args(args: argparse.Namespace) -> ClientConfig:
     port = args.port if args.port is not None else (DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
     if not 0 < port < 65536:
         raise UsageError(f"--port {port} is not a port number")
+    account = sasl_account(args)
+    if account is not None and sasl_password is None:
+        raise UsageError("--sasl needs a password")
     return ClientConfig(
         nick=nick,
         host=args.host,
@@ -84,6 +137,8 @@ def config_from_args(args: argparse.Namespace) -> ClientConfig:
         tls_insecure=bool(args.tls_insecure),
         username=args.username,
         realname=args.realname,
+        sasl_account=account,
+        sasl_password=sasl_password if account is not None else None,
     )
 
 
@@ -145,8 +200,9 @@ async def run_with_guest(
 def run_client(args: argparse.Namespace) -> int:
     """``trio-chat join``: the exit code.
 
-    0 after ``/quit``, Ctrl-D or Ctrl-C twice; 1 when the server refused us for good (wrong password, banned,
-    no usable nick: the reason is printed once the screen is restored); 2 for bad usage or no terminal.
+    0 after ``/quit``, Ctrl-D or Ctrl-C twice; 1 when the server refused us for good (wrong password, a SASL
+    login refused or not offered, banned, no usable nick: the reason is printed once the screen is restored);
+    2 for bad usage or no terminal.
     """
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         which = "stdout" if not sys.stdout.isatty() else "stdin"
@@ -157,7 +213,10 @@ def run_client(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        config = config_from_args(args)
+        account = sasl_account(args)
+        # Asked for here, before the full-screen interface takes the terminal; kept in memory only.
+        password = read_password(account) if account is not None else None
+        config = config_from_args(args, sasl_password=password)
     except UsageError as exc:
         print(f"trio-chat join: {exc}", file=sys.stderr)
         return 2

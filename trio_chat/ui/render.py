@@ -60,6 +60,7 @@ _MARKERS = {
     LineKind.NICK: ("---", "event"),
     LineKind.TOPIC: ("---", "event"),
     LineKind.MODE: ("---", "event"),
+    LineKind.ACCOUNT: ("---", "event"),
     LineKind.ERROR: ("!!!", "error"),
     LineKind.INFO: ("--", "info"),
 }

@@ -38,18 +38,56 @@ from prompt_toolkit.layout import (
     Window,
 )
 from prompt_toolkit.layout.dimension import Dimension
-from prompt_toolkit.layout.processors import BeforeInput
+from prompt_toolkit.layout.processors import BeforeInput, Processor, Transformation, TransformationInput
 from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
 
-from trio_chat.client.commands import command_names
-from trio_chat.client.model import Buffer, BufferKind, ChatModel, ConnectionState
+from trio_chat.client.commands import InputContext, command_names, is_secret, secret_start
+from trio_chat.client.model import Buffer, BufferKind, ChatModel, ConnectionState, Member
+from trio_chat.protocol.casemap import casefold
 
 from .render import STYLE_RULES, render_line
 
 DOUBLE_CTRL_C_SECONDS = 3.0
 """A second Ctrl-C within this long quits; one alone only clears the input line."""
 NICKLIST_WIDTH = 18
+ACCOUNT_MARK = "✓"
+"""After a nick in the nick list and the status line: logged in to the account of that name (``✓name`` when the
+account is named otherwise)."""
+
+
+def account_label(nick: str, account: str | None) -> str:
+    """``nick``, then `` ✓`` when logged in to the account ``nick``, `` ✓account`` to another, nothing if not."""
+    if not account:
+        return nick
+    return f"{nick} {ACCOUNT_MARK}" if casefold(account) == casefold(nick) else f"{nick} {ACCOUNT_MARK}{account}"
+
+
+def nicklist_entry(member: Member, width: int = NICKLIST_WIDTH) -> str:
+    """One row of the nick list: the highest prefix (or a space), the nick, and the account mark, in ``width``."""
+    prefix = member.prefixes[:1] or " "
+    text = prefix + account_label(member.nick, member.account)
+    if len(text) > width and member.account:
+        text = (prefix + member.nick)[: width - 2] + " " + ACCOUNT_MARK  # a long nick keeps its mark
+    return text[:width]
+
+
+class MaskSecret(Processor):
+    """Shows what follows ``/register`` or ``/identify`` on the input line as ``*``, one for each character (so
+    the cursor stays where it is): a password is not for whoever looks over your shoulder."""
+
+    def apply_transformation(self, transformation_input: TransformationInput) -> Transformation:
+        fragments = transformation_input.fragments
+        start = secret_start(transformation_input.document.text)
+        if start is None or transformation_input.lineno != 0:
+            return Transformation(fragments)
+        out: StyleAndTextTuples = []
+        pos = 0
+        for style, text, *_handler in fragments:
+            keep = max(0, min(len(text), start - pos))
+            out.append((style, text[:keep] + "".join(" " if c == " " else "*" for c in text[keep:])))
+            pos += len(text)
+        return Transformation(out)
 
 
 class ClientControl(Protocol):
@@ -165,7 +203,7 @@ class ChatUI:
                 Window(
                     BufferControl(
                         self.input_buffer,
-                        input_processors=[BeforeInput(self._prompt, style="class:prompt")],
+                        input_processors=[MaskSecret(), BeforeInput(self._prompt, style="class:prompt")],
                     ),
                     height=Dimension(min=1, max=4),
                     wrap_lines=True,
@@ -201,7 +239,7 @@ class ChatUI:
                 style = "class:nicklist.voice"
             else:
                 style = "class:nicklist"
-            out.append((style, f"{prefix}{member.nick}"[:NICKLIST_WIDTH] + "\n"))
+            out.append((style, nicklist_entry(member) + "\n"))
         return out
 
     def _status_fragments(self) -> StyleAndTextTuples:
@@ -286,7 +324,12 @@ class ChatUI:
 
     def _accept(self, buffer: InputBuffer) -> bool:
         text = buffer.text
-        self.model.history.add(text)
+        current = self.model.current
+        target = None if current.kind is BufferKind.SERVER else current.name
+        if is_secret(text, InputContext(self.model.nick, target)):
+            self.model.history.skip()  # a password is never kept for Up to bring back
+        else:
+            self.model.history.add(text)
         self.client.submit(text)
         return False  # clear the line
 
@@ -332,7 +375,8 @@ def _now() -> datetime:
 def status_fragments(model: ChatModel) -> StyleAndTextTuples:
     """The status line: ``[alice] 2:#lobby  connected  lag 0.02s  Act: 3:bob(1!) 4:#dev(2)  -- more --``."""
     buf = model.current
-    out: StyleAndTextTuples = [("class:status", f" [{model.nick}{' (away)' if model.away else ''}] ")]
+    me = account_label(model.nick, model.account)
+    out: StyleAndTextTuples = [("class:status", f" [{me}{' (away)' if model.away else ''}] ")]
     out.append(("class:status", f"{model.current_index + 1}:{buf.name} "))
     state = model.state
     label = state.value + (f" {model.state_detail}" if state is ConnectionState.WAITING else "")
