@@ -82,6 +82,40 @@ def test_restart_keeps_the_conversation_the_topic_and_the_modes(tmp_path: Path) 
         bob.close()
 
 
+def test_a_registered_channel_survives_a_restart_with_its_founder_as_operator(tmp_path: Path) -> None:
+    db = str(tmp_path / "chat.db")
+    with server_process("--db", db) as (proc, port):
+        alice = LineClient(port, "alice")
+        alice.send("PRIVMSG NickServ :REGISTER sesame12")
+        alice.until(" 900 ")
+        alice.send("JOIN #team")
+        alice.until(" 366 ")
+        alice.send("TOPIC #team :Ours", "PRIVMSG ChanServ :REGISTER #team")
+        alice.until("successfully registered")
+        alice.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    with server_process("--db", db) as (_, port):
+        # Someone walks into the restored, empty channel first: not its operator.
+        bob = LineClient(port, "bob")
+        bob.send("JOIN #team")
+        lines = bob.until(" 366 ")
+        assert next(m for m in lines if m.command == "332").params[-1] == "Ours"
+        assert [m.params[-1] for m in lines if m.command == "353"] == ["bob"]
+        alice = LineClient(port, "alice")
+        alice.send("PRIVMSG NickServ :IDENTIFY sesame12")
+        alice.until(" 900 ")
+        alice.send("JOIN #team")
+        lines = alice.until(" 366 ")
+        assert "@alice" in " ".join(m.params[-1] for m in lines if m.command == "353")
+        mode = next(m for m in bob.until(" MODE ") if m.command == "MODE")
+        assert mode.params == ("#team", "+o", "alice")
+        alice.send("PRIVMSG ChanServ :INFO #team")
+        assert any("Founder: alice" in m.params[-1] for m in alice.until("Founder:"))
+        alice.close()
+        bob.close()
+
+
 def test_sigkill_mid_stream_loses_no_message_whose_echo_was_sent(tmp_path: Path) -> None:
     """Three kills at different moments of a stream of 3,000 messages, each checked after the restart."""
     db = str(tmp_path / "chat.db")

@@ -19,6 +19,7 @@ SASL = "sasl"
 ACCOUNT_TAG = "account-tag"
 ACCOUNT_NOTIFY = "account-notify"
 ACCOUNT_REGISTRATION = "draft/account-registration"
+READ_MARKER = "draft/read-marker"
 
 SUPPORTED: dict[str, str] = {
     # name -> value advertised with CAP LS 302 ("" for none)
@@ -35,6 +36,7 @@ SUPPORTED: dict[str, str] = {
     MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
     MULTI_PREFIX: "",
+    READ_MARKER: "",
     SASL: "PLAIN,EXTERNAL",
     SERVER_TIME: "",
     USERHOST_IN_NAMES: "",

@@ -99,6 +99,7 @@ class Server:
         recent = {f: self.store.latest(f, replay) for f in self.store.targets_with_history()} if replay > 0 else {}
         self.network.restore(self.store.load_channels(), recent)
         self.network.restore_accounts(self.store.load_accounts())
+        self.network.restore_markers(self.store.load_markers())
         stats = self.history.stats
         self.network.probes = {
             "sessions": lambda: len(self.sessions),
@@ -220,8 +221,9 @@ class Server:
         The store deletes what is beyond ``history_max_messages`` per channel or older than ``history_max_days``;
         the replay rings drop the same old messages (they never hold more than a count prune keeps, see
         :attr:`Network.replay_size`).  Then every persistent channel without members whose history is now empty
-        goes, with its stored record: a channel with history exists until its retention empties it.  A store
-        that fails is logged and tried again at the next pass.
+        goes, with its stored record: a channel with history exists until its retention empties it.  A registered
+        channel (ChanServ) never goes this way: it keeps its record (topic, modes, bans, founder, AMODEs) without
+        any history until ``CS DROP``.  A store that fails is logged and tried again at the next pass.
         """
         config, network, history = self.config, self.network, self.history
         max_age_ms = max(1, round(config.history_max_days * 86_400_000)) if config.history_max_days > 0 else 0
@@ -235,7 +237,9 @@ class Server:
             network.expire_recent(now_ms - max_age_ms)
         # A channel with messages in its replay ring has history: only the others are worth a store query.
         candidates = [
-            c for c in network.channels.values() if c.persistent and not c.members and not network.recent.get(c.folded)
+            c
+            for c in network.channels.values()
+            if c.persistent and c.founder is None and not c.members and not network.recent.get(c.folded)
         ]
         dropped = 0
         for channel in candidates:

@@ -15,7 +15,19 @@ from dataclasses import dataclass
 from ..protocol import numerics as N
 from ..protocol.message import Message
 from .context import Context
-from .handlers import accounts, channels, history, info, messaging, modes, nickserv, oper, registration
+from .handlers import (
+    accounts,
+    channels,
+    chanserv,
+    history,
+    info,
+    markers,
+    messaging,
+    modes,
+    nickserv,
+    oper,
+    registration,
+)
 from .state import Network, User
 
 log = logging.getLogger(__name__)
@@ -47,6 +59,8 @@ COMMANDS: dict[str, Command] = {
     "REGISTER": Command(accounts.handle_register, 3, before_registration=True),
     "NS": Command(nickserv.handle_ns),
     "NICKSERV": Command(nickserv.handle_ns),
+    "CS": Command(chanserv.handle_cs),
+    "CHANSERV": Command(chanserv.handle_cs),
     # messages
     "PRIVMSG": Command(messaging.handle_privmsg, 0, idle_reset=True),
     "NOTICE": Command(messaging.handle_notice, 0, idle_reset=True),
@@ -64,6 +78,7 @@ COMMANDS: dict[str, Command] = {
     # history
     "CHATHISTORY": Command(history.handle_chathistory, 1),
     "REDACT": Command(history.handle_redact, 2),
+    "MARKREAD": Command(markers.handle_markread),
     # queries
     "WHO": Command(info.handle_who),
     "WHOIS": Command(info.handle_whois, 1),

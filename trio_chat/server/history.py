@@ -57,6 +57,7 @@ __all__ = [
     "HistoryStore",
     "MemoryHistory",
     "MsgidRef",
+    "ReadMarker",
     "Ref",
     "StoreError",
     "StoredMessage",
@@ -140,6 +141,30 @@ class ChannelRecord:
     limit: int | None = None
     bans: tuple[tuple[str, str, int], ...] = ()
     """``(mask, set by, Unix seconds)`` in the order they were set."""
+    founder: str | None = None
+    """The account that registered it with ChanServ (as registered), or None: not registered."""
+    registered: int = 0
+    """When it was registered, Unix seconds (0 if it is not)."""
+    ops: tuple[str, ...] = ()
+    """Folded names of the accounts the founder listed with ``CS AMODE +o``: they get operator status on joining."""
+
+
+ReadMarker: TypeAlias = tuple[str, str, int]
+"""``(account folded, target folded, time_ms)``: the last message the account has read in that target
+(IRCv3 ``draft/read-marker``)."""
+
+
+def conversation_key(first: str, second: str) -> str:
+    """The history key of the private conversation between two accounts (folded names): both names, sorted,
+    joined by a space.  No channel or nick contains a space, so the key is never a target anyone can name."""
+    a, b = sorted((first, second))
+    return f"{a} {b}"
+
+
+def conversation_parties(key: str) -> tuple[str, str] | None:
+    """The two folded account names of a conversation key; None if ``key`` is a channel's."""
+    a, sep, b = key.partition(" ")
+    return (a, b) if sep else None
 
 
 class HistoryStore(Protocol):
@@ -181,6 +206,11 @@ class HistoryStore(Protocol):
         """``(target, time_ms of its latest message)`` for targets with messages strictly between the times."""
         ...
 
+    def conversations(self, account: str, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
+        """``(conversation key, time_ms of its latest message)`` for the private conversations of ``account``
+        (folded) with messages strictly between the times, as :meth:`targets` orders and limits them."""
+        ...
+
     def find(self, msgid: str) -> StoredMessage | None:
         """The message with this msgid, in any target."""
         ...
@@ -218,11 +248,19 @@ class HistoryStore(Protocol):
         ...
 
     def delete_account(self, folded: str) -> None:
-        """Forget an account (no error if there is none)."""
+        """Forget an account and its read markers (no error if there is none)."""
         ...
 
     def load_accounts(self) -> list[AccountRecord]:
         """Every account, sorted by folded name."""
+        ...
+
+    def save_marker(self, account: str, target: str, time_ms: int) -> None:
+        """Insert or replace the read marker of ``account`` (folded) in ``target`` (folded)."""
+        ...
+
+    def load_markers(self) -> list[ReadMarker]:
+        """Every read marker, sorted by account and target."""
         ...
 
     def close(self) -> None:
@@ -306,6 +344,7 @@ class MemoryHistory:
         self._by_msgid: dict[str, StoredMessage] = {}
         self._channels: dict[str, ChannelRecord] = {}
         self._accounts: dict[str, AccountRecord] = {}
+        self._markers: dict[tuple[str, str], int] = {}
         self._next_seq = 1
 
     # -- writing --
@@ -455,6 +494,22 @@ class MemoryHistory:
         chosen = _oldest(latest, limit) if start.time_ms <= end.time_ms else _newest(latest, limit)
         return [(m.target, m.time_ms) for m in chosen]
 
+    def conversations(self, account: str, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
+        check_limit(limit)
+        low, high = sorted((start.time_ms, end.time_ms))
+        latest: list[StoredMessage] = []
+        for key, ring in self._rings.items():
+            parties = conversation_parties(key)
+            if parties is None or account not in parties:
+                continue
+            for message in reversed(ring):
+                if low < message.time_ms < high:
+                    latest.append(message)
+                    break
+        latest.sort(key=lambda m: (m.time_ms, m.seq))
+        chosen = _oldest(latest, limit) if start.time_ms <= end.time_ms else _newest(latest, limit)
+        return [(m.folded, m.time_ms) for m in chosen]
+
     def find(self, msgid: str) -> StoredMessage | None:
         return self._by_msgid.get(msgid)
 
@@ -479,9 +534,19 @@ class MemoryHistory:
 
     def delete_account(self, folded: str) -> None:
         self._accounts.pop(folded, None)
+        for key in [k for k in self._markers if k[0] == folded]:
+            del self._markers[key]
 
     def load_accounts(self) -> list[AccountRecord]:
         return [self._accounts[k] for k in sorted(self._accounts)]
+
+    # -- read markers --
+
+    def save_marker(self, account: str, target: str, time_ms: int) -> None:
+        self._markers[(account, target)] = time_ms
+
+    def load_markers(self) -> list[ReadMarker]:
+        return [(a, t, self._markers[(a, t)]) for a, t in sorted(self._markers)]
 
     def close(self) -> None:
         """Nothing to release: the data stays until the object is dropped."""
@@ -509,6 +574,10 @@ class HistoryService(Protocol):
 
     def delete_account_nowait(self, folded: str) -> None: ...
 
+    def save_marker_nowait(self, account: str, target: str, time_ms: int) -> None:
+        """Queue a write of a read marker; failures are logged."""
+        ...
+
     async def latest(self, folded: str, limit: int, after: Ref | None = None) -> list[StoredMessage]: ...
 
     async def before(self, folded: str, ref: Ref, limit: int) -> list[StoredMessage]: ...
@@ -520,6 +589,10 @@ class HistoryService(Protocol):
     async def between(self, folded: str, start: Ref, end: Ref, limit: int) -> list[StoredMessage]: ...
 
     async def targets(self, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]: ...
+
+    async def conversations(self, account: str, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
+        """See :meth:`HistoryStore.conversations`."""
+        ...
 
     async def find(self, msgid: str) -> StoredMessage | None:
         """The message with this msgid, in any target (REDACT looks up its sender here)."""

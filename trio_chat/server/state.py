@@ -26,7 +26,7 @@ from ..protocol.message import Message
 from ..protocol.names import mask_matches
 from .accounts import AccountRecord, LoginThrottle
 from .config import ServerConfig
-from .history import ChannelRecord, HistoryService, StoredMessage, StoreError
+from .history import ChannelRecord, HistoryService, ReadMarker, StoredMessage, StoreError, conversation_key
 from .relay import VARIANT_ACCOUNT, VARIANT_TAGS, VARIANT_TIME, Relay
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,10 @@ log = logging.getLogger(__name__)
 NICKSERV = "NickServ"
 NICKSERV_SOURCE = "NickServ!NickServ@services."
 """The built-in NickServ pseudo-user: its nick cannot be taken, its NOTICEs come from this source."""
-SERVICE_NICKS = frozenset({"nickserv"})
+CHANSERV = "ChanServ"
+CHANSERV_SOURCE = "ChanServ!ChanServ@services."
+"""The built-in ChanServ pseudo-user."""
+SERVICE_NICKS = frozenset({"nickserv", "chanserv"})
 """Folded nicks of the pseudo-users."""
 
 
@@ -160,6 +163,13 @@ class Channel:
     remembered: int = 0
     """Messages stored to it by this process: retention checks that none came while it asked the store whether
     the channel has any left."""
+    founder: str | None = None
+    """The account (as registered) that registered it with ChanServ; a registered channel is persistent and is
+    never dropped by retention, only by ``CS DROP``."""
+    registered: int = 0
+    """When it was registered, Unix seconds."""
+    ops: tuple[str, ...] = ()
+    """Folded account names that get operator status on joining (``CS AMODE +o``), besides the founder."""
 
     def record(self) -> ChannelRecord:
         """What the store keeps of this channel."""
@@ -174,6 +184,9 @@ class Channel:
             key=self.key,
             limit=self.limit,
             bans=tuple((b.mask, b.setter, b.time) for b in self.bans),
+            founder=self.founder,
+            registered=self.registered,
+            ops=self.ops,
         )
 
     @classmethod
@@ -191,10 +204,25 @@ class Channel:
             limit=record.limit,
             bans=[Ban(mask, setter, time) for mask, setter, time in record.bans],
             persistent=True,
+            founder=record.founder,
+            registered=record.registered,
+            ops=record.ops,
         )
 
     def is_op(self, user: User) -> bool:
         return "o" in self.members.get(user, "")
+
+    def is_founder(self, account: str | None) -> bool:
+        """Whether ``account`` (a name, any case) founded this channel."""
+        return self.founder is not None and account is not None and casefold(account) == casefold(self.founder)
+
+    def opped_on_join(self, user: User) -> bool:
+        """Whether ``user`` gets operator status on joining this registered channel: the founder's account, or
+        one the founder listed with ``CS AMODE``."""
+        account = user.account
+        if self.founder is None or account is None:
+            return False
+        return self.is_founder(account) or casefold(account) in self.ops
 
     def can_speak(self, user: User) -> bool:
         status = self.members.get(user)
@@ -289,6 +317,9 @@ class Network:
         self._batch_ids = itertools.count(1)
         self.accounts: dict[str, AccountRecord] = {}
         """Every account by folded name, loaded at start-up; changes are written through ``history``."""
+        self.markers: dict[str, dict[str, int]] = {}
+        """Read markers (``draft/read-marker``): account (folded) -> target (folded) -> Unix milliseconds; loaded
+        at start-up, written through ``history``."""
         self.login_throttle = LoginThrottle(config.login_failures_burst, config.login_failures_per_minute / 60)
         self.call_later: Callable[[float, Callable[[], None]], None] | None = None
         """Runs a callback after a delay of trio's clock (set by the app); None (state tests): nothing is
@@ -384,6 +415,29 @@ class Network:
             channel.persistent = True
             history.save_channel_nowait(channel.record())
 
+    def remember_private(
+        self, sender: User, recipient: User, relay: Relay, command: str, text: str, *, receipt: bool = False
+    ) -> None:
+        """Store a private message between two logged-in users, under their conversation's key (see
+        :func:`~.history.conversation_key`), which only the two accounts can read."""
+        history = self.history
+        if history is None or sender.account is None or recipient.account is None:
+            return
+        assert relay.msgid is not None
+        stored = StoredMessage(
+            seq=0,
+            msgid=relay.msgid,
+            time_ms=relay.time_ms,
+            target=recipient.nick,
+            folded=conversation_key(casefold(sender.account), casefold(recipient.account)),
+            source=sender.source,
+            account=sender.account,
+            command=command,
+            text=text,
+            tags=tuple(relay.client_tags.items()) if relay.client_tags else (),
+        )
+        history.append(stored, sender.outbox.receipt() if receipt else None)
+
     def channel_changed(self, channel: Channel) -> None:
         """The topic, modes, key, limit or bans changed: a persistent channel keeps them across restarts."""
         if channel.persistent and self.history is not None:
@@ -443,9 +497,10 @@ class Network:
     def drop_channel(self, channel: Channel) -> bool:
         """Retention left an empty persistent channel no message: it goes, here and in the store.
 
-        Only if it is still this network's channel of that name and still has no members; False otherwise.
+        Only if it is still this network's channel of that name, still has no members and is not registered
+        (a registered channel keeps its record without history); False otherwise.
         """
-        if channel.members or self.channels.get(channel.folded) is not channel:
+        if channel.members or channel.founder is not None or self.channels.get(channel.folded) is not channel:
             return False
         del self.channels[channel.folded]
         self.recent.pop(channel.folded, None)
@@ -623,12 +678,15 @@ class Network:
         """Add ``user`` to channel ``name`` (creating it, with them as operator) and announce the JOIN."""
         folded = casefold(name)
         channel = self.channels.get(folded)
+        granted = False
         if channel is None:
             channel = Channel(name=name, folded=folded, created=self.now())
             self.channels[folded] = channel
             channel.members[user] = "o"
         else:
-            channel.members[user] = ""
+            # A registered channel opps its founder and AMODE accounts, whoever else is (or is not) in it.
+            granted = channel.opped_on_join(user)
+            channel.members[user] = "o" if granted else ""
         channel.invited.discard(user.folded)
         user.channels[folded] = channel
         account = user.account
@@ -643,6 +701,9 @@ class Network:
             self.deliver_all([m for m in members if caps.EXTENDED_JOIN not in m.caps], plain)
         else:
             self.deliver_all(members, plain)
+        if granted:
+            mode = self.relay(Message("MODE", (channel.name, "+o", user.nick), self.config.server_name))
+            self.deliver_all(members, mode)
         if user.away:
             away = self.relay(Message("AWAY", (user.away,), user.source))
             self.deliver_all([m for m in members if caps.AWAY_NOTIFY in m.caps], away, skip=user)
@@ -709,6 +770,13 @@ class Network:
                 self.history.delete_account_nowait(record.folded)
             except StoreError as exc:
                 log.error("account %s: not deleted from the store: %s", record.name, exc)
+        self.markers.pop(record.folded, None)
+        for channel in self.channels.values():
+            if channel.is_founder(record.name):
+                self.unregister_channel(channel)
+            elif record.folded in channel.ops:
+                channel.ops = tuple(op for op in channel.ops if op != record.folded)
+                self.channel_changed(channel)
         for user in list(self.connections):
             if user.account is not None and casefold(user.account) == record.folded:
                 self.logout(user)
@@ -742,9 +810,70 @@ class Network:
         relay = self.relay(Message("ACCOUNT", (shown,), user.source))
         self.deliver_all((u for u in (user, *self.neighbours(user)) if caps.ACCOUNT_NOTIFY in u.caps), relay)
 
-    def service_notice(self, user: User, text: str) -> None:
-        """A NOTICE from NickServ to ``user``."""
-        self.deliver(user, Message("NOTICE", (user.nick, text), NICKSERV_SOURCE).to_bytes())
+    def service_notice(self, user: User, text: str, *, source: str = NICKSERV_SOURCE) -> None:
+        """A NOTICE from NickServ (or another pseudo-user) to ``user``."""
+        self.deliver(user, Message("NOTICE", (user.nick, text), source).to_bytes())
+
+    # ---- registered channels (ChanServ) ----------------------------------------------------------------------
+
+    def register_channel(self, channel: Channel, founder: str) -> None:
+        """``founder`` (an account name) now owns ``channel``: it is persistent from now on, and saved."""
+        channel.founder = founder
+        channel.registered = self.now()
+        channel.ops = ()
+        channel.persistent = True
+        self.channel_changed(channel)
+
+    def unregister_channel(self, channel: Channel) -> None:
+        """``channel`` has no founder any more.  It stays persistent (it may have history): retention drops it
+        once it is empty and has no message, as any channel kept by its history."""
+        channel.founder = None
+        channel.registered = 0
+        channel.ops = ()
+        self.channel_changed(channel)
+
+    def set_status(self, channel: Channel, target: User, letter: str, *, adding: bool, source: str) -> bool:
+        """Give (or take) ``target`` the status ``letter`` in ``channel`` and tell the members with a MODE from
+        ``source``; False if nothing changed (not a member, or already so)."""
+        status = channel.members.get(target)
+        if status is None or (letter in status) == adding:
+            return False
+        channel.members[target] = (
+            "".join(c for c in "ov" if c in status + letter) if adding else status.replace(letter, "")
+        )
+        sign = "+" if adding else "-"
+        self.deliver_all(
+            channel.members, self.relay(Message("MODE", (channel.name, sign + letter, target.nick), source))
+        )
+        return True
+
+    # ---- read markers (draft/read-marker) -----------------------------------------------------------------
+
+    def restore_markers(self, markers: Iterable[ReadMarker]) -> None:
+        """At start-up: every read marker the store kept."""
+        for account, target, time_ms in markers:
+            self.markers.setdefault(account, {})[target] = time_ms
+
+    def read_marker(self, account: str, target: str) -> int | None:
+        """The read marker of ``account`` in ``target`` (both folded), Unix milliseconds, or None."""
+        return self.markers.get(account, {}).get(target)
+
+    def mark_read(self, account: str, target: str, time_ms: int) -> bool:
+        """Move the read marker forward (never backwards) and store it; True if it changed."""
+        current = self.read_marker(account, target)
+        if current is not None and time_ms <= current:
+            return False
+        self.markers.setdefault(account, {})[target] = time_ms
+        if self.history is not None:
+            try:
+                self.history.save_marker_nowait(account, target, time_ms)
+            except StoreError as exc:
+                log.error("read marker of %s in %s: not saved: %s", account, target, exc)
+        return True
+
+    def sessions_of(self, account: str) -> list[User]:
+        """Every registered connection logged in to ``account`` (folded)."""
+        return [u for u in self.users.values() if u.account is not None and casefold(u.account) == account]
 
     def owns_nick(self, user: User) -> bool:
         """Whether ``user`` may keep their nick: it is no account's, or they are logged in to that account."""

@@ -12,6 +12,7 @@ from ..context import Context
 from ..state import Channel
 from .history import replay_on_join
 from .info import names_lines
+from .markers import marker_on_join
 
 
 def _channel_or_error(ctx: Context, name: str) -> Channel | None:
@@ -43,6 +44,7 @@ def handle_join(ctx: Context, msg: Message) -> None:
         if existing is not None and not _may_join(ctx, existing, key):
             continue
         channel = ctx.network.join(user, name)
+        marker_on_join(ctx.network, user, channel)
         _send_topic(ctx, channel, on_join=True)
         names_lines(ctx, channel)
         replay_on_join(ctx, channel)

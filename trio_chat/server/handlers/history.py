@@ -5,8 +5,9 @@ Stored messages are played back as they were sent, with the msgid and time they 
 batch for clients that negotiated ``batch``.  A client that did not gets replay as NOTICEs from the server
 with a readable time prefix, so plain IRC clients show it as history and not as live talk.
 
-Who may read a channel's history: its members (as ergo does).  Private messages are not stored until accounts
-exist: a nick alone does not prove who someone is.
+Who may read a channel's history: its members (as ergo does).  Private messages are stored only between two
+users who are both logged in, under a key made of the two account names (``conversation_key``), and only those
+two accounts can read them: ``CHATHISTORY … <nick>`` answers the asker's conversation with that nick's account.
 
 Who may redact a channel message: a member of the channel who is its original sender or one of its operators.
 Until accounts exist, "original sender" means the same ``nick!user@host`` as stored (compared without case):
@@ -27,7 +28,16 @@ from ...protocol.casemap import casefold
 from ...protocol.message import Message, format_tags
 from ...protocol.names import is_channel_name
 from ..context import Context
-from ..history import MsgidRef, Ref, StoredMessage, StoreError, TimeRef, UnknownReference
+from ..history import (
+    MsgidRef,
+    Ref,
+    StoredMessage,
+    StoreError,
+    TimeRef,
+    UnknownReference,
+    conversation_key,
+    conversation_parties,
+)
 from ..state import Channel, Network, User
 
 log = logging.getLogger(__name__)
@@ -160,16 +170,24 @@ def handle_chathistory(ctx: Context, msg: Message) -> None:
         _defer_targets(ctx, start, end, limit)
         return
     target = args[0]
-    channel = ctx.network.find_channel(target) if is_channel_name(target) else None
-    if history is None or channel is None or ctx.user not in channel.members:
-        person = None if is_channel_name(target) else ctx.network.find_user(target)
-        if person is not None:
-            # Private messages are not kept until accounts exist: an empty answer, not an error.
-            for line in batch_lines(ctx.network, ctx.user, person.nick, []):
+    if is_channel_name(target):
+        channel = ctx.network.find_channel(target)
+        if history is None or channel is None or ctx.user not in channel.members:
+            _fail(ctx, "INVALID_TARGET", sub, target, "Messages could not be retrieved")
+            return
+        folded, name = channel.folded, channel.name
+    else:
+        conversation = private_conversation(ctx, target)
+        if conversation is None:
+            _fail(ctx, "INVALID_TARGET", sub, target, "Messages could not be retrieved")
+            return
+        key, name = conversation
+        if key is None or history is None:
+            # Not a conversation between two accounts: nothing is kept, an empty answer and not an error.
+            for line in batch_lines(ctx.network, ctx.user, name, []):
                 ctx.network.deliver(ctx.user, line)
             return
-        _fail(ctx, "INVALID_TARGET", sub, target, "Messages could not be retrieved")
-        return
+        folded = key
     refs: list[Ref | None] = []
     for text in args[1:-1]:
         ref = None if (sub == "LATEST" and text == "*") else parse_ref(text)
@@ -177,7 +195,6 @@ def handle_chathistory(ctx: Context, msg: Message) -> None:
             _fail(ctx, "INVALID_PARAMS", sub, text, "Invalid message reference")
             return
         refs.append(ref)
-    folded = channel.folded
 
     async def fetch() -> list[StoredMessage]:
         assert history is not None
@@ -195,7 +212,6 @@ def handle_chathistory(ctx: Context, msg: Message) -> None:
         assert second is not None
         return await history.between(folded, first, second, limit)
 
-    name = channel.name
     network, user = ctx.network, ctx.user
 
     async def answer() -> list[bytes]:
@@ -208,6 +224,26 @@ def handle_chathistory(ctx: Context, msg: Message) -> None:
         return batch_lines(network, user, name, messages)
 
     ctx.defer(answer)
+
+
+def private_conversation(ctx: Context, target: str) -> tuple[str | None, str] | None:
+    """The history key of the user's private conversation with ``target`` (a nick) and the name to show.
+
+    The key is None (nothing is kept: an empty answer) when either side is not logged in.  A nick nobody uses
+    now still names the conversation with the account of that name, for a user who is logged in; otherwise
+    None: no such target.
+    """
+    network, user = ctx.network, ctx.user
+    person = network.find_user(target)
+    mine = casefold(user.account) if user.account is not None else None
+    if person is not None:
+        if mine is None or person.account is None:
+            return None, person.nick
+        return conversation_key(mine, casefold(person.account)), person.nick
+    record = network.find_account(target)
+    if record is None or mine is None:
+        return None
+    return conversation_key(mine, record.folded), record.name
 
 
 def _defer_targets(ctx: Context, start: int, end: int, limit: int) -> None:
@@ -224,6 +260,19 @@ def _defer_targets(ctx: Context, start: int, end: int, limit: int) -> None:
                 return [_fail_line(network, "MESSAGE_ERROR", "TARGETS", "Messages could not be retrieved")]
             mine = {c.folded for c in user.channels.values()}
             listed = [(name, ms) for name, ms in found if casefold(name) in mine]
+            if user.account is not None:
+                me = casefold(user.account)
+                try:
+                    keys = await history.conversations(me, TimeRef(start), TimeRef(end), limit)
+                except StoreError:
+                    return [_fail_line(network, "MESSAGE_ERROR", "TARGETS", "Messages could not be retrieved")]
+                for key, ms in keys:
+                    parties = conversation_parties(key)
+                    assert parties is not None
+                    other = parties[1] if parties[0] == me else parties[0]
+                    record = network.accounts.get(other)
+                    listed.append((record.name if record is not None else other, ms))
+                listed.sort(key=lambda item: item[1])
         server = network.config.server_name
         lines = [
             Message("CHATHISTORY", ("TARGETS", name, network.format_time(ms)), server).to_bytes()

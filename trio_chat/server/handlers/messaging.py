@@ -8,8 +8,8 @@ from ...protocol.casemap import casefold
 from ...protocol.message import Message
 from ...protocol.names import is_channel_name
 from ..context import Context
-from ..state import NICKSERV, SERVICE_NICKS, Channel, User
-from . import nickserv
+from ..state import CHANSERV, NICKSERV, SERVICE_NICKS, Channel, User
+from . import chanserv, nickserv
 
 
 def handle_privmsg(ctx: Context, msg: Message) -> None:
@@ -62,6 +62,7 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
     network = ctx.network
     for target in targets:
         service_text: str | None = None
+        service = nickserv.handle_text
         status = ""
         name = target
         if name[0] in "@+" and len(name) > 1 and is_channel_name(name[1:]):
@@ -90,8 +91,11 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 receipt = sender.has(caps.ECHO_MESSAGE)
                 network.remember(channel, relay, sender, verb, text, receipt=receipt)
         elif casefold(name) in SERVICE_NICKS:
-            # NickServ answers PRIVMSGs (after the echo); NOTICEs and TAGMSGs to it go nowhere.
-            params = (NICKSERV,) if text is None else (NICKSERV, text)
+            # NickServ and ChanServ answer PRIVMSGs (after the echo); NOTICEs and TAGMSGs to them go nowhere.
+            nick = NICKSERV
+            if casefold(name) == casefold(CHANSERV):
+                nick, service = CHANSERV, chanserv.handle_text
+            params = (nick,) if text is None else (nick, text)
             relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
             if verb == "PRIVMSG":
                 service_text = text
@@ -109,12 +113,16 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             # A message to oneself arrives once: as the echo when echo-message is on, else as a delivery.
             if _accepts(user, verb) and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
                 network.deliver(user, relay.line(user.tag_variant))
+            if text is not None and sender.account is not None and user.account is not None:
+                # Between two logged-in users the message is kept for the two accounts (CHATHISTORY), with the
+                # same receipt rule as a channel message: the echo waits for the commit.
+                network.remember_private(sender, user, relay, verb, text, receipt=sender.has(caps.ECHO_MESSAGE))
             if verb == "PRIVMSG" and user.away:
                 ctx.reply(N.RPL_AWAY, user.nick, user.away)
         if sender.has(caps.ECHO_MESSAGE) and _accepts(sender, verb):
             network.deliver(sender, relay.line(sender.tag_variant))
         if service_text is not None:
-            nickserv.handle_text(ctx, service_text)
+            service(ctx, service_text)
 
 
 def _accepts(user: User, verb: str) -> bool:

@@ -71,6 +71,9 @@ class InlineStoreWorker:
     def delete_account_nowait(self, folded: str) -> None:
         self._store.delete_account(folded)
 
+    def save_marker_nowait(self, account: str, target: str, time_ms: int) -> None:
+        self._store.save_marker(account, target, time_ms)
+
     async def latest(self, folded: str, limit: int, after: Ref | None = None) -> list[StoredMessage]:
         return self._now(lambda: self._store.latest(folded, limit, after))
 
@@ -89,6 +92,10 @@ class InlineStoreWorker:
     async def targets(self, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
         self._commit()
         return self._store.targets(start, end, limit)
+
+    async def conversations(self, account: str, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
+        self._commit()
+        return self._store.conversations(account, start, end, limit)
 
     async def redact(self, folded: str, msgid: str) -> bool:
         self._commit()

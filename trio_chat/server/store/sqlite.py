@@ -51,6 +51,7 @@ from ..accounts import AccountRecord
 from ..history import (
     ChannelRecord,
     MsgidRef,
+    ReadMarker,
     Ref,
     StoredMessage,
     StoreError,
@@ -117,6 +118,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             password_hash TEXT NOT NULL,
             created INTEGER NOT NULL,
             certfps TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
+    # Version 3: registered channels (founder, registration time, the accounts opped on join as JSON) and
+    # read markers (draft/read-marker) per account and target.
+    (
+        "ALTER TABLE channels ADD COLUMN founder TEXT",
+        "ALTER TABLE channels ADD COLUMN registered INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE channels ADD COLUMN ops TEXT NOT NULL DEFAULT '[]'",
+        """
+        CREATE TABLE read_markers (
+            account TEXT NOT NULL,
+            target TEXT NOT NULL,
+            time_ms INTEGER NOT NULL,
+            PRIMARY KEY (account, target)
         ) WITHOUT ROWID
         """,
     ),
@@ -487,6 +503,28 @@ class SQLiteHistory:
         return [(str(row[0]), int(row[1])) for row in rows]
 
     @_translated
+    def conversations(self, account: str, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
+        check_limit(limit)
+        if limit == 0:
+            return []
+        forward = start.time_ms <= end.time_ms
+        low, high = sorted((start.time_ms, end.time_ms))
+        order = "ASC" if forward else "DESC"
+        # A conversation key is "a b" (two folded account names, sorted): the account is its first or its last
+        # word.  Compared with substr, not LIKE, since nicks may contain LIKE's wildcard "_".
+        first, last = account + " ", " " + account
+        (text,) = self._conn.execute(
+            "SELECT json_group_array(json_array(folded, time_ms, last)) FROM ("
+            " SELECT folded, time_ms, MAX(seq) AS last FROM messages"
+            " WHERE time_ms > ? AND time_ms < ?"
+            " AND (substr(folded, 1, ?) = ? OR substr(folded, -?) = ?)"
+            f" GROUP BY folded ORDER BY time_ms {order}, last {order} LIMIT ?)",
+            (low, high, len(first), first, len(last), last, limit),
+        ).fetchone()
+        rows = sorted(json.loads(text), key=lambda row: (int(row[1]), int(row[2])))
+        return [(str(row[0]), int(row[1])) for row in rows]
+
+    @_translated
     def find(self, msgid: str) -> StoredMessage | None:
         row = self._conn.execute(f"{_SELECT} WHERE msgid = ?", (msgid,)).fetchone()
         return None if row is None else _message(row)
@@ -500,11 +538,11 @@ class SQLiteHistory:
     @_translated
     def save_channel(self, record: ChannelRecord) -> None:
         bans = json.dumps(record.bans, ensure_ascii=False, separators=(",", ":"))
+        ops = json.dumps(record.ops, ensure_ascii=False, separators=(",", ":"))
         with self._transaction() as conn:
             conn.execute(
-                "INSERT OR REPLACE INTO channels"
-                " (folded, name, created, topic, topic_by, topic_time, modes, key, user_limit, bans)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO channels (folded, name, created, topic, topic_by, topic_time, modes, key,"
+                " user_limit, bans, founder, registered, ops) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.folded,
                     record.name,
@@ -516,6 +554,9 @@ class SQLiteHistory:
                     record.key,
                     record.limit,
                     bans,
+                    record.founder,
+                    record.registered,
+                    ops,
                 ),
             )
 
@@ -527,8 +568,8 @@ class SQLiteHistory:
     @_translated
     def load_channels(self) -> list[ChannelRecord]:
         rows = self._conn.execute(
-            "SELECT folded, name, created, topic, topic_by, topic_time, modes, key, user_limit, bans"
-            " FROM channels ORDER BY folded"
+            "SELECT folded, name, created, topic, topic_by, topic_time, modes, key, user_limit, bans,"
+            " founder, registered, ops FROM channels ORDER BY folded"
         ).fetchall()
         return [
             ChannelRecord(
@@ -542,8 +583,25 @@ class SQLiteHistory:
                 key=key,
                 limit=limit,
                 bans=tuple((str(mask), str(by), int(when)) for mask, by, when in json.loads(bans)),
+                founder=founder,
+                registered=registered,
+                ops=tuple(str(op) for op in json.loads(ops)),
             )
-            for folded, name, created, topic, topic_by, topic_time, modes, key, limit, bans in rows
+            for (
+                folded,
+                name,
+                created,
+                topic,
+                topic_by,
+                topic_time,
+                modes,
+                key,
+                limit,
+                bans,
+                founder,
+                registered,
+                ops,
+            ) in rows
         ]
 
     # -- accounts --
@@ -562,6 +620,7 @@ class SQLiteHistory:
     def delete_account(self, folded: str) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM accounts WHERE folded = ?", (folded,))
+            conn.execute("DELETE FROM read_markers WHERE account = ?", (folded,))
 
     @_translated
     def load_accounts(self) -> list[AccountRecord]:
@@ -578,6 +637,21 @@ class SQLiteHistory:
             )
             for folded, name, password_hash, created, certfps in rows
         ]
+
+    # -- read markers --
+
+    @_translated
+    def save_marker(self, account: str, target: str, time_ms: int) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO read_markers (account, target, time_ms) VALUES (?, ?, ?)",
+                (account, target, time_ms),
+            )
+
+    @_translated
+    def load_markers(self) -> list[ReadMarker]:
+        rows = self._conn.execute("SELECT account, target, time_ms FROM read_markers ORDER BY account, target")
+        return [(str(a), str(t), int(ms)) for a, t, ms in rows]
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into the database file and releasing the lock)."""

@@ -268,6 +268,10 @@ class StoreWorker:
         """See :meth:`HistoryStore.targets`."""
         return await self._call(lambda s: s.targets(start, end, limit), read=True)
 
+    async def conversations(self, account: str, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
+        """See :meth:`HistoryStore.conversations`."""
+        return await self._call(lambda s: s.conversations(account, start, end, limit), read=True)
+
     async def find(self, msgid: str) -> StoredMessage | None:
         """See :meth:`HistoryStore.find`."""
         return await self._call(lambda s: s.find(msgid), read=True)
@@ -313,6 +317,10 @@ class StoreWorker:
     def delete_account_nowait(self, folded: str) -> None:
         """Queue :meth:`HistoryStore.delete_account` without waiting; failures are logged."""
         self._call_nowait(lambda s: s.delete_account(folded))
+
+    def save_marker_nowait(self, account: str, target: str, time_ms: int) -> None:
+        """Queue :meth:`HistoryStore.save_marker` without waiting; failures are logged."""
+        self._call_nowait(lambda s: s.save_marker(account, target, time_ms))
 
     async def load_accounts(self) -> list[AccountRecord]:
         """See :meth:`HistoryStore.load_accounts`."""
