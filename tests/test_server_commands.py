@@ -6,19 +6,17 @@ order, idle time, and that recipients whose SendQ overflowed are gone by the tim
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-import trio
 
+from tests.fakes import FakeOutbox, FakeSendQ
 from trio_chat.protocol import Message, parse_line
 from trio_chat.protocol import caps as C
 from trio_chat.protocol import numerics as N
 from trio_chat.server.commands import COMMANDS, dispatch
 from trio_chat.server.config import ServerConfig
 from trio_chat.server.context import Context
-from trio_chat.server.history import StoredMessage
 from trio_chat.server.state import Network, User
 
 SERVER = "irc.test"
@@ -29,44 +27,6 @@ IDLE_RESET = {"PRIVMSG", "NOTICE"}
 
 
 # ---- fakes ------------------------------------------------------------------------------------------------
-
-
-class FakeSendQ:
-    """A SendQ with room for ``size`` lines."""
-
-    def __init__(self, size: int = 1000) -> None:
-        self.size = size
-        self.lines: list[bytes] = []
-        self.queued = 0
-        self.readies = 0
-
-    def send_nowait(self, line: bytes) -> None:
-        if len(self.lines) >= self.size:
-            raise trio.WouldBlock
-        self.lines.append(line)
-
-    def ready(self) -> None:
-        self.readies += 1
-
-    def take(self) -> list[bytes]:
-        """What a flusher would write now (and it empties the queue)."""
-        taken, self.lines = self.lines, []
-        self.queued = 0
-        self.readies = 0
-        return taken
-
-
-class FakeOutbox:
-    def __init__(self) -> None:
-        self.closed: str | None = None
-        self.aborted = False
-
-    def close(self, reason: str, *, abort: bool = False) -> None:
-        self.closed = reason
-        self.aborted = abort
-
-    def receipt(self) -> Callable[[StoredMessage | None], None]:
-        raise AssertionError("no history in these tests: nothing asks for a receipt")
 
 
 class Clock:
