@@ -15,6 +15,7 @@ from pathlib import Path
 import trio
 
 from .config import ConfigError, ServerConfig
+from .handlers import offline
 from .history import HistoryStore, MemoryHistory, StoreError
 from .outbound import Flusher
 from .session import Session
@@ -100,6 +101,8 @@ class Server:
         self.network.restore(self.store.load_channels(), recent)
         self.network.restore_accounts(self.store.load_accounts())
         self.network.restore_markers(self.store.load_markers())
+        network = self.network
+        network.on_login = lambda user: offline.on_login(network, user)
         stats = self.history.stats
         self.network.probes = {
             "sessions": lambda: len(self.sessions),

@@ -49,8 +49,17 @@ class Context:
 
     def defer(self, answer: Callable[[], Awaitable[list[bytes]]]) -> None:
         """Finish the command asynchronously (a store query): the session awaits ``answer`` after the
-        command's other replies and sends the lines it returns before reading the client's next line."""
-        self.user.deferred = answer
+        command's other replies and sends the lines it returns before reading the client's next line.  A command
+        that defers twice (a login that also delivers what was kept meanwhile) gets both, in that order."""
+        earlier = self.user.deferred
+        if earlier is None:
+            self.user.deferred = answer
+            return
+
+        async def both() -> list[bytes]:
+            return [*(await earlier()), *(await answer())]
+
+        self.user.deferred = both
 
     def quit(self, reason: str) -> None:
         """End the connection after this command's replies: QUIT to others now, ``ERROR`` to the user last."""

@@ -39,6 +39,10 @@ CHANSERV_SOURCE = "ChanServ!ChanServ@services."
 """The built-in ChanServ pseudo-user."""
 SERVICE_NICKS = frozenset({"nickserv", "chanserv"})
 """Folded nicks of the pseudo-users."""
+OFFLINE_PREFIX = "offline "
+"""Read-marker targets starting with this (a space: never a nick or a channel a client can name) hold, per
+account, when the first message kept for it while it was offline arrived, by the other account's folded name
+(``Network.offline``); 0 when everything kept has been delivered."""
 
 
 class SendQ(Protocol):
@@ -109,6 +113,8 @@ class User:
     """An AUTHENTICATE exchange under way."""
     nick_claim: int = 0
     """Counts nick changes: a pending guest rename applies only to the nick it was scheduled for."""
+    told_offline: frozenset[str] = frozenset()
+    """Folded names of the offline accounts this session was told keep its messages (told once each)."""
 
     @property
     def source(self) -> str:
@@ -320,6 +326,13 @@ class Network:
         self.markers: dict[str, dict[str, int]] = {}
         """Read markers (``draft/read-marker``): account (folded) -> target (folded) -> Unix milliseconds; loaded
         at start-up, written through ``history``."""
+        self.offline: dict[str, dict[str, int]] = {}
+        """Messages kept for accounts that were offline and not delivered yet: account (folded) -> the other
+        account of the conversation (folded) -> Unix milliseconds of the first such message.  Loaded at start-up
+        and written through ``history`` as read markers named ``OFFLINE_PREFIX + other``."""
+        self.on_login: Callable[[User], None] | None = None
+        """Called when a registered user logs in, or a logged-in user completes registration (set by the app:
+        delivers what was kept while the account was offline); None (state tests): nothing is delivered."""
         self.login_throttle = LoginThrottle(config.login_failures_burst, config.login_failures_per_minute / 60)
         self.call_later: Callable[[float, Callable[[], None]], None] | None = None
         """Runs a callback after a delay of trio's clock (set by the app); None (state tests): nothing is
@@ -420,16 +433,68 @@ class Network:
     ) -> None:
         """Store a private message between two logged-in users, under their conversation's key (see
         :func:`~.history.conversation_key`), which only the two accounts can read."""
+        if recipient.account is None:
+            return
+        self._remember_private(
+            sender, recipient.account, recipient.nick, relay, command=command, text=text, receipt=receipt
+        )
+
+    def remember_offline(self, sender: User, record: AccountRecord, relay: Relay, text: str, *, receipt: bool) -> bool:
+        """Store a PRIVMSG from a logged-in user to the account ``record``, whose nick is offline, in their
+        conversation (as :meth:`remember_private`), and note it for delivery at the account's next login.
+
+        False (nothing stored) without a store or if the sender is not logged in.
+        """
+        account = sender.account
+        if self.history is None or account is None:
+            return False
+        self._remember_private(sender, record.name, record.name, relay, command="PRIVMSG", text=text, receipt=receipt)
+        pending = self.offline.setdefault(record.folded, {})
+        other = casefold(account)
+        if other not in pending:
+            pending[other] = relay.time_ms
+            self._save_offline(record.folded, other, relay.time_ms)
+        return True
+
+    def take_offline(self, account: str) -> dict[str, int]:
+        """What was kept for ``account`` (folded) while it was offline (other account -> time of the first
+        message), now marked delivered, here and in the store."""
+        pending = self.offline.pop(account, {})
+        for other in pending:
+            self._save_offline(account, other, 0)
+        return pending
+
+    def give_back_offline(self, account: str, pending: dict[str, int]) -> None:
+        """Delivery of what :meth:`take_offline` returned failed: it is pending again (from the earlier time)."""
+        if account not in self.accounts:
+            return
+        mine = self.offline.setdefault(account, {})
+        for other, time_ms in pending.items():
+            if other not in mine or time_ms < mine[other]:
+                mine[other] = time_ms
+                self._save_offline(account, other, time_ms)
+
+    def _save_offline(self, account: str, other: str, time_ms: int) -> None:
+        if self.history is not None:
+            try:
+                self.history.save_marker_nowait(account, OFFLINE_PREFIX + other, time_ms)
+            except StoreError as exc:
+                log.error("offline messages of %s from %s: not saved: %s", account, other, exc)
+
+    def _remember_private(
+        self, sender: User, recipient: str, target: str, relay: Relay, *, command: str, text: str, receipt: bool
+    ) -> None:
+        """Store a private message from ``sender`` to the account ``recipient`` (a name), shown to ``target``."""
         history = self.history
-        if history is None or sender.account is None or recipient.account is None:
+        if history is None or sender.account is None:
             return
         assert relay.msgid is not None
         stored = StoredMessage(
             seq=0,
             msgid=relay.msgid,
             time_ms=relay.time_ms,
-            target=recipient.nick,
-            folded=conversation_key(casefold(sender.account), casefold(recipient.account)),
+            target=target,
+            folded=conversation_key(casefold(sender.account), casefold(recipient)),
             source=sender.source,
             account=sender.account,
             command=command,
@@ -629,6 +694,9 @@ class Network:
         user.folded = casefold(user.nick)
         self.users[user.folded] = user
         self.max_users = max(self.max_users, len(self.users))
+        if user.account is not None and self.on_login is not None:
+            # Logged in before registering (SASL): what was kept comes after the welcome burst.
+            self.on_login(user)
 
     def change_nick(self, user: User, new: str) -> None:
         """Rename a registered user and tell them and everyone sharing a channel, once each."""
@@ -771,6 +839,7 @@ class Network:
             except StoreError as exc:
                 log.error("account %s: not deleted from the store: %s", record.name, exc)
         self.markers.pop(record.folded, None)
+        self.offline.pop(record.folded, None)
         for channel in self.channels.values():
             if channel.is_founder(record.name):
                 self.unregister_channel(channel)
@@ -793,6 +862,8 @@ class Network:
             ).to_bytes(),
         )
         self._account_changed(user, record.name)
+        if user.registered and self.on_login is not None:
+            self.on_login(user)
 
     def logout(self, user: User) -> None:
         if user.account is None:
@@ -852,7 +923,11 @@ class Network:
     def restore_markers(self, markers: Iterable[ReadMarker]) -> None:
         """At start-up: every read marker the store kept."""
         for account, target, time_ms in markers:
-            self.markers.setdefault(account, {})[target] = time_ms
+            if target.startswith(OFFLINE_PREFIX):
+                if time_ms:
+                    self.offline.setdefault(account, {})[target[len(OFFLINE_PREFIX) :]] = time_ms
+            else:
+                self.markers.setdefault(account, {})[target] = time_ms
 
     def read_marker(self, account: str, target: str) -> int | None:
         """The read marker of ``account`` in ``target`` (both folded), Unix milliseconds, or None."""

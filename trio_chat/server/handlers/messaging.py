@@ -8,6 +8,7 @@ from ...protocol.casemap import casefold
 from ...protocol.message import Message
 from ...protocol.names import is_channel_name
 from ..context import Context
+from ..relay import Relay
 from ..state import CHANSERV, NICKSERV, SERVICE_NICKS, Channel, User
 from . import chanserv, nickserv
 
@@ -102,6 +103,13 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
         else:
             user = network.find_user(name)
             if user is None:
+                if verb == "PRIVMSG" and text is not None:
+                    kept = _keep_for_offline_account(ctx, name, text, client_tags)
+                    if kept is not None:
+                        relay = kept
+                        if sender.has(caps.ECHO_MESSAGE):
+                            network.deliver(sender, relay.line(sender.tag_variant))
+                        continue
                 if not quiet:
                     ctx.reply(N.ERR_NOSUCHNICK, name, "No such nick/channel")
                 continue
@@ -123,6 +131,34 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             network.deliver(sender, relay.line(sender.tag_variant))
         if service_text is not None:
             service(ctx, service_text)
+
+
+def _keep_for_offline_account(ctx: Context, name: str, text: str, client_tags: dict[str, str] | None) -> Relay | None:
+    """A PRIVMSG from a logged-in user to ``name``, a nick nobody uses that is a registered account's: kept in
+    their conversation and delivered when the account logs in (``handlers/offline.py``).  The relay (for the
+    echo), or None when it cannot be kept (the sender is not logged in, or is that account; no store)."""
+    network, sender = ctx.network, ctx.user
+    record = network.find_account(name)
+    if record is None or sender.account is None or casefold(sender.account) == record.folded:
+        return None
+    if network.history is None:
+        return None
+    relay = network.relay(
+        Message("PRIVMSG", (record.name, text), sender.source),
+        client_tags=client_tags,
+        msgid=True,
+        account=sender.account,
+    )
+    # The echo is the receipt, as for any stored message: it waits for the commit.
+    if not network.remember_offline(sender, record, relay, text, receipt=sender.has(caps.ECHO_MESSAGE)):
+        return None
+    if record.folded not in sender.told_offline:
+        sender.told_offline = sender.told_offline | {record.folded}
+        network.service_notice(
+            sender,
+            f"{record.name} is offline; your messages are kept and {record.name} will see them when logging in",
+        )
+    return relay
 
 
 def _accepts(user: User, verb: str) -> bool:
