@@ -19,6 +19,7 @@ from ...protocol.message import Message
 from ...protocol.names import is_valid_channel
 from ..context import Context
 from ..state import CHANSERV_SOURCE
+from . import services
 
 log = logging.getLogger("trio_chat.server.chanserv")
 
@@ -55,16 +56,7 @@ def handle_cs(ctx: Context, msg: Message) -> None:
 
 def handle_text(ctx: Context, text: str) -> None:
     """A message to ChanServ."""
-    words = text.split()
-    if not words:
-        _help(ctx, [])
-        return
-    command, args = words[0].upper(), words[1:]
-    handler = _COMMANDS.get(command)
-    if handler is None:
-        _notice(ctx, "Unknown command. To see the available commands, run: /CS HELP")
-        return
-    handler(ctx, args)
+    services.run_command(ctx, text, _COMMANDS, _notice, "CS")
 
 
 def _notice(ctx: Context, text: str) -> None:
@@ -231,19 +223,19 @@ def _op(ctx: Context, args: list[str]) -> None:
     _notice(ctx, "Successfully granted operator privileges")
 
 
+INTRO = "ChanServ lets you register and manage channels. Commands:"
+
+
 def _help(ctx: Context, args: list[str]) -> None:
-    if args:
-        entry = HELP.get(args[0].upper())
-        if entry is None:
-            _notice(ctx, "Unknown command. To see the available commands, run: /CS HELP")
-            return
-        _notice(ctx, f"Syntax: {entry[0]}")
-        _notice(ctx, entry[1])
-        return
-    _notice(ctx, "ChanServ lets you register and manage channels. Commands:")
-    for syntax, _ in HELP.values():
-        _notice(ctx, f"  {syntax}")
-    _notice(ctx, "For details: /msg ChanServ HELP <command>")
+    services.show_help(
+        ctx,
+        args,
+        HELP,
+        _notice,
+        name="ChanServ",
+        short="CS",
+        intro="ChanServ lets you register and manage channels. Commands:",
+    )
 
 
 _COMMANDS: dict[str, Callable[[Context, list[str]], None]] = {

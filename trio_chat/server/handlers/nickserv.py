@@ -16,7 +16,7 @@ from ...protocol.casemap import casefold
 from ...protocol.message import Message
 from ..accounts import AccountRecord, normalize_certfp
 from ..context import Context
-from . import accounts
+from . import accounts, services
 
 log = logging.getLogger("trio_chat.server.accounts")
 
@@ -58,16 +58,7 @@ def handle_ns(ctx: Context, msg: Message) -> None:
 
 def handle_text(ctx: Context, text: str) -> None:
     """A message to NickServ."""
-    words = text.split()
-    if not words:
-        _help(ctx, [])
-        return
-    command, args = words[0].upper(), words[1:]
-    handler = _COMMANDS.get(command)
-    if handler is None:
-        _notice(ctx, "Unknown command. To see the available commands, run: /NS HELP")
-        return
-    handler(ctx, args)
+    services.run_command(ctx, text, _COMMANDS, _notice, "NS")
 
 
 def _notice(ctx: Context, text: str) -> None:
@@ -306,19 +297,19 @@ def _ghost_or_regain(regain: bool) -> Callable[[Context, list[str]], None]:
     return handler
 
 
+INTRO = "NickServ lets you register your nickname as an account and log in to it. Commands:"
+
+
 def _help(ctx: Context, args: list[str]) -> None:
-    if args:
-        entry = HELP.get(args[0].upper())
-        if entry is None:
-            _notice(ctx, "Unknown command. To see the available commands, run: /NS HELP")
-            return
-        _notice(ctx, f"Syntax: {entry[0]}")
-        _notice(ctx, entry[1])
-        return
-    _notice(ctx, "NickServ lets you register your nickname as an account and log in to it. Commands:")
-    for syntax, _ in HELP.values():
-        _notice(ctx, f"  {syntax}")
-    _notice(ctx, "For details: /msg NickServ HELP <command>")
+    services.show_help(
+        ctx,
+        args,
+        HELP,
+        _notice,
+        name="NickServ",
+        short="NS",
+        intro="NickServ lets you register your nickname as an account and log in to it. Commands:",
+    )
 
 
 _COMMANDS: dict[str, Callable[[Context, list[str]], None]] = {
