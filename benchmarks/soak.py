@@ -8,7 +8,7 @@ Not part of the unit tests: a script that prints its figures and exits 0 when ev
 What it does, in order (every phase has a time limit, so the whole run ends by itself):
 
 1. Writes a TOML config to a temporary directory (an operator account, no connection limits, the default flood
-   control of 5 lines then 2 lines/s, ``sendq_lines = 512``, ``registration_timeout = 20``) and starts
+   control of 5 lines then 2 lines/s, ``sendq = 512``, ``registration_timeout = 20``) and starts
    ``trio-chat serve --port 0`` on 127.0.0.1; the port comes from the server's first log line, and a thread keeps
    draining its stderr.
 2. A monitor connection registers, becomes operator and reads ``STATS z`` (the baseline).
@@ -102,8 +102,8 @@ def write_config(directory: Path, oper_password: str) -> Path:
                 "max_clients = 0",
                 "max_per_ip = 0",
                 f"flood_burst = {FLOOD_BURST}",
-                f"flood_rate = {FLOOD_RATE}",
-                f"sendq_lines = {SENDQ_LINES}",
+                f"flood_limit = {FLOOD_RATE}",
+                f"sendq = {SENDQ_LINES}",
                 f"registration_timeout = {REGISTRATION_TIMEOUT}",
                 f'db = "{directory / "soak.db"}"',
                 'log_level = "INFO"',

@@ -145,7 +145,8 @@ def plain(messages: list[Message]) -> list[str]:
 
 
 def canon(*lines: str) -> list[str]:
-    """Lines as written in a test, in canonical form: a last parameter has a colon only where it needs one."""
+    """Lines as written in a test, in canonical form: as the server writes them, a last parameter with its colon
+    where it needs one, or where it is a text parameter or a numeric's last (``Message.to_line``)."""
     return [parse_line(line.encode()).to_line() for line in lines]
 
 

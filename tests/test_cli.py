@@ -156,3 +156,57 @@ def test_shutdown_under_load_tells_everyone_and_a_restart_reuses_the_port() -> N
         _register(port, "back").close()
         os.kill(again.pid, signal.SIGTERM)
         assert again.wait(timeout=10) == 0
+
+
+def _refused(args: list[str], cwd: Path) -> str:
+    """Run ``trio-chat serve ARGS``, which must refuse its settings: exit 2, one line on stderr, no traceback."""
+    result = subprocess.run([*SERVE, *args], check=False, capture_output=True, text=True, timeout=30, cwd=cwd)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert {p.name for p in cwd.iterdir()} <= {"chat.toml"}  # refused before any database is created
+    return result.stderr.strip()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--port", "70000"], "trio-chat: port must be from 1 to 65535 (or 0 for any free port), not 70000"),
+        (["--port", "-1"], "trio-chat: port must be from 1 to 65535 (or 0 for any free port), not -1"),
+        (["--tls-port", "65536"], "trio-chat: tls_port must be from 1 to 65535 (or 0 for any free port), not 65536"),
+        (
+            ["--max-per-ip-exempt", "127.0.0.0/8,10.0.0.0/33"],
+            "trio-chat: max_per_ip_exempt: '10.0.0.0/33' is not an address range (CIDR, like 10.0.0.0/8 or fd00::/8)",
+        ),
+    ],
+)
+def test_bad_option_values_are_one_line_and_exit_2(tmp_path: Path, args: list[str], line: str) -> None:
+    assert _refused(args, tmp_path) == line
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("port = 70000", "port must be from 1 to 65535 (or 0 for any free port), not 70000"),
+        ("[server]\ntls_port = -5", "tls_port must be from 1 to 65535 (or 0 for any free port), not -5"),
+        ("flood_limt = 0", "unknown setting 'flood_limt' (did you mean 'flood_limit'?)"),
+        ("sendqq = 10", "unknown setting 'sendqq' (did you mean 'sendq'?)"),
+        ("max_per_ip_exempt = ['::1/200']", "max_per_ip_exempt: '::1/200' is not an address range"),
+    ],
+)
+def test_bad_config_file_values_name_the_file_and_exit_2(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "chat.toml").write_text(text + "\n")
+    assert _refused(["--config", "chat.toml"], tmp_path).startswith(f"trio-chat: config file chat.toml: {message}")
+
+
+def test_new_config_keys_and_old_aliases_start_the_server(tmp_path: Path) -> None:
+    config = tmp_path / "new.toml"
+    config.write_text("flood_limit = 0\nsendq = 100\nmax_per_ip_exempt = ['127.0.0.0/8']\n")
+    with server_process("--config", str(config), "--db", ":memory:") as (proc, port):
+        _register(port, "alice").close()
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    config.write_text("flood_rate = 0\nsendq_lines = 100\n")
+    with server_process("--config", str(config), "--db", ":memory:") as (proc, port):
+        _register(port, "bob").close()
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

@@ -130,3 +130,55 @@ def test_tag_escaping_round_trips(value: str) -> None:
     escaped = escape_tag_value(value)
     assert not any(c in escaped for c in " ;\r\n")
     assert unescape_tag_value(escaped) == value
+
+
+@pytest.mark.parametrize(
+    ("message", "line"),
+    [
+        (Message("PRIVMSG", ("bob", "psst"), "alice!u@h"), ":alice!u@h PRIVMSG bob :psst"),
+        (Message("NOTICE", ("#c", "hi")), "NOTICE #c :hi"),
+        (Message("PART", ("#c", "bye")), "PART #c :bye"),
+        (Message("PART", ("#c",)), "PART #c"),
+        (Message("QUIT", ("gone",)), "QUIT :gone"),
+        (Message("QUIT", ()), "QUIT"),
+        (Message("KICK", ("#c", "bob", "out")), "KICK #c bob :out"),
+        (Message("KICK", ("#c", "bob")), "KICK #c bob"),
+        (Message("TOPIC", ("#c", "news")), "TOPIC #c :news"),
+        (Message("TOPIC", ("#c",)), "TOPIC #c"),
+        (Message("AWAY", ("lunch",)), "AWAY :lunch"),
+        (Message("AWAY", ()), "AWAY"),
+        (Message("ERROR", ("Closing",)), "ERROR :Closing"),
+        (Message("001", ("alice", "Welcome"), "srv"), ":srv 001 alice :Welcome"),
+        (Message("324", ("alice", "#c", "+nt"), "srv"), ":srv 324 alice #c :+nt"),
+        (Message("353", ("alice", "=", "#c", "alice"), "srv"), ":srv 353 alice = #c :alice"),
+        # Other commands keep the colon only where it is needed.
+        (Message("JOIN", ("#c",)), "JOIN #c"),
+        (Message("MODE", ("#c", "+o", "bob")), "MODE #c +o bob"),
+        (Message("NICK", ("bob",)), "NICK bob"),
+        (Message("PING", ("token",)), "PING token"),
+        (Message("CAP", ("*", "ACK", "sasl")), "CAP * ACK sasl"),
+        (Message("PRIVMSG", ("bob", "two words")), "PRIVMSG bob :two words"),
+    ],
+)
+def test_text_parameters_and_numerics_always_have_their_colon(message: Message, line: str) -> None:
+    assert message.to_line() == line
+    assert message.to_bytes() == line.encode() + b"\r\n"
+    assert parse_line(message.to_bytes()) == message
+
+
+def test_trailing_can_be_forced_either_way() -> None:
+    message = Message("PRIVMSG", ("bob", "psst"))
+    assert message.to_line(trailing=False) == "PRIVMSG bob psst"
+    assert message.to_line(trailing=True) == "PRIVMSG bob :psst"
+    assert Message("JOIN", ("#c",)).to_bytes(trailing=True) == b"JOIN :#c\r\n"
+    assert Message("PRIVMSG", ("bob", "")).to_line(trailing=False) == "PRIVMSG bob :"  # needed: still written
+
+
+@given(
+    command=st.sampled_from(["PRIVMSG", "NOTICE", "PART", "QUIT", "KICK", "TOPIC", "AWAY", "ERROR", "001", "353"]),
+    middles=st.lists(_middle, max_size=3),
+    trailing=_text,
+)
+def test_forced_trailing_round_trips(command: str, middles: list[str], trailing: str) -> None:
+    msg = Message(command, (*middles, trailing))
+    assert parse_line(msg.to_bytes(), max_body_bytes=10**6) == msg

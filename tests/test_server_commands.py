@@ -245,7 +245,7 @@ def test_exactly_min_params_reaches_the_handler(network: Network, monkeypatch: p
 def test_verbs_are_case_insensitive(network: Network) -> None:
     alice, bob = Person(network, "alice"), Person(network, "bob")
     assert alice.dispatch(Message("privmsg", ("bob", "hi"))) == []
-    assert bob.lines() == [":alice!~alice@10.0.0.1 PRIVMSG bob hi"]
+    assert bob.lines() == [":alice!~alice@10.0.0.1 PRIVMSG bob :hi"]
     assert alice.dispatch(Message("Join", ())) == [f":{SERVER} 461 alice JOIN :Not enough parameters"]
 
 
@@ -268,26 +268,26 @@ def test_every_line_for_the_sender_comes_back_in_order_and_none_reaches_their_se
     bob = Person(network, "bob")
     _in_channel(network, "#c", alice, bob)
     assert alice.send("PRIVMSG #c,ghost,bob :hi") == [
-        ":alice!~alice@10.0.0.1 PRIVMSG #c hi",
+        ":alice!~alice@10.0.0.1 PRIVMSG #c :hi",
         f":{SERVER} 401 alice ghost :No such nick/channel",
-        ":alice!~alice@10.0.0.1 PRIVMSG bob hi",
+        ":alice!~alice@10.0.0.1 PRIVMSG bob :hi",
     ]
     assert alice.sendq.lines == [] and alice.sendq.queued == 0 and alice.sendq.readies == 0
     assert alice.user.pending is None
-    assert bob.lines() == [":alice!~alice@10.0.0.1 PRIVMSG #c hi", ":alice!~alice@10.0.0.1 PRIVMSG bob hi"]
+    assert bob.lines() == [":alice!~alice@10.0.0.1 PRIVMSG #c :hi", ":alice!~alice@10.0.0.1 PRIVMSG bob :hi"]
 
 
 def test_a_broadcast_the_sender_is_part_of_comes_back_from_dispatch(network: Network) -> None:
     alice, bob = Person(network, "alice"), Person(network, "bob")
     _in_channel(network, "#c", alice, bob)
-    assert alice.send("TOPIC #c :news") == [":alice!~alice@10.0.0.1 TOPIC #c news"]
+    assert alice.send("TOPIC #c :news") == [":alice!~alice@10.0.0.1 TOPIC #c :news"]
     assert alice.sendq.lines == [] and alice.user.pending is None
-    assert bob.lines() == [":alice!~alice@10.0.0.1 TOPIC #c news"]
+    assert bob.lines() == [":alice!~alice@10.0.0.1 TOPIC #c :news"]
 
 
 def test_a_message_to_oneself_comes_back_from_dispatch(network: Network) -> None:
     alice = Person(network, "alice")
-    assert alice.send("PRIVMSG alice :memo") == [":alice!~alice@10.0.0.1 PRIVMSG alice memo"]
+    assert alice.send("PRIVMSG alice :memo") == [":alice!~alice@10.0.0.1 PRIVMSG alice :memo"]
     assert alice.sendq.lines == [] and alice.user.pending is None
 
 
@@ -393,7 +393,7 @@ def test_a_recipient_whose_sendq_is_full_is_gone_when_dispatch_returns(network: 
     assert network.find_user("bob") is None and bob.user not in network.connections
     assert bob.user not in network.channels["#c"].members and bob.user.channels == {}
     quit_line = ":bob!~bob@10.0.0.1 QUIT :SendQ exceeded"
-    assert carol.lines() == [":alice!~alice@10.0.0.1 PRIVMSG #c hi", quit_line]
+    assert carol.lines() == [":alice!~alice@10.0.0.1 PRIVMSG #c :hi", quit_line]
     assert (replies + alice.lines()).count(quit_line) == 1  # the sender sees the QUIT too, once
     assert carol.outbox.closed is None and alice.outbox.closed is None
 
@@ -411,7 +411,7 @@ def test_every_overflowed_recipient_is_reaped(network: Network) -> None:
     quits = sorted(f":{p.user.nick}!~{p.user.nick}@10.0.0.1 QUIT :SendQ exceeded" for p in crowd[::2])
     for person in crowd[1::2]:
         lines = person.lines()
-        assert lines[0] == ":alice!~alice@10.0.0.1 PRIVMSG #c hi"
+        assert lines[0] == ":alice!~alice@10.0.0.1 PRIVMSG #c :hi"
         assert sorted(lines[1:]) == quits  # each departure once, after the message
 
 
@@ -421,7 +421,7 @@ def test_the_quit_of_a_reaped_recipient_reaches_the_sender_after_the_commands_ow
     _in_channel(network, "#c", alice, bob, carol)
     bob.sendq.size = 0
     assert alice.send("PRIVMSG #c :hi") == [
-        ":alice!~alice@10.0.0.1 PRIVMSG #c hi",
+        ":alice!~alice@10.0.0.1 PRIVMSG #c :hi",
         ":bob!~bob@10.0.0.1 QUIT :SendQ exceeded",
     ]
     assert alice.sendq.lines == []

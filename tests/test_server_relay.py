@@ -165,3 +165,9 @@ def test_any_tags_survive_the_round_trip_through_the_wire(
     assert dict(parsed.tags) == expected
     assert parsed.params == MESSAGE.params
     assert line.endswith(BODY)
+
+
+def test_the_fan_out_carries_the_colon() -> None:
+    relay = Relay(Message("PRIVMSG", ("#c", "hi"), "alice!u@h"), time="2023-11-14T22:13:20.000Z")
+    assert relay.line(0) == b":alice!u@h PRIVMSG #c :hi\r\n"
+    assert relay.line(VARIANT_TIME) == b"@time=2023-11-14T22:13:20.000Z :alice!u@h PRIVMSG #c :hi\r\n"

@@ -49,7 +49,7 @@ def test_a_broadcast_puts_one_line_per_member_and_schedules_each_sendq_once() ->
     for person in (bob, carol):
         assert person.sendq.queued == 3
         assert person.sendq.readies == 1  # written out once for the three lines
-        assert person.lines() == [f":u0!~u0@10.0.0.1 PRIVMSG #big {t}" for t in ("one", "two", "three")]
+        assert person.lines() == [f":u0!~u0@10.0.0.1 PRIVMSG #big :{t}" for t in ("one", "two", "three")]
 
 
 def test_each_recipient_gets_the_tags_it_asked_for() -> None:
@@ -66,7 +66,7 @@ def test_each_recipient_gets_the_tags_it_asked_for() -> None:
         Message("PRIVMSG", ("#c", "hi"), sender.user.source), client_tags={"+draft/react": "x"}, msgid=True
     )
     network.deliver_all(network.channels["#c"].members, relay, skip=sender.user)
-    assert plain.sendq.take() == [b":alice!~alice@10.0.0.1 PRIVMSG #c hi\r\n"]
+    assert plain.sendq.take() == [b":alice!~alice@10.0.0.1 PRIVMSG #c :hi\r\n"]
     [timed_line] = timed.sendq.take()
     assert parse_line(timed_line).tags == {"time": "2023-11-14T22:13:20.000Z"}
     [tagged_line] = tagged.sendq.take()
@@ -88,8 +88,8 @@ def test_lines_for_the_user_whose_command_runs_wait_in_order_in_pending() -> Non
     network.deliver(alice.user, b"last\r\n")
     network.end_command(alice.user)
     assert alice.sendq.lines == []
-    assert pending == [b"first\r\n", b":x TOPIC #big t\r\n", b"last\r\n"]
-    assert bob.lines() == [":x TOPIC #big t"]
+    assert pending == [b"first\r\n", b":x TOPIC #big :t\r\n", b"last\r\n"]
+    assert bob.lines() == [":x TOPIC #big :t"]
 
 
 def test_thousands_of_full_sendqs_at_once_are_all_disconnected() -> None:
@@ -114,7 +114,7 @@ def test_overflow_during_a_broadcast_spares_the_others() -> None:
     assert bob.user.gone and bob.outbox.closed is None  # disconnected once the change is complete
     network.reap()
     assert bob.outbox.closed == "SendQ exceeded" and network.find_user("u1") is None
-    assert carol.lines() == [":u0!~u0@10.0.0.1 PRIVMSG #big hi", ":u1!~u1@10.0.0.1 QUIT :SendQ exceeded"]
+    assert carol.lines() == [":u0!~u0@10.0.0.1 PRIVMSG #big :hi", ":u1!~u1@10.0.0.1 QUIT :SendQ exceeded"]
     assert alice.lines() == [":u1!~u1@10.0.0.1 QUIT :SendQ exceeded"]
     # Nothing more is put into a departed user's SendQ.
     network.deliver(bob.user, b"late\r\n")
@@ -141,11 +141,11 @@ def test_part_kick_and_the_last_member_leaving_removes_the_channel() -> None:
     for person in (alice, bob, carol):
         person.sendq.take()
     network.kick(alice.user, channel, bob.user, "out")
-    assert bob.lines() == [":u0!~u0@10.0.0.1 KICK #big u1 out"]
-    assert carol.lines() == [":u0!~u0@10.0.0.1 KICK #big u1 out"]
+    assert bob.lines() == [":u0!~u0@10.0.0.1 KICK #big u1 :out"]
+    assert carol.lines() == [":u0!~u0@10.0.0.1 KICK #big u1 :out"]
     assert bob.user not in channel.members and "#big" not in bob.user.channels
     network.part(carol.user, channel, "bye")
-    assert alice.lines()[-1] == ":u2!~u2@10.0.0.1 PART #big bye"
+    assert alice.lines()[-1] == ":u2!~u2@10.0.0.1 PART #big :bye"
     network.part(alice.user, channel, None)
     assert network.channels == {}
 
@@ -188,7 +188,7 @@ def test_away_is_told_only_to_neighbours_that_asked() -> None:
     for person in (alice, bob, carol):
         person.sendq.take()
     network.set_away(alice.user, "lunch")
-    assert bob.lines() == [":alice!~alice@10.0.0.1 AWAY lunch"] and carol.lines() == []
+    assert bob.lines() == [":alice!~alice@10.0.0.1 AWAY :lunch"] and carol.lines() == []
     network.set_away(alice.user, None)
     network.set_away(alice.user, None)  # not away: nothing to tell
     assert bob.lines() == [":alice!~alice@10.0.0.1 AWAY"]

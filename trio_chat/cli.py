@@ -15,8 +15,8 @@ import trio
 from . import __version__
 from .server.config import ConfigError, ServerConfig, load_config_file
 
-# Command-line options of `serve` and the config fields they set.  Defaults live in ServerConfig only: an
-# option not given leaves the config file's value (or the default) alone.
+# Command-line options of `serve` and the config keys they set: each key is the flag's name with `_` for `-`.
+# Defaults live in ServerConfig only: an option not given leaves the config file's value (or the default) alone.
 SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--host", "host", str, "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)"),
     ("--port", "port", int, "TCP port (default 6667)"),
@@ -28,10 +28,10 @@ SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--tls-cert", "tls_cert", str, "PEM certificate chain for TLS (reloaded on SIGHUP)"),
     ("--tls-key", "tls_key", str, "PEM private key for TLS (reloaded on SIGHUP)"),
     ("--log-level", "log_level", str, "DEBUG, INFO (default), WARNING or ERROR"),
-    ("--sendq", "sendq_lines", int, "lines queued to a client before it is dropped as not reading (default 4096)"),
+    ("--sendq", "sendq", int, "lines queued to a client before it is dropped as not reading (default 4096)"),
     ("--ping-interval", "ping_interval", float, "seconds of silence before the server PINGs (default 90)"),
     ("--ping-timeout", "ping_timeout", float, "seconds to wait for an answer to that PING (default 60)"),
-    ("--flood-limit", "flood_rate", float, "lines per second a client may send after its burst; 0 = off (default 2)"),
+    ("--flood-limit", "flood_limit", float, "lines per second a client may send after its burst; 0 = off (default 2)"),
     ("--flood-burst", "flood_burst", int, "lines a client may send at once (default 5)"),
     ("--max-clients", "max_clients", int, "connections in all; 0 = no limit (default 4096)"),
     ("--max-per-ip", "max_per_ip", int, "connections from one address; 0 = no limit (default 256)"),
@@ -50,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the chat server", description="Run the IRC chat server.")
     for flag, dest, kind, text in SERVE_OPTIONS:
         serve.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    serve.add_argument(
+        "--max-per-ip-exempt",
+        dest="max_per_ip_exempt",
+        metavar="CIDR",
+        action="append",
+        default=None,
+        help="address range --max-per-ip does not limit (repeatable or comma-separated; default "
+        "127.0.0.0/8,::1/128; '' for none)",
+    )
     serve.add_argument(
         "--no-plaintext",
         dest="plaintext",
@@ -80,12 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
     """Defaults, then the TOML file, then the command line."""
-    settings: dict[str, Any] = load_config_file(args.config) if args.config else {}
+    config = ServerConfig()
+    if args.config:
+        config = config.merged(load_config_file(args.config), origin=f"config file {args.config}")
+    settings: dict[str, Any] = {}
     for dest in [option[1] for option in SERVE_OPTIONS] + ["plaintext"]:
         value = getattr(args, dest)
         if value is not None:
             settings[dest] = value
-    config = ServerConfig().merged(settings)
+    if args.max_per_ip_exempt is not None:  # each use may hold several ranges, comma-separated
+        settings["max_per_ip_exempt"] = ",".join(args.max_per_ip_exempt)
+    config = config.merged(settings)
     if config.log_level.upper() not in logging.getLevelNamesMapping():
         raise ConfigError(f"unknown log level {config.log_level!r}")
     return config

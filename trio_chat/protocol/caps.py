@@ -20,6 +20,9 @@ ACCOUNT_TAG = "account-tag"
 ACCOUNT_NOTIFY = "account-notify"
 ACCOUNT_REGISTRATION = "draft/account-registration"
 READ_MARKER = "draft/read-marker"
+EXTENDED_MONITOR = "extended-monitor"
+DRAFT_EXTENDED_MONITOR = "draft/extended-monitor"
+"""The name extended-monitor had before it was ratified, still requested by some clients and irctest."""
 
 SUPPORTED: dict[str, str] = {
     # name -> value advertised with CAP LS 302 ("" for none)
@@ -30,8 +33,10 @@ SUPPORTED: dict[str, str] = {
     BATCH: "",
     CAP_NOTIFY: "",
     CHATHISTORY: "",
+    DRAFT_EXTENDED_MONITOR: "",
     ECHO_MESSAGE: "",
     EXTENDED_JOIN: "",
+    EXTENDED_MONITOR: "",
     INVITE_NOTIFY: "",
     MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
@@ -39,6 +44,7 @@ SUPPORTED: dict[str, str] = {
     READ_MARKER: "",
     SASL: "PLAIN,EXTERNAL",
     SERVER_TIME: "",
+    SETNAME: "",
     USERHOST_IN_NAMES: "",
 }
 

@@ -101,6 +101,23 @@ def format_tags(tags: Mapping[str, str]) -> str:
     return ";".join(f"{k}={escape_tag_value(v)}" if v else k for k, v in tags.items())
 
 
+TEXT_PARAMETER: Mapping[str, int] = MappingProxyType(
+    {"PRIVMSG": 1, "NOTICE": 1, "PART": 1, "QUIT": 0, "KICK": 2, "TOPIC": 1, "AWAY": 0, "ERROR": 0}
+)
+"""Commands whose free-text parameter is written with its colon even when it has no space (``PRIVMSG bob :psst``),
+by its index: scripts and bots written against ergo, InspIRCd and ngIRCd expect it.  Numerics get it on their
+last parameter (:func:`forces_trailing`)."""
+
+
+def forces_trailing(command: str, count: int) -> bool:
+    """Whether the last of ``count`` parameters of ``command`` is written as a trailing parameter (with its colon)
+    even when it does not need one: it is the command's text parameter, or the command is a numeric."""
+    index = TEXT_PARAMETER.get(command)
+    if index is not None:
+        return index == count - 1
+    return len(command) == 3 and command.isdigit()
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One IRC message.  ``params`` holds every parameter, the trailing one last and without its colon."""
@@ -110,8 +127,14 @@ class Message:
     source: str | None = None
     tags: Mapping[str, str] = field(default_factory=lambda: _EMPTY_TAGS)
 
-    def to_line(self) -> str:
-        """The message as text without CRLF.  Raises ValueError for parameters that cannot be written."""
+    def to_line(self, *, trailing: bool | None = None) -> str:
+        """The message as text without CRLF.  Raises ValueError for parameters that cannot be written.
+
+        ``trailing`` says whether the last parameter gets its ``:`` when it does not need one: None (the
+        default) follows :func:`forces_trailing` (the text parameter of PRIVMSG, NOTICE, PART, QUIT, KICK,
+        TOPIC, AWAY, ERROR and the last parameter of a numeric, as ergo, InspIRCd and ngIRCd send them), True
+        always writes it, False only where the grammar needs it (empty, a space, or a leading colon).
+        """
         parts: list[str] = []
         if self.tags:
             parts.append("@" + format_tags(self.tags))
@@ -121,9 +144,10 @@ class Message:
         params = self.params
         if params:
             last = len(params) - 1
+            force = forces_trailing(self.command, len(params)) if trailing is None else trailing
             for i, p in enumerate(params):
                 if i == last:
-                    if not p or " " in p or p[0] == ":":
+                    if force or not p or " " in p or p[0] == ":":
                         parts.append(":" + p)
                     else:
                         parts.append(p)
@@ -133,9 +157,9 @@ class Message:
                     parts.append(p)
         return " ".join(parts)
 
-    def to_bytes(self) -> bytes:
-        """The message as wire bytes, CRLF included."""
-        return self.to_line().encode("utf-8", "surrogateescape") + b"\r\n"
+    def to_bytes(self, *, trailing: bool | None = None) -> bytes:
+        """The message as wire bytes, CRLF included; ``trailing`` as for :meth:`to_line`."""
+        return self.to_line(trailing=trailing).encode("utf-8", "surrogateescape") + b"\r\n"
 
     def __str__(self) -> str:
         return self.to_line()
@@ -221,9 +245,11 @@ __all__ = [
     "MAX_CLIENT_TAG_BYTES",
     "MAX_LINE_BYTES",
     "MAX_SERVER_TAG_BYTES",
+    "TEXT_PARAMETER",
     "Message",
     "ProtocolError",
     "escape_tag_value",
+    "forces_trailing",
     "format_tags",
     "parse_line",
     "parse_tags",

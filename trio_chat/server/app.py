@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import logging
 import signal
 import ssl
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import trio
 
-from .config import ConfigError, ServerConfig
+from .config import ConfigError, IPNetwork, ServerConfig
 from .handlers import offline
 from .history import HistoryStore, MemoryHistory, StoreError
 from .outbound import Flusher
@@ -79,6 +80,19 @@ def peer_host(stream: trio.abc.Stream) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def host_in(host: str, networks: Sequence[IPNetwork]) -> bool:
+    """Whether ``host`` (as :func:`peer_host` gives it: ``10.0.0.1``, ``[::1]``, or a name such as ``unknown``
+    that is no address) is in one of ``networks``; an IPv4-mapped IPv6 address counts as its IPv4 address."""
+    try:
+        address = ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        mapped = address.ipv4_mapped
+        return any(address in network or mapped in network for network in networks)
+    return any(address in network for network in networks)
+
+
 class Server:
     """Holds the network state and runs one :class:`Session` per connection."""
 
@@ -120,6 +134,8 @@ class Server:
         self.sessions: set[Session] = set()
         self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
         self.per_host: dict[str, int] = {}
+        self.exempt_networks = config.exempt_networks()
+        """Address ranges the per-address limit does not apply to (``max_per_ip_exempt``)."""
         self.flusher = Flusher()
         """Writes the SendQs of plain-TCP connections directly, once per scheduler batch (see
         :meth:`run_services`)."""
@@ -161,7 +177,11 @@ class Server:
         config = self.config
         if config.max_clients and len(self.sessions) >= config.max_clients:
             return "Server is full, try again later"
-        if config.max_per_ip and self.per_host.get(host, 0) >= config.max_per_ip:
+        if (
+            config.max_per_ip
+            and self.per_host.get(host, 0) >= config.max_per_ip
+            and not host_in(host, self.exempt_networks)
+        ):
             return "Too many connections from your address"
         return None
 

@@ -24,6 +24,7 @@ from .handlers import (
     markers,
     messaging,
     modes,
+    monitor,
     nickserv,
     oper,
     registration,
@@ -66,6 +67,7 @@ COMMANDS: dict[str, Command] = {
     "NOTICE": Command(messaging.handle_notice, 0, idle_reset=True),
     "TAGMSG": Command(messaging.handle_tagmsg, 0),
     "AWAY": Command(messaging.handle_away),
+    "SETNAME": Command(messaging.handle_setname, 1),
     # channels
     "JOIN": Command(channels.handle_join, 1),
     "PART": Command(channels.handle_part, 1),
@@ -91,6 +93,7 @@ COMMANDS: dict[str, Command] = {
     "TIME": Command(info.handle_time),
     "INFO": Command(info.handle_info),
     "ADMIN": Command(info.handle_admin),
+    "MONITOR": Command(monitor.handle_monitor, 1),
     # operators
     "OPER": Command(oper.handle_oper, 1),
     "KILL": Command(oper.handle_kill, 1),

@@ -1,15 +1,31 @@
 """Server configuration: one frozen dataclass whose defaults are the command line's defaults.
 
-A TOML file (``--config``) may set any field by its name (``port = 6697``, ``sendq_lines = 4096``); options
-given on the command line win over the file.
+A TOML file (``--config``) may set any field by its config key (``port = 6697``, ``sendq = 4096``); options
+given on the command line win over the file.  A config key is the name of the command-line flag that sets it with
+``_`` for ``-`` (``--flood-limit``: ``flood_limit``), and otherwise the field's name; the two fields whose names
+differ from their flags keep their old keys as aliases (:data:`KEY_ALIASES`).
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+FIELD_OF_KEY: Mapping[str, str] = MappingProxyType({"flood_limit": "flood_rate", "sendq": "sendq_lines"})
+"""Config keys that differ from the field they set (the keys follow the flags ``--flood-limit`` and ``--sendq``)."""
+KEY_ALIASES: Mapping[str, str] = MappingProxyType({field: key for key, field in FIELD_OF_KEY.items()})
+"""Old config keys still accepted, and the key each is now spelt as: ``flood_rate`` and ``sendq_lines``."""
+PORT_SETTINGS = ("port", "tls_port")
+"""Fields that hold a TCP port: 0 (any free port) or 1 to 65535."""
+DEFAULT_PER_IP_EXEMPT = ("127.0.0.0/8", "::1/128")
 
 
 class ConfigError(Exception):
@@ -107,6 +123,8 @@ class ServerConfig:
     """Connections in all, registered or not (``ERROR :Server is full``)."""
     max_per_ip: int = 256
     """Connections from one address (``ERROR :Too many connections from your address``)."""
+    max_per_ip_exempt: tuple[str, ...] = DEFAULT_PER_IP_EXEMPT
+    """Address ranges (CIDR) that ``max_per_ip`` does not limit: loopback by default, as in ergo."""
 
     # Protocol limits, announced in ISUPPORT.
     nicklen: int = 30
@@ -125,8 +143,17 @@ class ServerConfig:
     """Mode changes with a parameter per MODE command (MODES)."""
     whowas_size: int = 500
     """Departed nicks remembered for WHOWAS."""
+    monitor_limit: int = 100
+    """Nicks one client may MONITOR (``MONITOR`` in ISUPPORT)."""
+    namelen: int = 150
+    """Longest realname, from USER or SETNAME (NAMELEN)."""
 
     def __post_init__(self) -> None:
+        for name in PORT_SETTINGS:
+            port = getattr(self, name)
+            if port is not None and not 0 <= port <= 65535:
+                raise ConfigError(f"{name} must be from 1 to 65535 (or 0 for any free port), not {port}")
+        self.exempt_networks()  # raises ConfigError for a range that is not one
         # Checked here, once: a bad value found by the retention task would otherwise end the server later.
         # The upper bounds only keep the numbers inside what SQLite integers hold.
         if not 0 <= self.history_max_messages <= 2**53:
@@ -140,16 +167,52 @@ class ServerConfig:
         if not self.nick_grace >= 0:
             raise ConfigError("nick_grace must be 0 seconds or more")
 
-    def merged(self, values: dict[str, Any]) -> ServerConfig:
-        """A copy with ``values`` applied; unknown names or values of the wrong type raise :class:`ConfigError`."""
+    def exempt_networks(self) -> tuple[IPNetwork, ...]:
+        """``max_per_ip_exempt`` parsed; a range that is not one is a :class:`ConfigError`."""
+        networks: list[IPNetwork] = []
+        for text in self.max_per_ip_exempt:
+            try:
+                networks.append(ipaddress.ip_network(text.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(
+                    f"max_per_ip_exempt: {text!r} is not an address range (CIDR, like 10.0.0.0/8 or fd00::/8)"
+                ) from None
+        return tuple(networks)
+
+    def merged(self, values: Mapping[str, Any], *, origin: str | None = None) -> ServerConfig:
+        """A copy with ``values`` (by config key, ``-`` or ``_``) applied; unknown keys, values of the wrong type
+        and values out of range raise :class:`ConfigError`, prefixed with ``origin`` (``config file x.toml``)."""
+        try:
+            return self._merged(values)
+        except ConfigError as exc:
+            if origin is None:
+                raise
+            raise ConfigError(f"{origin}: {exc}") from None
+
+    def _merged(self, values: Mapping[str, Any]) -> ServerConfig:
         known = {f.name: str(f.type) for f in fields(self)}
         changes: dict[str, Any] = {}
+        given: dict[str, str] = {}
         for name, value in values.items():
             key = name.replace("-", "_")
-            if key not in known:
-                raise ConfigError(f"unknown setting {name!r}")
-            changes[key] = _coerce(name, known[key], value)
+            target = FIELD_OF_KEY.get(key, key)
+            if target not in known:
+                raise ConfigError(f"unknown setting {name!r}{_suggestion(key)}")
+            if target in given:
+                raise ConfigError(f"setting {name!r} is given twice (also as {given[target]!r})")
+            given[target] = name
+            changes[target] = _coerce(name, known[target], value)
         return replace(self, **changes)
+
+
+def config_keys() -> list[str]:
+    """Every config key, as the README spells it (without the old aliases)."""
+    return [KEY_ALIASES.get(f.name, f.name) for f in fields(ServerConfig)]
+
+
+def _suggestion(key: str) -> str:
+    close = difflib.get_close_matches(key, config_keys(), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _coerce(name: str, annotation: str, value: Any) -> Any:
@@ -171,6 +234,12 @@ def _coerce(name: str, annotation: str, value: Any) -> Any:
         if isinstance(value, str):
             return value
         wanted = "a string"
+    elif annotation == "tuple[str, ...]":
+        # A TOML list of strings, or one string of comma-separated items (as the command line takes them).
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple) and all(isinstance(item, str) for item in items):
+            return tuple(item.strip() for item in items if item.strip())
+        wanted = "a list of strings"
     elif annotation.startswith("tuple[tuple[str, str]"):
         if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return tuple(sorted(value.items()))

@@ -21,7 +21,7 @@ VARIANT_ACCOUNT = 4
 class Relay:
     """One outgoing message; ``line(variant)`` gives its wire bytes for a recipient's tag variant."""
 
-    __slots__ = ("account", "body", "client_tags", "lines", "msgid", "time", "time_ms")
+    __slots__ = ("account", "body", "bot", "client_tags", "lines", "msgid", "time", "time_ms")
 
     def __init__(
         self,
@@ -32,6 +32,7 @@ class Relay:
         client_tags: Mapping[str, str] | None = None,
         time_ms: int = 0,
         account: str | None = None,
+        bot: bool = False,
     ) -> None:
         self.body = message.to_bytes()
         self.time = time
@@ -41,6 +42,9 @@ class Relay:
         self.client_tags = client_tags
         self.account = account
         """The sender's account (the ``account`` tag), if they are logged in."""
+        self.bot = bot
+        """The sender is a bot (user mode +B): the ``bot`` tag goes to message-tags recipients.  Like every tag,
+        it is added when a variant's line is first built, so fan-out costs the same for bots and everyone else."""
         self.lines: list[bytes | None] = [self.body, None, None, None, None, None, None, None]
 
     def line(self, variant: int) -> bytes:
@@ -55,6 +59,8 @@ class Relay:
                 tags["msgid"] = self.msgid
             if self.client_tags:
                 tags.update(self.client_tags)
+            if self.bot:
+                tags["bot"] = ""
         if variant & VARIANT_ACCOUNT and self.account:
             tags["account"] = self.account
         if variant & VARIANT_TIME and self.time:

@@ -21,6 +21,7 @@ from typing import Protocol
 from trio import WouldBlock
 
 from ..protocol import caps
+from ..protocol import numerics as N
 from ..protocol.casemap import casefold
 from ..protocol.message import Message
 from ..protocol.names import mask_matches
@@ -115,6 +116,8 @@ class User:
     """Counts nick changes: a pending guest rename applies only to the nick it was scheduled for."""
     told_offline: frozenset[str] = frozenset()
     """Folded names of the offline accounts this session was told keep its messages (told once each)."""
+    monitoring: dict[str, str] | None = None
+    """MONITOR list: folded nick -> the nick as the client gave it; None while empty (most connections)."""
 
     @property
     def source(self) -> str:
@@ -275,6 +278,11 @@ class WhowasEntry:
     time: int
 
 
+def wants_extended_monitor(user: User) -> bool:
+    """Whether ``user`` negotiated extended-monitor (by its ratified name or its draft one)."""
+    return caps.EXTENDED_MONITOR in user.caps or caps.DRAFT_EXTENDED_MONITOR in user.caps
+
+
 def void(_: object) -> None:
     """Drop a value (a callback that must return None)."""
 
@@ -337,6 +345,8 @@ class Network:
         self.call_later: Callable[[float, Callable[[], None]], None] | None = None
         """Runs a callback after a delay of trio's clock (set by the app); None (state tests): nothing is
         scheduled, so nick ownership is not enforced."""
+        self.monitors: dict[str, set[User]] = {}
+        """MONITOR: folded nick -> the users watching it (none left: the entry goes)."""
 
     # ---- time and ids -------------------------------------------------------------------------------------
 
@@ -373,6 +383,7 @@ class Network:
         client_tags: dict[str, str] | None = None,
         msgid: bool = False,
         account: str | None = None,
+        bot: bool = False,
     ) -> Relay:
         ms = int(self.clock() * 1000)
         return Relay(
@@ -382,6 +393,7 @@ class Network:
             client_tags=client_tags,
             time_ms=ms,
             account=account,
+            bot=bot,
         )
 
     # ---- history ------------------------------------------------------------------------------------------
@@ -669,6 +681,63 @@ class Network:
         seen.discard(user)
         return seen
 
+    def notified(self, user: User, cap: str) -> set[User]:
+        """Who hears of a change to ``user`` that ``cap`` announces (AWAY, ACCOUNT, SETNAME): those sharing a
+        channel with them who negotiated ``cap``, and those monitoring their nick who negotiated ``cap`` and
+        extended-monitor; once each, ``user`` excluded."""
+        targets = {u for u in self.neighbours(user) if cap in u.caps}
+        watchers = self.monitors.get(user.folded)
+        if watchers:
+            targets.update(w for w in watchers if cap in w.caps and wants_extended_monitor(w))
+            targets.discard(user)
+        return targets
+
+    # ---- MONITOR --------------------------------------------------------------------------------------------
+
+    def monitor_add(self, user: User, nick: str) -> None:
+        """Add ``nick`` (valid) to ``user``'s MONITOR list; the caller checks the limit."""
+        folded = casefold(nick)
+        if user.monitoring is None:
+            user.monitoring = {}
+        if folded in user.monitoring:
+            return
+        user.monitoring[folded] = nick
+        self.monitors.setdefault(folded, set()).add(user)
+
+    def monitor_remove(self, user: User, nick: str) -> None:
+        folded = casefold(nick)
+        if user.monitoring is None or user.monitoring.pop(folded, None) is None:
+            return
+        self._unwatch(user, folded)
+        if not user.monitoring:
+            user.monitoring = None
+
+    def monitor_clear(self, user: User) -> None:
+        """Empty ``user``'s MONITOR list (MONITOR C, or their connection ended)."""
+        if user.monitoring is None:
+            return
+        for folded in user.monitoring:
+            self._unwatch(user, folded)
+        user.monitoring = None
+
+    def _unwatch(self, user: User, folded: str) -> None:
+        watchers = self.monitors.get(folded)
+        if watchers is not None:
+            watchers.discard(user)
+            if not watchers:
+                del self.monitors[folded]
+
+    def _monitor_notify(self, folded: str, numeric: str, text: str, subject: User) -> None:
+        """730 (online, ``text`` is ``nick!user@host``) or 731 (offline, ``text`` is the nick) to everyone
+        monitoring ``folded``, ``subject`` (whose nick it is) excluded."""
+        watchers = self.monitors.get(folded)
+        if not watchers:
+            return
+        server = self.config.server_name
+        for watcher in list(watchers):
+            if watcher is not subject:
+                self.deliver(watcher, Message(numeric, (watcher.nick, text), server).to_bytes())
+
     # ---- connections and nicks ----------------------------------------------------------------------------
 
     def add_connection(self, host: str, outbox: Outbox, sendq: SendQ) -> User:
@@ -694,6 +763,7 @@ class Network:
         user.folded = casefold(user.nick)
         self.users[user.folded] = user
         self.max_users = max(self.max_users, len(self.users))
+        self._monitor_notify(user.folded, N.RPL_MONONLINE, user.source, user)
         if user.account is not None and self.on_login is not None:
             # Logged in before registering (SASL): what was kept comes after the welcome burst.
             self.on_login(user)
@@ -703,6 +773,7 @@ class Network:
         relay = self.relay(Message("NICK", (new,), user.source), account=user.account)
         self._remember(user)
         old = user.folded
+        old_nick = user.nick
         del self.users[old]
         user.nick = new
         user.folded = casefold(new)
@@ -715,6 +786,10 @@ class Network:
                     channel.invited.discard(old)
                     channel.invited.add(user.folded)
         self.deliver_all([user, *self.neighbours(user)], relay)
+        if old != user.folded:
+            # A change of case only is the same nick for MONITOR: nobody is told.
+            self._monitor_notify(old, N.RPL_MONOFFLINE, old_nick, user)
+            self._monitor_notify(user.folded, N.RPL_MONONLINE, user.source, user)
 
     def _remember(self, user: User) -> None:
         self.whowas.appendleft(WhowasEntry(user.nick, user.username, user.host, user.realname, self.now()))
@@ -735,6 +810,8 @@ class Network:
                 del self.users[user.folded]
                 for channel in self.channels.values():
                     channel.invited.discard(user.folded)
+                self._monitor_notify(user.folded, N.RPL_MONOFFLINE, user.nick, user)
+        self.monitor_clear(user)
         self.reap()
 
     # ---- channels -----------------------------------------------------------------------------------------
@@ -806,7 +883,17 @@ class Network:
             return  # not away before either: nothing to tell anyone
         user.away = message
         relay = self.relay(Message("AWAY", (message,) if message else (), user.source), account=user.account)
-        self.deliver_all((u for u in self.neighbours(user) if u.has(caps.AWAY_NOTIFY)), relay)
+        self.deliver_all(self.notified(user, caps.AWAY_NOTIFY), relay)
+
+    def set_realname(self, user: User, realname: str) -> None:
+        """SETNAME: the new realname, told to ``user`` and to those sharing a channel or monitoring them
+        (extended-monitor) who negotiated setname."""
+        user.realname = realname
+        relay = self.relay(Message("SETNAME", (realname,), user.source), account=user.account)
+        targets = self.notified(user, caps.SETNAME)
+        if caps.SETNAME in user.caps:
+            targets.add(user)
+        self.deliver_all(targets, relay)
 
     # ---- accounts -----------------------------------------------------------------------------------------
 
@@ -879,7 +966,10 @@ class Network:
         if not user.registered:
             return
         relay = self.relay(Message("ACCOUNT", (shown,), user.source))
-        self.deliver_all((u for u in (user, *self.neighbours(user)) if caps.ACCOUNT_NOTIFY in u.caps), relay)
+        targets = self.notified(user, caps.ACCOUNT_NOTIFY)
+        if caps.ACCOUNT_NOTIFY in user.caps:
+            targets.add(user)
+        self.deliver_all(targets, relay)
 
     def service_notice(self, user: User, text: str, *, source: str = NICKSERV_SOURCE) -> None:
         """A NOTICE from NickServ (or another pseudo-user) to ``user``."""

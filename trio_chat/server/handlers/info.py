@@ -3,6 +3,8 @@ WHOWAS, ISON, USERHOST."""
 
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
@@ -16,7 +18,7 @@ from ..config import ServerConfig
 from ..context import VERSION, Context
 from ..state import Channel, User, status_prefix
 
-USER_MODES = "io"
+USER_MODES = "Bio"
 CHANNEL_MODES = "biklmnostv"
 PARAM_MODES = "bklov"
 
@@ -29,6 +31,7 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
     t = config.max_targets
     tokens: dict[str, str | int | None] = {
         "AWAYLEN": config.awaylen,
+        "BOT": "B",
         "CASEMAPPING": CASEMAPPING,
         "CHANLIMIT": f"{CHANTYPES}:{config.chanlimit}",
         "CHANMODES": "b,k,l,imnst",
@@ -41,7 +44,9 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "MAXLIST": f"b:{config.maxlist}",
         "MAXTARGETS": t,
         "MODES": config.modes_per_command,
+        "MONITOR": config.monitor_limit,
         "MSGREFTYPES": "msgid,timestamp",
+        "NAMELEN": config.namelen,
         "NETWORK": config.network_name,
         "NICKLEN": config.nicklen,
         "PREFIX": "(ov)@+",
@@ -51,6 +56,7 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "TOPICLEN": config.topiclen,
         "USERLEN": config.userlen,
         "UTF8ONLY": None,
+        "WHOX": None,
     }
     return isupport_lines(tokens)
 
@@ -134,15 +140,47 @@ def handle_admin(ctx: Context, msg: Message) -> None:
 # ---- users --------------------------------------------------------------------------------------------------
 
 
+WHOX_FIELDS = "tcuihsnfdlaor"
+"""The WHOX fields we answer, in the order their values appear in 354 (modern.ircdocs.horse, IRCv3 whox)."""
+HIDDEN_IP = "255.255.255.255"
+"""WHOX ``i`` for a user whose address is not an IP address (a host name): the placeholder the spec gives."""
+
+
+@dataclass(frozen=True, slots=True)
+class Whox:
+    """A WHOX request (``WHO <mask> %<fields>[,<token>]``): the fields asked for, in reply order, and the token."""
+
+    fields: str
+    token: str
+
+    @classmethod
+    def parse(cls, spec: str) -> Whox:
+        """``spec`` is what follows the ``%``.  Letters that are no WHOX field are ignored, as ircu and ergo do
+        (the spec says a server MUST ignore non-standard fields it does not support); a token that is not one to
+        three digits, or none with ``t`` asked for, is shown as ``0``."""
+        letters, _, token = spec.partition(",")
+        fields = "".join(f for f in WHOX_FIELDS if f in letters)
+        if not (token.isascii() and token.isdigit() and len(token) <= 3):
+            token = "0"
+        return cls(fields, token)
+
+
 def _who_flags(user: User, status: str, *, multi: bool) -> str:
     flags = "G" if user.away else "H"
     if user.oper:
         flags += "*"
+    if "B" in user.modes:
+        flags += "B"
     return flags + status_prefix(status, all_of_them=multi)
 
 
-def _who_line(ctx: Context, channel: str, user: User, status: str) -> None:
+def _who_line(ctx: Context, channel: str, user: User, status: str, whox: Whox | None = None) -> None:
     flags = _who_flags(user, status, multi=ctx.user.has(caps.MULTI_PREFIX))
+    if whox is not None:
+        ctx.reply(
+            N.RPL_WHOSPCRPL, *(_whox_field(ctx, f, channel, user, flags=flags, token=whox.token) for f in whox.fields)
+        )
+        return
     ctx.reply(
         N.RPL_WHOREPLY,
         channel,
@@ -155,6 +193,42 @@ def _who_line(ctx: Context, channel: str, user: User, status: str) -> None:
     )
 
 
+def _whox_field(ctx: Context, field: str, channel: str, user: User, *, flags: str, token: str) -> str:
+    if field == "t":
+        return token
+    if field == "c":
+        return channel
+    if field == "u":
+        return user.username
+    if field == "i":
+        return user.host if _is_ip(user.host) else HIDDEN_IP
+    if field == "h":
+        return user.host
+    if field == "s":
+        return ctx.config.server_name
+    if field == "n":
+        return user.nick
+    if field == "f":
+        return flags
+    if field == "d":
+        return "0"  # hop count: one server
+    if field == "l":
+        return str(max(0, int(ctx.network.clock() - user.last_active)))
+    if field == "a":
+        return user.account or "0"
+    if field == "o":
+        return "n/a"  # channel op level: no channel has them here
+    return user.realname  # "r"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _visible(viewer: User, user: User) -> bool:
     """Invisible (+i) users show in mask queries only to those sharing a channel with them."""
     if "i" not in user.modes or user is viewer:
@@ -164,7 +238,10 @@ def _visible(viewer: User, user: User) -> bool:
 
 def handle_who(ctx: Context, msg: Message) -> None:
     mask = msg.params[0] if msg.params else "*"
-    only_opers = len(msg.params) > 1 and "o" in msg.params[1]
+    # "o" (operators only) and other flags come before the "%" of a WHOX request.
+    flags, percent, spec = msg.params[1].partition("%") if len(msg.params) > 1 else ("", "", "")
+    only_opers = "o" in flags
+    whox = Whox.parse(spec) if percent else None
     if is_channel_name(mask):
         channel = ctx.network.find_channel(mask)
         if channel is not None and (ctx.user in channel.members or "s" not in channel.modes):
@@ -173,7 +250,7 @@ def handle_who(ctx: Context, msg: Message) -> None:
                     ctx.user not in channel.members and not _visible(ctx.user, member)
                 ):
                     continue
-                _who_line(ctx, channel.name, member, status)
+                _who_line(ctx, channel.name, member, status, whox)
     else:
         folded = casefold(mask)
         exact = ctx.network.users.get(folded)
@@ -195,7 +272,7 @@ def handle_who(ctx: Context, msg: Message) -> None:
             # Any channel of theirs the asker may know about: a secret one only if the asker is in it too.
             first = next((c for c in user.channels.values() if "s" not in c.modes or ctx.user in c.members), None)
             status = first.members.get(user, "") if first else ""
-            _who_line(ctx, first.name if first else "*", user, status)
+            _who_line(ctx, first.name if first else "*", user, status, whox)
     ctx.reply(N.RPL_ENDOFWHO, mask, "End of WHO list")
 
 
@@ -221,6 +298,8 @@ def handle_whois(ctx: Context, msg: Message) -> None:
     ctx.reply(N.RPL_WHOISSERVER, target.nick, ctx.config.server_name, ctx.config.network_name)
     if target.oper:
         ctx.reply(N.RPL_WHOISOPERATOR, target.nick, "is an IRC operator")
+    if "B" in target.modes:
+        ctx.reply(N.RPL_WHOISBOT, target.nick, f"is a bot on {ctx.config.network_name}")
     if target.secure:
         ctx.reply(N.RPL_WHOISSECURE, target.nick, "is using a secure connection")
     if target.account is not None:

@@ -1,4 +1,4 @@
-"""PRIVMSG, NOTICE and TAGMSG to channels and nicks, and AWAY."""
+"""PRIVMSG, NOTICE and TAGMSG to channels and nicks, AWAY and SETNAME."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
         return
     sender = ctx.user
     network = ctx.network
+    bot = "B" in sender.modes
     for target in targets:
         service_text: str | None = None
         service = nickserv.handle_text
@@ -82,7 +83,11 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             shown = status + channel.name
             params = (shown,) if text is None else (shown, text)
             relay = network.relay(
-                Message(verb, params, sender.source), client_tags=client_tags, msgid=True, account=sender.account
+                Message(verb, params, sender.source),
+                client_tags=client_tags,
+                msgid=True,
+                account=sender.account,
+                bot=bot,
             )
             recipients = _channel_recipients(channel, status, verb)
             network.deliver_all(recipients, relay, skip=sender)
@@ -97,7 +102,7 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             if casefold(name) == casefold(CHANSERV):
                 nick, service = CHANSERV, chanserv.handle_text
             params = (nick,) if text is None else (nick, text)
-            relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True)
+            relay = network.relay(Message(verb, params, sender.source), client_tags=client_tags, msgid=True, bot=bot)
             if verb == "PRIVMSG":
                 service_text = text
         else:
@@ -116,7 +121,11 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             # The recipient is named as they spell their nick, whatever case the sender used.
             params = (user.nick,) if text is None else (user.nick, text)
             relay = network.relay(
-                Message(verb, params, sender.source), client_tags=client_tags, msgid=True, account=sender.account
+                Message(verb, params, sender.source),
+                client_tags=client_tags,
+                msgid=True,
+                account=sender.account,
+                bot=bot,
             )
             # A message to oneself arrives once: as the echo when echo-message is on, else as a delivery.
             if _accepts(user, verb) and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
@@ -148,6 +157,7 @@ def _keep_for_offline_account(ctx: Context, name: str, text: str, client_tags: d
         client_tags=client_tags,
         msgid=True,
         account=sender.account,
+        bot="B" in sender.modes,
     )
     # The echo is the receipt, as for any stored message: it waits for the commit.
     if not network.remember_offline(sender, record, relay, text, receipt=sender.has(caps.ECHO_MESSAGE)):
@@ -184,3 +194,13 @@ def handle_away(ctx: Context, msg: Message) -> None:
         ctx.reply(N.RPL_UNAWAY, "You are no longer marked as being away")
     else:
         ctx.reply(N.RPL_NOWAWAY, "You have been marked as being away")
+
+
+def handle_setname(ctx: Context, msg: Message) -> None:
+    """IRCv3 setname: change the realname.  Accepted from clients without the capability too (the spec asks it
+    be handled silently), who then get no SETNAME back."""
+    realname = msg.params[0]
+    if not realname or len(realname) > ctx.config.namelen:
+        ctx.server_message("FAIL", "SETNAME", "INVALID_REALNAME", "Realname is not valid")
+        return
+    ctx.network.set_realname(ctx.user, realname)

@@ -1,4 +1,4 @@
-"""MODE for users (+i) and channels (+n +t +m +i +k +l +o +v +b)."""
+"""MODE for users (+i, +B) and channels (+n +t +m +i +k +l +o +v +b)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from ..state import Ban, Channel
 FLAG_MODES = "imnst"
 """Channel modes without a parameter (``s``, secret, is accepted too: it hides the channel from LIST/NAMES)."""
 STATUS_MODES = "ov"
+SELF_USER_MODES = "iB"
+"""User modes anyone may set and unset on themselves: ``i`` (invisible) and ``B`` (bot, IRCv3 bot-mode)."""
 
 
 def handle_mode(ctx: Context, msg: Message) -> None:
@@ -47,10 +49,10 @@ def _user_mode(ctx: Context, msg: Message) -> None:
     for ch in msg.params[1]:
         if ch in "+-":
             adding = ch == "+"
-        elif ch == "i":
-            if adding != ("i" in user.modes):
-                user.modes = user.modes | {"i"} if adding else user.modes - {"i"}
-                applied.append(("+" if adding else "-") + "i")
+        elif ch in SELF_USER_MODES:
+            if adding != (ch in user.modes):
+                user.modes = user.modes | {ch} if adding else user.modes - {ch}
+                applied.append(("+" if adding else "-") + ch)
         elif ch == "o" and not adding:
             if user.oper:
                 user.oper = None

@@ -101,7 +101,7 @@ def handle_user(ctx: Context, msg: Message) -> None:
         return
     # No ident lookup, so the user name is marked unverified with "~", as servers do.
     user.username = "~" + username[: ctx.config.userlen - 1]
-    user.realname = realname
+    user.realname = realname[: ctx.config.namelen]
     try_register(ctx)
 
 
