@@ -147,6 +147,30 @@ async def test_register_before_connection_registration() -> None:
         assert not [m for m in lines if m.command == "NOTICE" and "registered" in m.params[-1]]
 
 
+async def test_register_cannot_take_a_nick_held_by_someone_else_before_connect() -> None:
+    async with running_server(ACCOUNTS) as net:
+        holder = await net.client("root")  # connected, not logged in: no account named root exists
+        client = await net.connect()
+        await client.send("CAP LS 302", "NICK root", "REGISTER * * sesame12")
+        await client.expect(r" 433 \* root ")
+        await client.expect_next(r"^:\S+ FAIL REGISTER ACCOUNT_EXISTS root :")
+        await client.send("REGISTER ROOT * sesame12", "REGISTER other * sesame12", "NICK NickServ", "REGISTER * * x1")
+        await client.expect_next(r" FAIL REGISTER ACCOUNT_EXISTS root ")
+        await client.expect_next(r" FAIL REGISTER NEED_NICK \* ")  # not the name it asked for
+        await client.expect(r" 433 \* NickServ ")
+        await client.expect_next(r" FAIL REGISTER BAD_ACCOUNT_NAME NickServ ")
+        assert net.server.network.find_account("root") is None
+        # Once the holder has gone, the name is free again but still not the client's nick: NEED_NICK.
+        await client.send("NICK root")
+        await client.expect(r" 433 \* root ")
+        await holder.send("QUIT")
+        await holder.expect_closed()
+        await client.send("REGISTER * * sesame12")
+        await client.expect_next(r" FAIL REGISTER NEED_NICK \* ")
+        await client.send("NICK root", "REGISTER * * sesame12")
+        await client.expect_next(r" REGISTER SUCCESS root ")
+
+
 @pytest.mark.parametrize(
     ("line", "code"),
     [
@@ -277,6 +301,29 @@ async def test_account_tag_notify_extended_join_and_whois() -> None:
         # Logging out (the account is dropped) is told as ACCOUNT *.
         await alice.send("PRIVMSG NickServ :DROP sesame12")
         assert (await watcher.expect(r" ACCOUNT ")).params == ("*",)
+
+
+async def test_an_invite_from_a_logged_in_user_carries_the_account_tag() -> None:
+    async with running_server(ACCOUNTS) as net:
+        tagged = await net.client("tagged", caps="account-tag")
+        plain = await net.client("plain")
+        oper = await net.client("oper", caps="account-tag invite-notify")
+        alice = await net.client("alice")
+        await alice.send("PRIVMSG NickServ :REGISTER sesame12")
+        await alice.expect("Account created")
+        await join(alice, "alice", "#room")
+        await join(oper, "oper", "#room")
+        await alice.send("MODE #room +o oper")
+        await drain(oper)
+        await alice.send("INVITE tagged #room", "INVITE plain #room")
+        invite = await tagged.expect(r" INVITE tagged #room$")
+        assert invite.tags.get("account") == "alice" and invite.source is not None
+        assert invite.source.startswith("alice!")
+        assert "account" not in (await plain.expect(r" INVITE plain #room$")).tags
+        assert (await oper.expect(r" INVITE tagged #room$")).tags.get("account") == "alice"  # invite-notify
+        # Without a login, no tag.
+        await oper.send("INVITE tagged #room")
+        assert "account" not in (await tagged.expect(r" INVITE tagged #room$")).tags
 
 
 # ---- brute force ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ async def test_every_message_carries_a_msgid_and_time_and_is_stored_under_them()
         live = await bob.expect(" PRIVMSG #room ")
         assert live.tags["msgid"] == echo.tags["msgid"] and live.tags["time"] == echo.tags["time"]
         await alice.send("CHATHISTORY LATEST #room * 10")
-        _, inside = _batch(await alice.collect_until(r"^:\S+ BATCH -"))
+        _, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
         assert [(m.tags["msgid"], m.tags["time"], m.params[1]) for m in inside] == [
             (echo.tags["msgid"], echo.tags["time"], "hello")
         ]
@@ -117,7 +117,7 @@ async def test_status_messages_are_not_stored() -> None:
         await alice.send("PRIVMSG @#room :ops only")
         await drain(alice)
         await alice.send("CHATHISTORY LATEST #room * 10")
-        _, inside = _batch(await alice.collect_until(r"^:\S+ BATCH -"))
+        _, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
         assert inside == []
 
 
@@ -137,7 +137,7 @@ async def test_chathistory_before_after_around_between_with_msgids_and_timestamp
 
         async def ask(line: str) -> list[str]:
             await alice.send(line)
-            _, inside = _batch(await alice.collect_until(r"^:\S+ BATCH -"))
+            _, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
             return [m.params[1] for m in inside]
 
         assert await ask("CHATHISTORY LATEST #room * 3") == ["m7", "m8", "m9"]
@@ -159,7 +159,7 @@ async def test_chathistory_limit_is_configurable() -> None:
         await join(alice, "alice", "#room")
         await _talk(alice, "#room", "a", "b", "c")
         await alice.send("CHATHISTORY LATEST #room * 50")
-        _, inside = _batch(await alice.collect_until(r"^:\S+ BATCH -"))
+        _, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
         assert [m.params[1] for m in inside] == ["b", "c"]
 
 
@@ -177,12 +177,34 @@ async def test_chathistory_targets_lists_my_channels_by_latest_message(autojump_
         await _talk(alice, "#a", "second")
         await _talk(bob, "#secret", "not for alice")
         await alice.send("CHATHISTORY TARGETS timestamp=2023-01-01T00:00:00.000Z timestamp=2030-01-01T00:00:00.000Z 10")
-        params, inside = _batch(await alice.collect_until(r"^:\S+ BATCH -"))
+        params, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
         assert params[0] == "draft/chathistory-targets"
         assert [m.params for m in inside] == [
             ("TARGETS", "#b", "2023-11-14T22:13:30.000Z"),
             ("TARGETS", "#a", "2023-11-14T22:13:40.000Z"),
         ]
+
+
+async def test_chathistory_targets_leaves_out_targets_with_newer_messages_than_the_window(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A target is listed only if its latest message is inside the window, not if it merely had one there."""
+    clock = [1_700_000_000.0]
+    async with running_server(clock=lambda: clock[0]) as net:
+        alice = await net.client("alice", caps=MODERN)
+        for channel in ("#a", "#b"):
+            await join(alice, "alice", channel)
+        for channel in ("#a", "#b", "#a"):
+            clock[0] += 10
+            await _talk(alice, channel, "hello")
+        await drain(alice)
+        # #a: 22:13:30 and 22:13:50; #b: 22:13:40.  The window ends at 22:13:45: #a's latest is after it.
+        await alice.send("CHATHISTORY TARGETS timestamp=2023-01-01T00:00:00.000Z timestamp=2023-11-14T22:13:45.000Z 10")
+        _, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
+        assert [m.params for m in inside] == [("TARGETS", "#b", "2023-11-14T22:13:40.000Z")]
+        await alice.send("CHATHISTORY TARGETS timestamp=2023-01-01T00:00:00.000Z timestamp=2023-11-14T22:13:35.000Z 10")
+        _, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
+        assert inside == []
 
 
 async def test_chathistory_errors_get_the_fail_replies_of_the_spec() -> None:
@@ -208,14 +230,14 @@ async def test_chathistory_errors_get_the_fail_replies_of_the_spec() -> None:
         }
         for line, (code, sub) in cases.items():
             await alice.send(line)
-            fail = await alice.expect_next(r"^:\S+ FAIL CHATHISTORY ")
+            fail = await alice.expect_next(r"^(@\S+ )?:\S+ FAIL CHATHISTORY ")
             assert fail.params[:3] == ("CHATHISTORY", code, sub), (line, fail.to_line())
         # A msgid of another channel is no reference into this one.
         await bob.send(f"CHATHISTORY BEFORE #other msgid={echo.tags['msgid']} 10")
         assert (await bob.expect_next(r" FAIL ")).params[1] == "INVALID_PARAMS"
         # The connection goes on.
         await alice.send("CHATHISTORY LATEST #room * 10")
-        _, inside = _batch(await alice.collect_until(r"^:\S+ BATCH -"))
+        _, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
         assert [m.params[1] for m in inside] == ["x"]
 
 
@@ -224,7 +246,7 @@ async def test_a_person_as_target_has_no_history_yet() -> None:
         alice = await net.client("alice", caps=MODERN)
         await net.client("bob")
         await alice.send("CHATHISTORY LATEST bob * 10")
-        params, inside = _batch(await alice.collect_until(r"^:\S+ BATCH -"))
+        params, inside = _batch(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
         assert params == ["chathistory", "bob"] and inside == []
 
 

@@ -229,12 +229,16 @@ def test_negative_limit_is_a_value_error(lobby: HistoryStore) -> None:
         lobby.targets(TimeRef(0), TimeRef(1), -1)
 
 
-def test_targets_lists_latest_message_time_in_the_window(lobby: HistoryStore) -> None:
+def test_targets_lists_targets_whose_latest_message_is_in_the_window(lobby: HistoryStore) -> None:
     lobby.append_many([make("#Third", 13, 3500)])
     everything = lobby.targets(TimeRef(0), TimeRef(100_000), 10)
     assert everything == [("#Third", 3500), ("#Lobby", 10_000), ("#other", 20_000)]
-    # Latest *inside* the window, window exclusive.
-    assert lobby.targets(TimeRef(1000), TimeRef(4000), 10) == [("#other", 1500), ("#Lobby", 3000), ("#Third", 3500)]
+    # A target's latest message *of all* must be inside the window (exclusive): #Lobby and #other have
+    # messages in 1000..4000, but newer ones after it, so they are not listed.
+    assert lobby.targets(TimeRef(1000), TimeRef(4000), 10) == [("#Third", 3500)]
+    assert lobby.targets(TimeRef(4000), TimeRef(1000), 10) == [("#Third", 3500)]
+    assert lobby.targets(TimeRef(3500), TimeRef(10_000), 10) == []
+    assert lobby.targets(TimeRef(3500), TimeRef(10_001), 10) == [("#Lobby", 10_000)]
     assert lobby.targets(TimeRef(0), TimeRef(100_000), 2) == [("#Third", 3500), ("#Lobby", 10_000)]
     # Backwards: the newest are chosen, still listed oldest first.
     assert lobby.targets(TimeRef(100_000), TimeRef(0), 2) == [("#Lobby", 10_000), ("#other", 20_000)]
@@ -244,8 +248,15 @@ def test_targets_lists_latest_message_time_in_the_window(lobby: HistoryStore) ->
 
 def test_targets_reports_the_display_name_of_the_latest_message(store: HistoryStore) -> None:
     store.append_many([make("#Chan", 1, 10), make("#chan", 2, 20), make("#CHAN", 3, 30)])
-    assert store.targets(TimeRef(0), TimeRef(25), 5) == [("#chan", 20)]
+    assert store.targets(TimeRef(0), TimeRef(25), 5) == []  # its latest message (30) is after the window
     assert store.targets(TimeRef(0), TimeRef(99), 5) == [("#CHAN", 30)]
+
+
+def test_targets_judges_by_the_latest_message_after_a_redaction(store: HistoryStore) -> None:
+    store.append_many([make("#a", 1, 10), make("#a", 2, 50), make("#b", 3, 20)])
+    assert store.targets(TimeRef(0), TimeRef(40), 5) == [("#b", 20)]
+    assert store.redact("#a", "m2")
+    assert store.targets(TimeRef(0), TimeRef(40), 5) == [("#a", 10), ("#b", 20)]
 
 
 def test_find(lobby: HistoryStore) -> None:

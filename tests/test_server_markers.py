@@ -1,6 +1,6 @@
 """MARKREAD (IRCv3 ``draft/read-marker``): per account, forward only, fanned out to the account's other
-connections, sent after JOIN, kept in the store.  In process, with a tiny scrypt cost; the server's clock is
-fixed at 2023-11-14T22:13:20Z."""
+connections, sent after JOIN, kept in the store; without a login, per connection, in memory for its life.  In
+process, with a tiny scrypt cost; the server's clock is fixed at 2023-11-14T22:13:20Z."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from tests.helpers import FAST, InProcessNetwork, IRCTestClient, drain, join, running_server
 from trio_chat.server.app import Server
+from trio_chat.server.handlers.markers import GUEST_MARKERS
 from trio_chat.server.history import MemoryHistory
 
 ACCOUNTS = replace(FAST, password_hash_cost=4)
@@ -43,9 +44,6 @@ async def test_the_capability_is_advertised() -> None:
 
 async def test_refusals() -> None:
     async with running_server(ACCOUNTS) as net:
-        guest = await net.client("guest", caps=CAP)
-        await guest.send("MARKREAD #chan")
-        await guest.expect(r"^:test.server FAIL MARKREAD ACCOUNT_REQUIRED #chan :You must be logged in")
         alice = await logged_in(net, "alice")
         await alice.send("MARKREAD")
         await alice.expect(r"^:test.server FAIL MARKREAD NEED_MORE_PARAMS :Missing parameters$")
@@ -57,6 +55,14 @@ async def test_refusals() -> None:
         await alice.expect(r"FAIL MARKREAD INVALID_PARAMS timestamp= :Invalid timestamp$")
         await alice.send("MARKREAD bad,target")
         await alice.expect(r"FAIL MARKREAD INVALID_PARAMS bad,target :Invalid target$")
+        # The same refusals without a login.
+        guest = await net.client("guest", caps=CAP)
+        await guest.send("MARKREAD #chan *", "MARKREAD #chan timestamp=not-a-timestamp", "MARKREAD")
+        await guest.expect(r"^:test.server FAIL MARKREAD INVALID_PARAMS \* :Invalid timestamp$")
+        await guest.expect(r"^:test.server FAIL MARKREAD INVALID_PARAMS timestamp=not-a-timestamp :Invalid timestamp$")
+        await guest.expect(r"^:test.server FAIL MARKREAD NEED_MORE_PARAMS :Missing parameters$")
+        await guest.send("MARKREAD #chan")
+        assert await markers(guest) == [("#chan", "*")]
 
 
 async def test_get_and_set_forward_only_and_fanned_out_to_the_accounts_other_connections() -> None:
@@ -109,6 +115,56 @@ async def test_join_sends_the_marker_after_the_join_and_before_the_names() -> No
         assert not [m for m in await join(plain, "plain", "#chan") if m.command == "MARKREAD"]
         guest = await net.client("guest", caps=CAP)
         assert [m.params for m in await join(guest, "guest", "#chan") if m.command == "MARKREAD"] == [("#chan", "*")]
+
+
+async def test_without_a_login_markers_belong_to_the_connection_for_its_life() -> None:
+    async with running_server(ACCOUNTS) as net:
+        guest = await net.client("guest", caps=CAP)
+        other = await net.client("other", caps=CAP)
+        await guest.send("MARKREAD #Chan", f"MARKREAD #Chan timestamp={T2}", "MARKREAD #chan")
+        assert await markers(guest) == [("#Chan", "*"), ("#Chan", f"timestamp={T2}"), ("#chan", f"timestamp={T2}")]
+        # Forward only, never past the present; nick targets too.
+        await guest.send(f"MARKREAD #chan timestamp={T1}", "MARKREAD #chan timestamp=2030-01-01T00:00:00.000Z")
+        assert await markers(guest) == [("#chan", f"timestamp={T2}"), ("#chan", f"timestamp={NOW}")]
+        await guest.send(f"MARKREAD Other timestamp={T1}", "MARKREAD other")
+        assert await markers(guest) == [("Other", f"timestamp={T1}"), ("other", f"timestamp={T1}")]
+        # Shown on JOIN, after a PART too.
+        lines = await join(guest, "guest", "#chan")
+        assert [m.params for m in lines if m.command == "MARKREAD"] == [("#chan", f"timestamp={NOW}")]
+        await guest.send("PART #chan")
+        await drain(guest)
+        lines = await join(guest, "guest", "#chan")
+        assert [m.params for m in lines if m.command == "MARKREAD"] == [("#chan", f"timestamp={NOW}")]
+        # Nobody else's: another connection without a login, a new connection of the same nick.
+        assert await markers(other) == []
+        await other.send("MARKREAD #chan")
+        assert await markers(other) == [("#chan", "*")]
+        await guest.send("QUIT")
+        await guest.expect(r"^ERROR ")
+        again = await net.client("guest", caps=CAP)
+        await again.send("MARKREAD #chan")
+        assert await markers(again) == [("#chan", "*")]
+        # Never stored; once logged in, the account's markers are the ones shown.
+        assert net.server.store.load_markers() == []
+        await other.send("PRIVMSG NickServ :REGISTER sesame12")
+        await other.expect(r" 900 ")
+        await drain(other)
+        await other.send("MARKREAD #chan")
+        assert await markers(other) == [("#chan", "*")]
+
+
+async def test_a_connection_without_a_login_keeps_a_bounded_number_of_markers() -> None:
+    async with running_server(ACCOUNTS) as net:
+        guest = await net.client("guest", caps=CAP)
+        for n in range(GUEST_MARKERS + 1):
+            await guest.send(f"MARKREAD #c{n} timestamp={T1}")
+            await drain(guest)
+        await guest.send("MARKREAD #c0", "MARKREAD #c1", f"MARKREAD #c{GUEST_MARKERS}")
+        assert await markers(guest) == [
+            ("#c0", "*"),
+            ("#c1", f"timestamp={T1}"),
+            (f"#c{GUEST_MARKERS}", f"timestamp={T1}"),
+        ]
 
 
 def test_markers_are_loaded_at_start_up() -> None:

@@ -203,12 +203,16 @@ class HistoryStore(Protocol):
         ...
 
     def targets(self, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
-        """``(target, time_ms of its latest message)`` for targets with messages strictly between the times."""
+        """``(target, time_ms of its latest message)`` for the targets whose latest message (of all, not just of
+        the window) is strictly between the times: a target that has had messages since ``end`` is not listed.
+
+        The ``limit`` targets nearest ``start`` are chosen; they are listed oldest first either way."""
         ...
 
     def conversations(self, account: str, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
         """``(conversation key, time_ms of its latest message)`` for the private conversations of ``account``
-        (folded) with messages strictly between the times, as :meth:`targets` orders and limits them."""
+        (folded) whose latest message is strictly between the times, as :meth:`targets` chooses, orders and limits
+        them."""
         ...
 
     def find(self, msgid: str) -> StoredMessage | None:
@@ -484,12 +488,8 @@ class MemoryHistory:
     def targets(self, start: TimeRef, end: TimeRef, limit: int) -> list[tuple[str, int]]:
         check_limit(limit)
         low, high = sorted((start.time_ms, end.time_ms))
-        latest: list[StoredMessage] = []
-        for ring in self._rings.values():
-            for message in reversed(ring):
-                if low < message.time_ms < high:
-                    latest.append(message)
-                    break
+        # A target's latest message overall decides: one with newer messages after the window is not listed.
+        latest = [ring[-1] for ring in self._rings.values() if ring and low < ring[-1].time_ms < high]
         latest.sort(key=lambda m: (m.time_ms, m.seq))
         chosen = _oldest(latest, limit) if start.time_ms <= end.time_ms else _newest(latest, limit)
         return [(m.target, m.time_ms) for m in chosen]
@@ -502,10 +502,8 @@ class MemoryHistory:
             parties = conversation_parties(key)
             if parties is None or account not in parties:
                 continue
-            for message in reversed(ring):
-                if low < message.time_ms < high:
-                    latest.append(message)
-                    break
+            if ring and low < ring[-1].time_ms < high:
+                latest.append(ring[-1])
         latest.sort(key=lambda m: (m.time_ms, m.seq))
         chosen = _oldest(latest, limit) if start.time_ms <= end.time_ms else _newest(latest, limit)
         return [(m.folded, m.time_ms) for m in chosen]

@@ -118,6 +118,12 @@ class User:
     """Folded names of the offline accounts this session was told keep its messages (told once each)."""
     monitoring: dict[str, str] | None = None
     """MONITOR list: folded nick -> the nick as the client gave it; None while empty (most connections)."""
+    refused_nick: str | None = None
+    """Before registration: the nick of the last NICK refused because it was in use (REGISTER answers for it
+    with ACCOUNT_EXISTS rather than NEED_NICK); None once a NICK is accepted."""
+    read_markers: dict[str, int] | None = None
+    """Read markers (``draft/read-marker``) of this connection while it is not logged in: folded target -> Unix
+    milliseconds, for the connection's life only (never stored); None while empty (most connections)."""
 
     @property
     def source(self) -> str:

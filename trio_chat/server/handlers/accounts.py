@@ -255,7 +255,7 @@ def handle_register(ctx: Context, msg: Message) -> None:
         return
     nick = user.nick
     if nick == "*":
-        _register_fail(ctx, "NEED_NICK", "*", "You must choose a nickname (NICK) first")
+        _register_without_a_nick(ctx, name)
         return
     if name != "*" and casefold(name) != casefold(nick):
         shown = name if name and " " not in name and name[0] != ":" else "*"
@@ -291,6 +291,25 @@ def handle_register(ctx: Context, msg: Message) -> None:
         network.login(c.user, record)
 
     new_hash(ctx, password, then)
+
+
+def _register_without_a_nick(ctx: Context, name: str) -> None:
+    """REGISTER before any NICK was accepted.  If the client's NICK was refused (in use) and it asks for that
+    name (or ``*``), the name is not available: ``ACCOUNT_EXISTS`` (the spec's "a nick that is not available as
+    a new account's name", after a NICK command), so that nobody registers a nick out from under the one who
+    holds it.  Otherwise (no NICK yet, another name, or the name is free by now) ``NEED_NICK``."""
+    network, wanted = ctx.network, ctx.user.refused_nick
+    if wanted is not None and (name == "*" or casefold(name) == casefold(wanted)):
+        problem = account_name_problem(network, wanted)
+        if problem is None and network.nick_in_use(wanted, ctx.user):
+            problem = "ACCOUNT_EXISTS"
+        if problem == "ACCOUNT_EXISTS":
+            _register_fail(ctx, problem, wanted, "Username is already registered or otherwise unavailable")
+            return
+        if problem is not None:
+            _register_fail(ctx, problem, wanted, "This name cannot be registered")
+            return
+    _register_fail(ctx, "NEED_NICK", "*", "You must choose a nickname (NICK) first")
 
 
 def create_account(ctx: Context, name: str, hashed: str) -> AccountRecord:

@@ -186,7 +186,8 @@ def handle_invite(ctx: Context, msg: Message) -> None:
         name = channel.name
     ctx.reply(N.RPL_INVITING, target.nick, name)
     network = ctx.network
-    relay = network.relay(Message("INVITE", (target.nick, name), ctx.user.source))
+    # account-tag: the inviter's account, for the invitee and the invite-notify operators that asked for it.
+    relay = network.relay(Message("INVITE", (target.nick, name), ctx.user.source), account=ctx.user.account)
     network.deliver(target, relay.line(target.tag_variant))
     if target.away:
         ctx.reply(N.RPL_AWAY, target.nick, target.away)

@@ -80,9 +80,12 @@ def handle_nick(ctx: Context, msg: Message) -> None:
         return
     if ctx.network.nick_in_use(nick, user):
         ctx.reply(N.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+        if not user.registered:
+            user.refused_nick = nick
         return
     if not user.registered:
         user.nick = nick
+        user.refused_nick = None
         try_register(ctx)
     elif nick != user.nick:
         log.info("[%d] %s is now known as %s", user.id, user.nick, nick)

@@ -491,11 +491,12 @@ class SQLiteHistory:
         low, high = sorted((start.time_ms, end.time_ms))
         order = "ASC" if forward else "DESC"
         # With a single MAX() aggregate, SQLite takes the bare columns (target, time_ms) from the row holding
-        # the maximum: the latest message of each target inside the window.  One JSON array, as in _select.
+        # the maximum: the latest message of each target (of all, so a target with messages after the window is
+        # left out), then kept if inside the window.  One JSON array, as in _select.
         (text,) = self._conn.execute(
             "SELECT json_group_array(json_array(target, time_ms, last)) FROM ("
-            " SELECT target, time_ms, MAX(seq) AS last FROM messages"
-            " WHERE time_ms > ? AND time_ms < ? GROUP BY folded"
+            " SELECT target, time_ms, last FROM (SELECT target, time_ms, MAX(seq) AS last FROM messages"
+            " GROUP BY folded) WHERE time_ms > ? AND time_ms < ?"
             f" ORDER BY time_ms {order}, last {order} LIMIT ?)",
             (low, high, limit),
         ).fetchone()
@@ -515,11 +516,10 @@ class SQLiteHistory:
         first, last = account + " ", " " + account
         (text,) = self._conn.execute(
             "SELECT json_group_array(json_array(folded, time_ms, last)) FROM ("
-            " SELECT folded, time_ms, MAX(seq) AS last FROM messages"
-            " WHERE time_ms > ? AND time_ms < ?"
-            " AND (substr(folded, 1, ?) = ? OR substr(folded, -?) = ?)"
-            f" GROUP BY folded ORDER BY time_ms {order}, last {order} LIMIT ?)",
-            (low, high, len(first), first, len(last), last, limit),
+            " SELECT folded, time_ms, last FROM (SELECT folded, time_ms, MAX(seq) AS last FROM messages"
+            " WHERE substr(folded, 1, ?) = ? OR substr(folded, -?) = ? GROUP BY folded)"
+            f" WHERE time_ms > ? AND time_ms < ? ORDER BY time_ms {order}, last {order} LIMIT ?)",
+            (len(first), first, len(last), last, low, high, limit),
         ).fetchone()
         rows = sorted(json.loads(text), key=lambda row: (int(row[1]), int(row[2])))
         return [(str(row[0]), int(row[1])) for row in rows]
