@@ -63,7 +63,7 @@ async def sasl_client(net: InProcessNetwork, nick: str, *, caps: str = MODERN) -
     await client.send("CAP LS 302", f"CAP REQ :{caps} sasl")
     await client.expect(r" CAP \* ACK ")
     await client.send("AUTHENTICATE PLAIN")
-    await client.expect_next(r"^:\S+ AUTHENTICATE \+$")
+    await client.expect_next(r"^(@\S+ )?:\S+ AUTHENTICATE \+$")
     await client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}", f"AUTHENTICATE {plain(nick)}")
     await client.expect(r" 903 ")
     await client.send("CAP END")
@@ -185,7 +185,7 @@ async def test_sasl_before_registration_gets_a_batch_after_the_welcome(
         assert net.server.network.offline == {}
         # The conversation is in CHATHISTORY as well.
         await alice.send("CHATHISTORY LATEST bob * 10")
-        answer = await alice.collect_until(r"^:\S+ BATCH -")
+        answer = await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -")
         [(_, history)] = batches(answer)
         assert [m.params[1] for m in history] == ["first", "\x01ACTION waves\x01", "third"]
 
@@ -246,7 +246,7 @@ async def test_delivery_is_bounded_and_says_how_to_fetch_the_rest(autojump_clock
             f"2 earlier messages of your conversation with bob are not shown; to read them: /quote {fetch}"
         )
         await alice.send(fetch)
-        [(_, history)] = batches(await alice.collect_until(r"^:\S+ BATCH -"))
+        [(_, history)] = batches(await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -"))
         assert [m.params[1] for m in history] == ["m1", "m2"]
         # A plain client gets at most as many notices, and the same hint.
         await alice.send("QUIT")

@@ -44,7 +44,7 @@ async def logged_in(
 async def history(client: IRCTestClient, command: str) -> tuple[list[str], list[Message]]:
     """Send a CHATHISTORY command; (the batch's parameters, the messages in it)."""
     await client.send(command)
-    lines = await client.collect_until(r"^:\S+ BATCH -")
+    lines = await client.collect_until(r"^(@\S+ )?:\S+ BATCH -")
     first = next(i for i, m in enumerate(lines) if m.command == "BATCH")
     start, *inside, end = lines[first:]
     assert start.params[0] == "+" + end.params[0][1:], (start.to_line(), end.to_line())
@@ -201,6 +201,9 @@ def test_the_stores_list_an_accounts_conversations_and_no_others(kind: str, tmp_
         assert store.conversations("a%", *window, 10) == []
         assert store.conversations("bob", TimeRef(10_000), TimeRef(0), 1) == [("alice bob", 2000)]
         assert store.conversations("bob", *window, 0) == []
+        # Judged by each conversation's latest message of all: a newer one after the window leaves it out.
+        store.append_many([StoredMessage(0, "m9", 20_000, "x", keys[0], "s!u@h", "acc", "PRIVMSG", "t")])
+        assert store.conversations("bob", *window, 10) == [("alice bob", 2000)]
         assert conversation_parties("alice bob") == ("alice", "bob")
         assert conversation_parties("#alice") is None
     finally:

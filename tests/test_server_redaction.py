@@ -28,7 +28,7 @@ async def _say(client: IRCTestClient, channel: str, text: str) -> str:
 async def _history(client: IRCTestClient, channel: str) -> list[str]:
     """The texts CHATHISTORY LATEST returns for ``channel``, oldest first."""
     await client.send(f"CHATHISTORY LATEST {channel} * 100")
-    start, *inside, end = await client.collect_until(r"^:\S+ BATCH -")
+    start, *inside, end = await client.collect_until(r"^(@\S+ )?:\S+ BATCH -")
     assert start.command == "BATCH" and end.command == "BATCH"
     return [m.params[1] for m in inside]
 
@@ -36,7 +36,7 @@ async def _history(client: IRCTestClient, channel: str) -> list[str]:
 async def _fail(client: IRCTestClient, line: str) -> tuple[str, ...]:
     """Send ``line``; the very next line must be a ``FAIL REDACT``: its parameters."""
     await client.send(line)
-    fail = await client.expect_next(r"^:\S+ FAIL REDACT ")
+    fail = await client.expect_next(r"^(@\S+ )?:\S+ FAIL REDACT ")
     return fail.params
 
 
@@ -254,7 +254,7 @@ async def test_membership_is_checked_again_after_the_store_answers(monkeypatch: 
         await owner.expect(r" KICK #room alice ")
         answer.set()
         await alice.expect(r" KICK #room alice ")
-        params = (await alice.expect_next(r"^:\S+ FAIL REDACT ")).params
+        params = (await alice.expect_next(r"^(@\S+ )?:\S+ FAIL REDACT ")).params
         assert params[:3] == ("REDACT", "INVALID_TARGET", "#room")
         assert net.server.store.find(said) is not None
         assert _redacts(await drain(owner)) == []

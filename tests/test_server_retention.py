@@ -40,8 +40,8 @@ async def _say(client: IRCTestClient, channel: str, *texts: str) -> None:
 async def _history(client: IRCTestClient, channel: str) -> list[str]:
     """The texts of ``CHATHISTORY LATEST channel``, skipping what came before the answer (others' JOINs)."""
     await client.send(f"CHATHISTORY LATEST {channel} * 100")
-    await client.expect(r"^:\S+ BATCH \+\S+ chathistory ")
-    *inside, _ = await client.collect_until(r"^:\S+ BATCH -")
+    await client.expect(r"^(@\S+ )?:\S+ BATCH \+\S+ chathistory ")
+    *inside, _ = await client.collect_until(r"^(@\S+ )?:\S+ BATCH -")
     assert all(m.command == "PRIVMSG" for m in inside), [m.to_line() for m in inside]
     return [m.params[1] for m in inside]
 

@@ -43,7 +43,7 @@ async def _client(server: Server, nursery: trio.Nursery, nick: str) -> IRCTestCl
 
 async def _history(client: IRCTestClient) -> list[str]:
     await client.send("CHATHISTORY LATEST #room * 50")
-    lines = await client.collect_until(r"^:\S+ (BATCH -|FAIL )")
+    lines = await client.collect_until(r"^(@\S+ )?:\S+ (BATCH -|FAIL )")
     if lines[-1].command == "FAIL":
         return ["FAIL " + " ".join(lines[-1].params[:3])]
     return [m.params[1] for m in lines if m.command == "PRIVMSG"]

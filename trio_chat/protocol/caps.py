@@ -12,6 +12,9 @@ EXTENDED_JOIN = "extended-join"
 CAP_NOTIFY = "cap-notify"
 INVITE_NOTIFY = "invite-notify"
 SETNAME = "setname"
+LABELED_RESPONSE = "labeled-response"
+"""Answers to labeled commands (ACK, the label on a single line, a ``labeled-response`` batch); given to clients
+that negotiated ``batch`` too, as the spec builds on it (InspIRCd does the same)."""
 BATCH = "batch"
 CHATHISTORY = "draft/chathistory"
 MESSAGE_REDACTION = "draft/message-redaction"
@@ -38,6 +41,7 @@ SUPPORTED: dict[str, str] = {
     EXTENDED_JOIN: "",
     EXTENDED_MONITOR: "",
     INVITE_NOTIFY: "",
+    LABELED_RESPONSE: "",
     MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
     MULTI_PREFIX: "",

@@ -16,14 +16,16 @@ from collections.abc import Callable
 
 import trio
 
-from ..protocol import EmptyLine, InvalidUTF8, LineBuffer, ProtocolError, ReadQExceeded, parse_line
+from ..protocol import EmptyLine, InvalidUTF8, LineBuffer, ProtocolError, ReadQExceeded, caps, parse_line
 from ..protocol import numerics as N
 from ..protocol.message import Message
+from . import response
 from .commands import dispatch
 from .config import ServerConfig
 from .flood import TokenBucket
 from .history import StoredMessage
 from .outbound import Flusher, SendQ, transport_for
+from .relay import VARIANT_TIME
 from .state import Network
 
 log = logging.getLogger("trio_chat.server")
@@ -202,6 +204,7 @@ class Session:
 
     async def _handle_line(self, raw: bytes) -> None:
         user = self.user
+        label: str | None = None
         try:
             message = parse_line(raw)
         except EmptyLine:
@@ -217,6 +220,7 @@ class Session:
         except ProtocolError as exc:
             replies = [self._error_reply(exc)]
         else:
+            label = (message.tags.get("label") or None) if message.tags else None
             self._dispatching = True
             try:
                 replies = dispatch(self.network, user, message)
@@ -228,6 +232,13 @@ class Session:
             self._committed = trio.Event()
             await self._committed.wait()
             self._committed = None
+        # The capabilities as the command left them (a CAP REQ may have just changed them), as ergo does.
+        if label is not None and not (caps.LABELED_RESPONSE in user.caps and caps.BATCH in user.caps):
+            label = None
+        if label is not None or user.tag_variant & VARIANT_TIME:
+            await self._send_answer(replies, label)
+            return
+        # The common path: the answer goes as the handlers built it, line by line.
         send = self.sendq.send
         for line in replies:
             await send(line)
@@ -236,6 +247,37 @@ class Session:
             user.deferred = None
             for line in await deferred():
                 await send(line)
+
+    async def _send_answer(self, replies: list[bytes], label: str | None) -> None:
+        """Send a command's answer through the response buffer (``response.py``): server-time on every line for a
+        client that negotiated it, and for a labeled command the whole answer (deferred part included) as
+        ``ACK``, one labeled line or a ``labeled-response`` batch, sent once it is complete."""
+        user = self.user
+        network = self.network
+        send = self.sendq.send
+        timed = bool(user.tag_variant & VARIANT_TIME)
+        if label is None:  # server-time only: the lines go as they come, as on the common path
+            for line in response.stamp(replies, network.server_time()):
+                await send(line)
+            while (deferred := user.deferred) is not None:
+                user.deferred = None
+                for line in response.stamp(await deferred(), network.server_time()):
+                    await send(line)
+            return
+        answer = response.stamp(replies, network.server_time()) if timed else list(replies)
+        while (deferred := user.deferred) is not None:
+            user.deferred = None
+            lines = await deferred()
+            answer += response.stamp(lines, network.server_time()) if timed else lines
+        for line in response.labeled(
+            answer,
+            label,
+            server=self.config.server_name,
+            new_batch_id=network.next_batch_id,
+            time=network.server_time() if timed else None,
+            stamped=True,
+        ):
+            await send(line)
 
     def _error_reply(self, exc: ProtocolError) -> bytes:
         nick = self.user.nick

@@ -1,0 +1,96 @@
+"""The response buffer: what the session does to a command's answer before it is sent, in one place.
+
+Handlers answer through the :class:`~.context.Context` and never think about tags.  The lines a command produced
+for its sender (replies, their own echo, the deferred part such as CHATHISTORY) pass through here on their way to
+the SendQ, as ergo's ``irc/responsebuffer.go`` does:
+
+* ``server-time``: a client that negotiated it gets a ``time`` tag on every line of the answer, numerics included;
+  lines that already carry one (fan-out built by a :class:`~.relay.Relay` variant, replayed history with its
+  stored time) keep theirs.
+* ``labeled-response`` (IRCv3): a command sent with a ``label`` tag by a client that negotiated
+  ``labeled-response`` and ``batch`` is answered with ``ACK`` when it produced nothing, with that one line labeled
+  when it produced one, and otherwise inside a ``labeled-response`` batch whose start carries the label.  A line
+  that already belongs to a batch of its own (a ``chathistory`` batch) keeps its batch tag: only the nested batch's
+  start and end lines are tagged with the outer batch, so that batch nests inside the labeled one.
+
+The functions work on wire bytes and never parse a line in full: a tag is found, or added, in the tag section.
+Lines are only touched when the client asked for one of these (the session checks that first), so the answer to
+a command without a label from a client without server-time is sent exactly as the handlers built it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ..protocol.message import escape_tag_value
+
+ACK = b"ACK"
+
+
+def tag_keys(line: bytes) -> list[bytes]:
+    """The keys of ``line``'s tag section (empty when it has none)."""
+    if line[:1] != b"@":
+        return []
+    end = line.find(b" ")
+    section = line[1:end] if end != -1 else line[1:]
+    return [item.partition(b"=")[0] for item in section.split(b";") if item]
+
+
+def has_tag(line: bytes, key: bytes) -> bool:
+    """Whether ``line`` carries the tag ``key`` (client-only ``+`` tags are different keys)."""
+    return key in tag_keys(line)
+
+
+def add_tags(line: bytes, tags: bytes) -> bytes:
+    """``line`` with ``tags`` (formatted ``key=value;key``, already escaped) put first in its tag section."""
+    if not tags:
+        return line
+    if line[:1] == b"@":
+        return b"@" + tags + b";" + line[1:]
+    return b"@" + tags + b" " + line
+
+
+def time_tag(time: str) -> bytes:
+    return b"time=" + time.encode()
+
+
+def stamp(lines: Iterable[bytes], time: str) -> list[bytes]:
+    """``lines`` with a ``time`` tag on each that has none (server-time on every line, numerics included)."""
+    tag = time_tag(time)
+    return [line if line[:1] == b"@" and b"time" in tag_keys(line) else add_tags(line, tag) for line in lines]
+
+
+def labeled(
+    lines: list[bytes],
+    label: str,
+    *,
+    server: str,
+    new_batch_id: Callable[[], str],
+    time: str | None,
+    stamped: bool = False,
+) -> list[bytes]:
+    """The answer to a labeled command: ``ACK``, the one line with the label, or a ``labeled-response`` batch.
+
+    ``time`` is the server-time to add to lines without one (None: the client did not negotiate server-time);
+    ``stamped`` says ``lines`` already went through :func:`stamp`; ``new_batch_id`` is called only when a batch
+    is needed.
+    """
+    label_tag = b"label=" + escape_tag_value(label).encode()
+    prefix = b":" + server.encode() + b" "
+    if time is not None and not stamped:
+        lines = stamp(lines, time)
+    time_part = b";" + time_tag(time) if time is not None else b""
+    if not lines:
+        return [b"@" + label_tag + time_part + b" " + prefix + ACK + b"\r\n"]
+    if len(lines) == 1:
+        return [add_tags(lines[0], label_tag)]
+    batch = new_batch_id().encode()
+    batch_tag = b"batch=" + batch
+    out = [b"@" + label_tag + time_part + b" " + prefix + b"BATCH +" + batch + b" labeled-response\r\n"]
+    for line in lines:
+        # A line of a nested batch keeps that batch's tag; the nested BATCH lines themselves have none (or have
+        # their own outer batch's, for a batch nested deeper) and are put in the labeled batch.
+        out.append(line if line[:1] == b"@" and b"batch" in tag_keys(line) else add_tags(line, batch_tag))
+    end = prefix + b"BATCH -" + batch + b"\r\n"
+    out.append(b"@" + time_tag(time) + b" " + end if time is not None else end)
+    return out
