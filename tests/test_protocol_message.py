@@ -85,10 +85,16 @@ def test_empty_lines(line: bytes) -> None:
         parse_line(line)
 
 
-@pytest.mark.parametrize("line", [b":src", b"@a=b", b":src :trailing", b"@a=b :src", b"PRIV-MSG x", b"@=v CMD"])
+@pytest.mark.parametrize("line", [b":src", b"@a=b", b":src :trailing", b"@a=b :src", b"PRIV\x01MSG x", b"@=v CMD"])
 def test_malformed_lines(line: bytes) -> None:
     with pytest.raises(MalformedMessage):
         parse_line(line)
+
+
+@pytest.mark.parametrize("command", ["NONEXISTENT_COMMAND", "PRIV-MSG", "x.y"])
+def test_a_command_word_the_server_may_not_know_still_parses(command: str) -> None:
+    # The server answers it with 421 (unknown command), as ergo and others do, not with a parse error.
+    assert parse_line(f"{command} x".encode()).command.upper() == command.upper()
 
 
 def test_middle_parameter_that_cannot_be_written_is_a_programming_error() -> None:

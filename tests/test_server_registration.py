@@ -568,3 +568,11 @@ async def test_each_registration_command_is_answered_before_the_next(line: str, 
         lines = await c.collect_until(r"PONG \S+ :?order$")
         assert any(re.search(last_reply, m.to_line()) for m in lines[:-1]), lines
         assert await drain(c) == []
+
+
+async def test_a_command_word_nobody_knows_gets_421_not_a_parse_error() -> None:
+    async with running_server() as net:
+        alice = await net.client("alice")
+        await alice.send("NONEXISTENT_COMMAND x")
+        reply = await alice.expect_next(r" 421 ")
+        assert reply.params[:2] == ("alice", "NONEXISTENT_COMMAND")

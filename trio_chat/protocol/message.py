@@ -232,7 +232,9 @@ def _parse_text(text: str, tag_text: str | None) -> Message:
     if not words:
         raise MalformedMessage("no command")
     command = words[0]
-    if not command.isascii() or not command.isalnum():
+    if not command.isascii() or not command.isprintable():
+        # Anything else (NONEXISTENT_COMMAND, a typo with a dash) is a word the server may not know: the
+        # dispatcher answers it with 421, as other servers do, not with a parse error.
         raise MalformedMessage(f"invalid command {command[:32]!r}", command="*")
     params = words[1:]
     if trailing is not None:

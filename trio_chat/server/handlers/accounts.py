@@ -191,8 +191,9 @@ def handle_authenticate(ctx: Context, msg: Message) -> None:
     if arg != "+":
         exchange.data += arg
     if len(exchange.data) > SASL_MAX:
+        # Chunks that never end: the exchange fails (904), as ergo answers; 905 is for one chunk over 400 bytes.
         user.sasl = None
-        ctx.reply(N.ERR_SASLTOOLONG, "SASL message too long")
+        _sasl_fail(ctx)
         return
     if len(arg) == SASL_CHUNK:
         return  # more to come
