@@ -401,6 +401,7 @@ def start_trio(
     CLI rejects ("unrecognized arguments: ...") are dropped with a note and the start is retried."""
     extra = list(extra)
     notes: list[str] = []
+    want_db = True
     for _attempt in range(6):
         run = _workdir(name, port)
         if tls:
@@ -408,7 +409,10 @@ def start_trio(
             listen = ["--tls-port", str(port), "--tls-cert", str(cert), "--tls-key", str(key), "--no-plaintext"]
         else:
             listen = ["--port", str(port)]
-        cmd = [python, "-m", "trio_chat.cli", "serve", *listen, *extra]
+        # Each start gets a fresh history database in its own work directory (not ./trio-chat.db, which would
+        # grow from run to run); a tree whose CLI predates --db drops it with a note.
+        db = ["--db", str(run / "chat.db")] if want_db and "--db" not in extra else []
+        cmd = [python, "-m", "trio_chat.cli", "serve", *listen, *db, *extra]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if src is not None:
             env["PYTHONPATH"] = str(src)
@@ -429,6 +433,10 @@ def start_trio(
             if not m:
                 raise ServerError(str(e)) from None
             bad = m.group(1).split()
+            if db and "--db" in bad:
+                want_db = False
+                notes.append(f"{name} CLI has no --db (no history store): ran without it")
+                continue
             kept, drop_next = [], False
             for i, a in enumerate(extra):
                 if drop_next:
