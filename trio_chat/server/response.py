@@ -57,7 +57,7 @@ def time_tag(time: str) -> bytes:
 def stamp(lines: Iterable[bytes], time: str) -> list[bytes]:
     """``lines`` with a ``time`` tag on each that has none (server-time on every line, numerics included)."""
     tag = time_tag(time)
-    return [line if line[:1] == b"@" and b"time" in tag_keys(line) else add_tags(line, tag) for line in lines]
+    return [line if has_tag(line, b"time") else add_tags(line, tag) for line in lines]
 
 
 def labeled(
@@ -67,17 +67,16 @@ def labeled(
     server: str,
     new_batch_id: Callable[[], str],
     time: str | None,
-    stamped: bool = False,
 ) -> list[bytes]:
     """The answer to a labeled command: ``ACK``, the one line with the label, or a ``labeled-response`` batch.
 
-    ``time`` is the server-time to add to lines without one (None: the client did not negotiate server-time);
-    ``stamped`` says ``lines`` already went through :func:`stamp`; ``new_batch_id`` is called only when a batch
-    is needed.
+    ``time`` is the server-time to add to lines without one (None: the client did not negotiate server-time;
+    lines that have one keep it, so stamped lines may come in); ``new_batch_id`` is called only when a batch is
+    needed.
     """
     label_tag = b"label=" + escape_tag_value(label).encode()
     prefix = b":" + server.encode() + b" "
-    if time is not None and not stamped:
+    if time is not None:
         lines = stamp(lines, time)
     time_part = b";" + time_tag(time) if time is not None else b""
     if not lines:
@@ -90,7 +89,7 @@ def labeled(
     for line in lines:
         # A line of a nested batch keeps that batch's tag; the nested BATCH lines themselves have none (or have
         # their own outer batch's, for a batch nested deeper) and are put in the labeled batch.
-        out.append(line if line[:1] == b"@" and b"batch" in tag_keys(line) else add_tags(line, batch_tag))
+        out.append(line if has_tag(line, b"batch") else add_tags(line, batch_tag))
     end = prefix + b"BATCH -" + batch + b"\r\n"
     out.append(b"@" + time_tag(time) + b" " + end if time is not None else end)
     return out

@@ -235,47 +235,40 @@ class Session:
         # The capabilities as the command left them (a CAP REQ may have just changed them), as ergo does.
         if label is not None and not (caps.LABELED_RESPONSE in user.caps and caps.BATCH in user.caps):
             label = None
-        if label is not None or user.tag_variant & VARIANT_TIME:
-            await self._send_answer(replies, label)
-            return
-        # The common path: the answer goes as the handlers built it, line by line.
-        send = self.sendq.send
-        for line in replies:
-            await send(line)
-        # A deferred step may defer another (a password checked, then a new one hashed).
-        while (deferred := user.deferred) is not None:
-            user.deferred = None
-            for line in await deferred():
-                await send(line)
+        await self._send_answer(replies, label)
 
     async def _send_answer(self, replies: list[bytes], label: str | None) -> None:
-        """Send a command's answer through the response buffer (``response.py``): server-time on every line for a
-        client that negotiated it, and for a labeled command the whole answer (deferred part included) as
-        ``ACK``, one labeled line or a ``labeled-response`` batch, sent once it is complete."""
+        """Send a command's answer, its deferred steps included (a step may defer another: a password checked,
+        then a new one hashed), through the response buffer (``response.py``): server-time on every line for a
+        client that negotiated it; for a labeled command the whole answer as ``ACK``, one labeled line or a
+        ``labeled-response`` batch, sent once complete.  Otherwise lines go as they come, untouched when the
+        client asked for no time: the common path costs no parsing."""
         user = self.user
         network = self.network
         send = self.sendq.send
         timed = bool(user.tag_variant & VARIANT_TIME)
-        if label is None:  # server-time only: the lines go as they come, as on the common path
-            for line in response.stamp(replies, network.server_time()):
+
+        def finish(lines: list[bytes]) -> list[bytes]:
+            return response.stamp(lines, network.server_time()) if timed else lines
+
+        if label is None:
+            for line in finish(replies):
                 await send(line)
             while (deferred := user.deferred) is not None:
                 user.deferred = None
-                for line in response.stamp(await deferred(), network.server_time()):
+                for line in finish(await deferred()):
                     await send(line)
             return
-        answer = response.stamp(replies, network.server_time()) if timed else list(replies)
+        answer = finish(replies)
         while (deferred := user.deferred) is not None:
             user.deferred = None
-            lines = await deferred()
-            answer += response.stamp(lines, network.server_time()) if timed else lines
+            answer = answer + finish(await deferred())
         for line in response.labeled(
             answer,
             label,
             server=self.config.server_name,
             new_batch_id=network.next_batch_id,
             time=network.server_time() if timed else None,
-            stamped=True,
         ):
             await send(line)
 

@@ -293,6 +293,23 @@ def void(_: object) -> None:
     """Drop a value (a callback that must return None)."""
 
 
+def _stored(relay: Relay, sender: User, target: str, folded: str, *, command: str, text: str) -> StoredMessage:
+    """What the store keeps of a message just fanned out: the msgid and time its recipients saw."""
+    assert relay.msgid is not None
+    return StoredMessage(
+        seq=0,
+        msgid=relay.msgid,
+        time_ms=relay.time_ms,
+        target=target,
+        folded=folded,
+        source=sender.source,
+        account=sender.account,
+        command=command,
+        text=text,
+        tags=tuple(relay.client_tags.items()) if relay.client_tags else (),
+    )
+
+
 def status_prefix(status: str, *, all_of_them: bool) -> str:
     """``"ov"`` -> ``"@+"`` (multi-prefix) or ``"@"``."""
     symbols = status.replace("o", "@").replace("v", "+")
@@ -421,19 +438,7 @@ class Network:
         history = self.history
         if history is None:
             return
-        assert relay.msgid is not None
-        stored = StoredMessage(
-            seq=0,
-            msgid=relay.msgid,
-            time_ms=relay.time_ms,
-            target=channel.name,
-            folded=channel.folded,
-            source=sender.source,
-            account=sender.account,
-            command=command,
-            text=text,
-            tags=tuple(relay.client_tags.items()) if relay.client_tags else (),
-        )
+        stored = _stored(relay, sender, channel.name, channel.folded, command=command, text=text)
         replay = self.replay_size
         if replay > 0:
             recent = self.recent.get(channel.folded)
@@ -506,19 +511,8 @@ class Network:
         history = self.history
         if history is None or sender.account is None:
             return
-        assert relay.msgid is not None
-        stored = StoredMessage(
-            seq=0,
-            msgid=relay.msgid,
-            time_ms=relay.time_ms,
-            target=target,
-            folded=conversation_key(casefold(sender.account), casefold(recipient)),
-            source=sender.source,
-            account=sender.account,
-            command=command,
-            text=text,
-            tags=tuple(relay.client_tags.items()) if relay.client_tags else (),
-        )
+        folded = conversation_key(casefold(sender.account), casefold(recipient))
+        stored = _stored(relay, sender, target, folded, command=command, text=text)
         history.append(stored, sender.outbox.receipt() if receipt else None)
 
     def channel_changed(self, channel: Channel) -> None:

@@ -234,7 +234,7 @@ def _help(ctx: Context, args: list[str]) -> None:
         _notice,
         name="ChanServ",
         short="CS",
-        intro="ChanServ lets you register and manage channels. Commands:",
+        intro=INTRO,
     )
 
 

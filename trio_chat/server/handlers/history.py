@@ -20,7 +20,7 @@ replay or CHATHISTORY answer contains it; members that negotiated ``draft/messag
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 
 from ...protocol import caps
@@ -92,33 +92,56 @@ def message_line(network: Network, user: User, stored: StoredMessage, batch_id: 
     return b"@" + format_tags(tags).encode() + b" " + body if tags else body
 
 
+def readable_time(stored: StoredMessage) -> str:
+    """When ``stored`` was said, for people: ``2026-12-01 09:15:02 UTC``."""
+    return datetime.fromtimestamp(stored.time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def action_text(stored: StoredMessage) -> str | None:
+    """The text of a CTCP ACTION (``/me waves`` -> ``waves``), or None for any other message."""
+    text = stored.text
+    return text[8:-1] if text.startswith("\x01ACTION ") and text.endswith("\x01") else None
+
+
 def notice_line(network: Network, channel_name: str, stored: StoredMessage) -> bytes:
     """Replay for clients without ``batch``: a NOTICE from the server, time and speaker in the text."""
-    when = datetime.fromtimestamp(stored.time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
     nick = stored.source.split("!", 1)[0]
-    text = stored.text
+    action = action_text(stored)
     if stored.command == "NOTICE":
-        shown = f"-{nick}- {text}"
-    elif text.startswith("\x01ACTION ") and text.endswith("\x01"):
-        shown = f"* {nick} {text[8:-1]}"
+        shown = f"-{nick}- {stored.text}"
+    elif action is not None:
+        shown = f"* {nick} {action}"
     else:
-        shown = f"<{nick}> {text}"
-    return Message("NOTICE", (channel_name, f"[{when} UTC] {shown}"), network.config.server_name).to_bytes()
+        shown = f"<{nick}> {stored.text}"
+    text = f"[{readable_time(stored)}] {shown}"
+    return Message("NOTICE", (channel_name, text), network.config.server_name).to_bytes()
+
+
+def in_batch(
+    network: Network, user: User, params: tuple[str, ...], build: Callable[[str | None], Iterable[bytes]]
+) -> list[bytes]:
+    """The lines ``build(batch_id)`` makes, inside a batch of ``params`` (its type and arguments) for a client
+    that negotiated ``batch``; ``build(None)`` and no batch for the others."""
+    if not user.has(caps.BATCH):
+        return list(build(None))
+    server = network.config.server_name
+    batch_id = network.next_batch_id()
+    return [
+        Message("BATCH", ("+" + batch_id, *params), server).to_bytes(),
+        *build(batch_id),
+        Message("BATCH", ("-" + batch_id,), server).to_bytes(),
+    ]
 
 
 def batch_lines(
     network: Network, user: User, target: str, messages: Sequence[StoredMessage], *, batch_type: str = "chathistory"
 ) -> list[bytes]:
     """``messages`` for ``user``, in a batch when they negotiated ``batch``."""
-    server = network.config.server_name
-    if not user.has(caps.BATCH):
-        return [message_line(network, user, m, None) for m in messages]
-    batch_id = network.next_batch_id()
-    return [
-        Message("BATCH", ("+" + batch_id, batch_type, target), server).to_bytes(),
-        *(message_line(network, user, m, batch_id) for m in messages),
-        Message("BATCH", ("-" + batch_id,), server).to_bytes(),
-    ]
+
+    def build(batch_id: str | None) -> list[bytes]:
+        return [message_line(network, user, m, batch_id) for m in messages]
+
+    return in_batch(network, user, (batch_type, target), build)
 
 
 def replay_on_join(ctx: Context, channel: Channel) -> None:
@@ -274,19 +297,15 @@ def _defer_targets(ctx: Context, start: int, end: int, limit: int) -> None:
                     listed.append((record.name if record is not None else other, ms))
                 listed.sort(key=lambda item: item[1])
         server = network.config.server_name
-        lines = [
-            Message("CHATHISTORY", ("TARGETS", name, network.format_time(ms)), server).to_bytes()
-            for name, ms in listed[:limit]
-        ]
-        if not user.has(caps.BATCH):
-            return lines
-        batch_id = network.next_batch_id()
-        tagged = [b"@batch=" + batch_id.encode() + b" " + line for line in lines]
-        return [
-            Message("BATCH", ("+" + batch_id, "draft/chathistory-targets"), server).to_bytes(),
-            *tagged,
-            Message("BATCH", ("-" + batch_id,), server).to_bytes(),
-        ]
+
+        def build(batch_id: str | None) -> list[bytes]:
+            tags = {"batch": batch_id} if batch_id is not None else {}
+            return [
+                Message("CHATHISTORY", ("TARGETS", name, network.format_time(ms)), server, tags).to_bytes()
+                for name, ms in listed[:limit]
+            ]
+
+        return in_batch(network, user, ("draft/chathistory-targets",), build)
 
     ctx.defer(answer)
 

@@ -308,7 +308,7 @@ def _help(ctx: Context, args: list[str]) -> None:
         _notice,
         name="NickServ",
         short="NS",
-        intro="NickServ lets you register your nickname as an account and log in to it. Commands:",
+        intro=INTRO,
     )
 
 

@@ -22,14 +22,12 @@ session is gone before the answer, the note is put back for the next login.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from ...protocol import caps
 from ...protocol.message import Message
 from ..context import Context
 from ..history import StoredMessage, StoreError, TimeRef, conversation_key
 from ..state import NICKSERV_SOURCE, Network, User
-from .history import batch_lines
+from .history import action_text, batch_lines, readable_time
 
 
 def on_login(network: Network, user: User) -> None:
@@ -111,12 +109,10 @@ def _conversation_lines(network: Network, user: User, other: str, found: list[St
 
 def _away_text(stored: StoredMessage) -> str:
     """``While you were away, bob wrote: [2026-12-01 09:15:02 UTC] text`` (an ACTION as ``* bob text``)."""
-    when = datetime.fromtimestamp(stored.time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
     nick = stored.source.split("!", 1)[0]
-    text = stored.text
-    if text.startswith("\x01ACTION ") and text.endswith("\x01"):
-        text = f"* {nick} {text[8:-1]}"
-    return f"While you were away, {nick} wrote: [{when} UTC] {text}"
+    action = action_text(stored)
+    text = stored.text if action is None else f"* {nick} {action}"
+    return f"While you were away, {nick} wrote: [{readable_time(stored)}] {text}"
 
 
 def _notice(network: Network, user: User, text: str) -> bytes:
