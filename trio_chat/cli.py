@@ -39,6 +39,7 @@ SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--history-replay", "history_replay", int, "messages replayed to a client joining a channel; 0 = off (50)"),
     ("--history-max-messages", "history_max_messages", int, "messages kept per channel; 0 = no limit (10000)"),
     ("--history-max-days", "history_max_days", float, "days a message is kept; 0 = forever (default 0)"),
+    ("--redis-url", "redis_url", str, "redis://HOST:PORT/DB: be a node of the network in that Redis (also --redis)"),
 ]
 
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the chat server", description="Run the IRC chat server.")
     for flag, dest, kind, text in SERVE_OPTIONS:
         serve.add_argument(flag, dest=dest, type=kind, default=None, help=text)
+    serve.add_argument("--redis", dest="redis_url", type=str, default=None, help=argparse.SUPPRESS)
     serve.add_argument(
         "--max-per-ip-exempt",
         dest="max_per_ip_exempt",

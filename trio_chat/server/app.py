@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -21,6 +22,9 @@ from .history import HistoryStore, MemoryHistory, StoreError
 from .outbound import Flusher
 from .session import Session
 from .state import Network
+
+if TYPE_CHECKING:
+    from .cluster.node import Node
 from .store import SQLiteHistory, StoreWorker
 from .store.inline import InlineStoreWorker
 
@@ -51,6 +55,19 @@ def open_store(config: ServerConfig) -> HistoryStore:
         # Its own bound per target never cuts below what retention is told to keep.
         return MemoryHistory(max_per_target=max(MEMORY_MAX_PER_TARGET, config.history_max_messages))
     return SQLiteHistory.open(config.db)
+
+
+def open_node(network: Network, config: ServerConfig) -> Node:
+    """This server as a node of the network in ``config.redis_url``; a ConfigError if coredis is missing."""
+    try:
+        import coredis  # noqa: F401
+
+        from .cluster.node import Node
+    except ImportError:
+        raise ConfigError(
+            "--redis needs the cluster extra: pip install 'trio-chat[cluster]' (it brings coredis)"
+        ) from None
+    return Node(network, config)
 
 
 def rss_kb() -> int:
@@ -141,6 +158,10 @@ class Server:
         :meth:`run_services`)."""
         self._shutdown = trio.Event()
         self._idle = trio.Event()
+        self.node: Node | None = None
+        """This server's link to the other nodes of its network (``redis_url``); None on a single node."""
+        if config.redis_url is not None:
+            self.node = open_node(self.network, config)
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         """Serve one connection until it ends; a bug in one connection never reaches the others."""
@@ -212,6 +233,9 @@ class Server:
             nursery.start_soon(self.flusher.run)
             await nursery.start(self.history.run)
             nursery.start_soon(self.run_retention)
+            if self.node is not None:
+                # Connections are accepted once this node has the network's state.
+                await nursery.start(self.node.run)
 
             def call_later(delay: float, callback: Callable[[], None]) -> None:
                 async def later() -> None:

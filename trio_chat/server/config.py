@@ -118,6 +118,18 @@ class ServerConfig:
     login_failures_per_minute: float = 3.0
     """…then this many per minute; beyond that, logins are refused until the bucket refills.  0: no limit."""
 
+    # Several nodes, one network (``cluster/``).
+    redis_url: str | None = None
+    """``redis://HOST:PORT/DB`` of the Redis the network lives in; None: a single node, no Redis needed."""
+    node_timeout: float = 15.0
+    """Seconds after a node's last heartbeat before the others take its users off the network (``*.net *.split``);
+    heartbeats are sent every third of it."""
+    snapshot_interval: float = 60.0
+    """Seconds between two snapshots of the network state in Redis (the log behind it is then trimmed)."""
+    channel_stream_length: int = 10_000
+    """Messages each channel's stream keeps in Redis (approximately); a node that falls further behind
+    resynchronises."""
+
     # Connection limits; 0 means no limit.
     max_clients: int = 4096
     """Connections in all, registered or not (``ERROR :Server is full``)."""
@@ -166,6 +178,14 @@ class ServerConfig:
             raise ConfigError("password_hash_cost must be between 1 and 20 (log2 of scrypt's n)")
         if not self.nick_grace >= 0:
             raise ConfigError("nick_grace must be 0 seconds or more")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"redis_url must look like redis://HOST:PORT/DB, not {self.redis_url!r}")
+        if not self.node_timeout >= 1:
+            raise ConfigError("node_timeout must be 1 second or more")
+        if not self.snapshot_interval > 0:
+            raise ConfigError("snapshot_interval must be more than 0 seconds")
+        if not self.channel_stream_length >= 100:
+            raise ConfigError("channel_stream_length must be 100 or more")
 
     def exempt_networks(self) -> tuple[IPNetwork, ...]:
         """``max_per_ip_exempt`` parsed; a range that is not one is a :class:`ConfigError`."""

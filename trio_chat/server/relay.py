@@ -47,6 +47,26 @@ class Relay:
         it is added when a variant's line is first built, so fan-out costs the same for bots and everyone else."""
         self.lines: list[bytes | None] = [self.body, None, None, None, None, None, None, None]
 
+    @classmethod
+    def of_body(
+        cls,
+        body: bytes,
+        *,
+        time: str | None,
+        msgid: str | None,
+        client_tags: Mapping[str, str] | None,
+        time_ms: int,
+        account: str | None,
+        bot: bool,
+    ) -> Relay:
+        """A relay of a message already serialised (without tags): one that came from another node."""
+        relay = cls.__new__(cls)
+        relay.body = body
+        relay.time, relay.msgid, relay.client_tags = time, msgid, client_tags
+        relay.time_ms, relay.account, relay.bot = time_ms, account, bot
+        relay.lines = [body, None, None, None, None, None, None, None]
+        return relay
+
     def line(self, variant: int) -> bytes:
         """The bytes for recipients of ``variant`` (a combination of VARIANT_TIME, VARIANT_TAGS and
         VARIANT_ACCOUNT)."""

@@ -221,11 +221,17 @@ class Session:
             replies = [self._error_reply(exc)]
         else:
             label = (message.tags.get("label") or None) if message.tags else None
-            self._dispatching = True
-            try:
-                replies = dispatch(self.network, user, message)
-            finally:
-                self._dispatching = False
+            cluster = self.network.cluster
+            if cluster is not None and cluster.replicates(user, message):
+                # Several nodes: the command runs on each, in the order of the network's log; its replies come
+                # when this node has run it.
+                replies = await cluster.submit(user, message)
+            else:
+                self._dispatching = True
+                try:
+                    replies = dispatch(self.network, user, message)
+                finally:
+                    self._dispatching = False
         if self._uncommitted:
             # The command stored a message: its echo (among these replies) is the sender's receipt, so it
             # waits for the commit.  Fan-out to the others did not wait.

@@ -60,6 +60,57 @@ class SendQ(Protocol):
     def ready(self) -> None: ...
 
 
+class Cluster(Protocol):
+    """The seam to the other nodes of a network (``cluster/``), as the state sees it; absent on one node.
+
+    Changes of the network state run on every node, in the order of one log, through the same synchronous
+    methods as on one node (``applying`` is true meanwhile).  A change that starts elsewhere on this node (a
+    connection that ended, a timer, the end of a password check) is not made here directly: it is told to the
+    cluster, which appends it to the log, and every node (this one too) makes it when it comes back.
+    """
+
+    applying: bool
+
+    def depart(self, user: User, reason: str) -> None:
+        """``user`` (of this node, registered) leaves the network: QUIT everywhere, once the log says so."""
+        ...
+
+    def rename(self, user: User, nick: str) -> None:
+        """``user`` is renamed to ``nick`` (a guest nick after the grace period), once the log says so."""
+        ...
+
+    def account_changed(self, user: User) -> None:
+        """``user`` logged in or out here (``user.account`` is already changed): the other nodes follow."""
+        ...
+
+    def account_saved(self, record: AccountRecord | None, folded: str) -> None:
+        """The account ``folded`` was created or changed (``record``) or dropped (None) here."""
+        ...
+
+    def relay_channel(
+        self, channel: Channel, relay: Relay, sender: User, *, status: str, verb: str, text: str | None
+    ) -> None:
+        """A message to ``channel`` was delivered to its members here: the nodes of its other members too."""
+        ...
+
+    def relay_private(self, target: User, relay: Relay, sender: User, *, verb: str, text: str | None) -> None:
+        """A message to ``target``, a user of another node: to that node."""
+        ...
+
+    def replicates(self, user: User, message: Message) -> bool:
+        """Whether ``user``'s command goes through the log (:meth:`submit`) rather than running here alone."""
+        ...
+
+    async def submit(self, user: User, message: Message) -> list[bytes]:
+        """Run ``user``'s command on every node, in the log's order; its lines for ``user``."""
+        ...
+
+    async def introduce(self, user: User) -> list[bytes]:
+        """Registration of ``user`` (of this node) is complete here: the log decides whether their nick is
+        theirs.  Returns the lines for them: the welcome burst, or 433 (they stay unregistered)."""
+        ...
+
+
 class Outbox(Protocol):
     """The connection behind a user, as the state sees it: something that can be asked to end."""
 
@@ -124,6 +175,13 @@ class User:
     read_markers: dict[str, int] | None = None
     """Read markers (``draft/read-marker``) of this connection while it is not logged in: folded target -> Unix
     milliseconds, for the connection's life only (never stored); None while empty (most connections)."""
+    home: str | None = None
+    """With several nodes (``cluster/``): the node this user is connected to, None when it is this one.  Lines
+    delivered to a user of another node go nowhere here: their own node delivers them."""
+    joined_at: dict[str, tuple[int, int]] | None = None
+    """With several nodes, for a user of this node: channel (folded) -> the position in the network's log at
+    which they joined it.  A channel message from another node is delivered to those who had joined it when it
+    was sent (see ``cluster/replica.py``)."""
 
     @property
     def source(self) -> str:
@@ -370,6 +428,8 @@ class Network:
         scheduled, so nick ownership is not enforced."""
         self.monitors: dict[str, set[User]] = {}
         """MONITOR: folded nick -> the users watching it (none left: the entry goes)."""
+        self.cluster: Cluster | None = None
+        """The other nodes of the network (``--redis``); None on a single node."""
 
     # ---- time and ids -------------------------------------------------------------------------------------
 
@@ -668,7 +728,11 @@ class Network:
             while self._overflowed:
                 user = self._overflowed.pop()
                 log.info("[%d] %s: SendQ exceeded", user.id, user.nick)
-                self.remove_user(user, "SendQ exceeded")
+                if self.cluster is not None and user.registered:
+                    # Even while a change from the log runs: the other nodes did not see this SendQ fill.
+                    self.cluster.depart(user, "SendQ exceeded")
+                else:
+                    self.remove_user(user, "SendQ exceeded")
                 user.outbox.close("SendQ exceeded", abort=True)
         finally:
             self._reaping = False
@@ -764,12 +828,16 @@ class Network:
         self.users[user.folded] = user
         self.max_users = max(self.max_users, len(self.users))
         self._monitor_notify(user.folded, N.RPL_MONONLINE, user.source, user)
-        if user.account is not None and self.on_login is not None:
+        if user.account is not None and self.on_login is not None and user.home is None:
             # Logged in before registering (SASL): what was kept comes after the welcome burst.
             self.on_login(user)
 
     def change_nick(self, user: User, new: str) -> None:
         """Rename a registered user and tell them and everyone sharing a channel, once each."""
+        cluster = self.cluster
+        if cluster is not None and not cluster.applying:
+            cluster.rename(user, new)
+            return
         relay = self.relay(Message("NICK", (new,), user.source), account=user.account)
         self._remember(user)
         old = user.folded
@@ -797,6 +865,10 @@ class Network:
     def remove_user(self, user: User, reason: str) -> None:
         """Take a user off the network: QUIT to everyone sharing a channel, once each; idempotent."""
         if user not in self.connections:
+            return
+        cluster = self.cluster
+        if cluster is not None and not cluster.applying and user.registered:
+            cluster.depart(user, reason)
             return
         user.gone = True
         self.connections.discard(user)
@@ -911,6 +983,8 @@ class Network:
     def save_account(self, record: AccountRecord) -> None:
         """Create or change an account, here and (without waiting) in the store."""
         self.accounts[record.folded] = record
+        if self.cluster is not None and not self.cluster.applying:
+            self.cluster.account_saved(record, record.folded)
         if self.history is not None:
             try:
                 self.history.save_account_nowait(record)
@@ -920,6 +994,8 @@ class Network:
     def drop_account(self, record: AccountRecord) -> None:
         """Delete an account; everyone logged in to it is logged out."""
         self.accounts.pop(record.folded, None)
+        if self.cluster is not None and not self.cluster.applying:
+            self.cluster.account_saved(None, record.folded)
         if self.history is not None:
             try:
                 self.history.delete_account_nowait(record.folded)
@@ -949,7 +1025,9 @@ class Network:
             ).to_bytes(),
         )
         self._account_changed(user, record.name)
-        if user.registered and self.on_login is not None:
+        if self.cluster is not None and not self.cluster.applying:
+            self.cluster.account_changed(user)
+        if user.registered and self.on_login is not None and user.home is None:
             self.on_login(user)
 
     def logout(self, user: User) -> None:
@@ -961,6 +1039,12 @@ class Network:
             Message("901", (user.nick, user.source, "You are now logged out"), self.config.server_name).to_bytes(),
         )
         self._account_changed(user, "*")
+        if self.cluster is not None and not self.cluster.applying:
+            self.cluster.account_changed(user)
+
+    def account_shown(self, user: User) -> None:
+        """``user.account`` was changed elsewhere (another node): ACCOUNT to those who asked."""
+        self._account_changed(user, user.account or "*")
 
     def _account_changed(self, user: User, shown: str) -> None:
         if not user.registered:
@@ -1057,7 +1141,8 @@ class Network:
             f"This nickname is registered to an account. Log in with /msg {NICKSERV} IDENTIFY <password> "
             f"(or SASL) within {grace:g} seconds, or you will be renamed.",
         )
-        if self.call_later is not None:
+        if self.call_later is not None and user.home is None:
+            # With several nodes, only the user's own node keeps the time: the rename goes through the log.
             claim = user.nick_claim
             self.call_later(grace, lambda: void(self.enforce_nick(user, claim)))
 

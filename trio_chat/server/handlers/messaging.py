@@ -89,8 +89,10 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 account=sender.account,
                 bot=bot,
             )
-            recipients = _channel_recipients(channel, status, verb)
+            recipients = channel_recipients(channel, status, verb)
             network.deliver_all(recipients, relay, skip=sender)
+            if network.cluster is not None:
+                network.cluster.relay_channel(channel, relay, sender, status=status, verb=verb, text=text)
             if text is not None and not status:
                 # Stored after the fan-out, which never waits for the disk; with echo-message the echo below
                 # is held until the message is committed: it is the sender's receipt.
@@ -128,7 +130,9 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 bot=bot,
             )
             # A message to oneself arrives once: as the echo when echo-message is on, else as a delivery.
-            if _accepts(user, verb) and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
+            if user.home is not None and network.cluster is not None:
+                network.cluster.relay_private(user, relay, sender, verb=verb, text=text)
+            elif accepts(user, verb) and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
                 network.deliver(user, relay.line(user.tag_variant))
             if text is not None and sender.account is not None and user.account is not None:
                 # Between two logged-in users the message is kept for the two accounts (CHATHISTORY), with the
@@ -136,7 +140,7 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 network.remember_private(sender, user, relay, verb, text, receipt=sender.has(caps.ECHO_MESSAGE))
             if verb == "PRIVMSG" and user.away:
                 ctx.reply(N.RPL_AWAY, user.nick, user.away)
-        if sender.has(caps.ECHO_MESSAGE) and _accepts(sender, verb):
+        if sender.has(caps.ECHO_MESSAGE) and accepts(sender, verb):
             network.deliver(sender, relay.line(sender.tag_variant))
         if service_text is not None:
             service(ctx, service_text)
@@ -171,15 +175,15 @@ def _keep_for_offline_account(ctx: Context, name: str, text: str, client_tags: d
     return relay
 
 
-def _accepts(user: User, verb: str) -> bool:
+def accepts(user: User, verb: str) -> bool:
     """A TAGMSG is only for clients that negotiated message-tags; everything else is for everyone."""
     return verb != "TAGMSG" or caps.MESSAGE_TAGS in user.caps
 
 
-def _channel_recipients(channel: Channel, status: str, verb: str) -> list[User] | dict[User, str]:
+def channel_recipients(channel: Channel, status: str, verb: str) -> list[User] | dict[User, str]:
     members = channel.members
     if verb == "TAGMSG":
-        return [m for m in members if _accepts(m, verb)]
+        return [m for m in members if accepts(m, verb)]
     if status == "@":
         return [m for m, s in members.items() if "o" in s]
     if status == "+":

@@ -132,6 +132,18 @@ def try_register(ctx: Context) -> None:
         ctx.reply(N.ERR_YOUREBANNEDCREEP, f"You are banned from this server: {kline.reason}")
         ctx.quit(f"K-Lined: {kline.reason}")
         return
+    cluster = ctx.network.cluster
+    if cluster is not None:
+        # With several nodes the nick is the network's: the log decides who gets it, then
+        # complete_registration runs (or 433 comes back).
+        ctx.defer(lambda: cluster.introduce(user))
+        return
+    complete_registration(ctx)
+
+
+def complete_registration(ctx: Context) -> None:
+    """The user is on the network: registered, welcomed, told if their nick needs a login."""
+    user = ctx.user
     ctx.network.register(user)
     log.info("[%d] registered as %s", user.id, user.source)
     welcome(ctx)

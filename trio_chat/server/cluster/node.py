@@ -1,0 +1,388 @@
+"""This node's link to the network in Redis: the log, the message streams, heartbeats and snapshots.
+
+Keys (under ``trio-chat:``):
+
+* ``log``: the Stream every node applies in order (see ``replica.py``); trimmed behind the latest snapshot.
+* ``ch:<channel>``: a channel's messages, read only by the nodes with members in it; ``to:<node>``: private
+  messages for one node's users.  Both are capped (``channel_stream_length``).
+* ``snapshot``: the network state at a position of the log, written by one node every ``snapshot_interval``.
+* ``hb:<node>`` (expires after ``node_timeout``) and the hash ``nodes`` (node -> the position it has applied):
+  who is alive; ``dead:<node>`` makes sure one node alone announces a node's death.
+* ``epoch``: changes when Redis lost its data (it runs without persistence): every node then resynchronises.
+
+Everything this node appends in a scheduler batch goes in one pipelined round trip; one blocking ``XREAD`` reads
+the log and every stream this node follows at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import trio
+
+from ...protocol.message import Message
+from ..config import ServerConfig
+from ..state import Network
+from .replica import LOG, ZERO, Replica, channel_stream, decode, encode, id_of, node_stream, position_of
+
+log = logging.getLogger("trio_chat.cluster")
+
+PREFIX = "trio-chat:"
+READ_BLOCK_MS = 1000
+READ_COUNT = 2000
+RETRY_DELAY = 1.0
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    import coredis.exceptions
+
+    return (coredis.exceptions.RedisError, OSError, trio.BrokenResourceError, TimeoutError)
+
+
+class Node:
+    """Runs the cluster side of one server (``Server.run_services`` starts it when ``redis_url`` is set)."""
+
+    def __init__(self, network: Network, config: ServerConfig) -> None:
+        self.network = network
+        self.config = config
+        self.instance = f"{config.server_name}/{secrets.token_hex(4)}"
+        self.replica = Replica(network, self.instance)
+        self.replica.wake = self._wake_writer
+        self.replica.subscribe = self._subscribe
+        self._write_wanted = trio.Event()
+        self.following: dict[str, str] = {node_stream(self.instance): "$"}
+        """Streams read besides the log (this node's own, and channels with members here) -> last id read."""
+        self.epoch = ""
+        self.rtt_us = 0
+        self.lag_ms = 0
+        self.nodes: dict[str, str] = {}
+        """Live nodes (from the ``nodes`` hash) -> the log position each has applied."""
+        self._redis: Any = None
+        self._healthy = trio.Event()
+        network.probes.update(
+            {
+                "cluster_nodes": lambda: len(self.nodes),
+                "cluster_log_lag_ms": lambda: self.lag_ms,
+                "cluster_rtt_us": lambda: self.rtt_us,
+                "cluster_degraded": lambda: int(self.replica.degraded),
+                "cluster_applied": lambda: self.replica.applied,
+            }
+        )
+
+    def key(self, name: str) -> str:
+        return PREFIX + name
+
+    # ---- running ------------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Join the network (snapshot, then the log up to now), then keep in step until cancelled."""
+        import coredis
+
+        assert self.config.redis_url is not None
+        self._redis = coredis.Redis.from_url(self.config.redis_url, decode_responses=False)
+        async with self._redis:
+            await self._join()
+            self._healthy.set()
+            log.info("node %s joined the network at %s", self.instance, id_of(self.replica.position))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer)
+                nursery.start_soon(self._reader)
+                nursery.start_soon(self._heartbeat)
+                nursery.start_soon(self._snapshots)
+                task_status.started()
+
+    async def _join(self) -> None:
+        redis = self._redis
+        await redis.set(self.key("epoch"), secrets.token_hex(8).encode(), condition=_nx())
+        self.epoch = (await redis.get(self.key("epoch")) or b"").decode()
+        data = await redis.get(self.key("snapshot"))
+        if data:
+            snapshot = decode(data)
+            if snapshot.get("epoch") == self.epoch:
+                self.replica.load(snapshot)
+        await self._catch_up()
+        await self._beat()
+        # A node that restarts under the same name: its previous life's users are gone now, not in 15 s.
+        name = self.config.server_name
+        for instance in list(self.replica.homes):
+            if instance.rpartition("/")[0] == name and instance != self.instance:
+                await self._announce_death(instance)
+
+    async def _catch_up(self) -> None:
+        """Apply the log up to its end, without blocking."""
+        while True:
+            result = await self._redis.xread({self.key(LOG): id_of(self.replica.position)}, count=READ_COUNT)
+            if not result:
+                return
+            self._handle(result)
+
+    # ---- writing ------------------------------------------------------------------------------------------
+
+    def _wake_writer(self) -> None:
+        self._write_wanted.set()
+
+    async def _writer(self) -> None:
+        """Append what the replica produced, in order, one pipelined round trip per batch."""
+        replica = self.replica
+        length = self.config.channel_stream_length
+        while True:
+            await self._write_wanted.wait()
+            self._write_wanted = trio.Event()
+            await self._healthy.wait()
+            batch, replica.outgoing = replica.outgoing, []
+            if not batch:
+                continue
+            try:
+                started = time.perf_counter()
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for stream, data in batch:
+                        if stream == LOG:
+                            pipe.xadd(self.key(LOG), {b"e": data})
+                        else:
+                            pipe.xadd(
+                                self.key(stream),
+                                {b"e": data},
+                                trim_strategy=_maxlen(),
+                                threshold=length,
+                                trim_operator=_approx(),
+                            )
+                self.rtt_us = int((time.perf_counter() - started) * 1e6)
+            except _redis_errors() as exc:
+                # Keep the changes of the log (quits, bounded by this node's users); messages are not kept.
+                replica.outgoing[:0] = [(s, d) for s, d in batch if s == LOG]
+                await self._lost(exc)
+
+    async def _subscribe(self, folded: list[str]) -> None:
+        """Follow the streams of these channels from their current end (before this node's JOIN is appended)."""
+        new = [f for f in folded if channel_stream(f) not in self.following]
+        if not new or self.replica.degraded:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                lasts = [pipe.xrevrange(self.key(channel_stream(f)), count=1) for f in new]
+                # The blocking read starts again with the new streams in it.
+                pipe.xadd(
+                    self.key(node_stream(self.instance)),
+                    {b"e": b'{"k":"w"}'},
+                    trim_strategy=_maxlen(),
+                    threshold=1000,
+                    trim_operator=_approx(),
+                )
+            for f, last in zip(new, lasts, strict=True):
+                entries = await last
+                self.following[channel_stream(f)] = entries[0].identifier.decode() if entries else "0-0"
+        except _redis_errors() as exc:
+            await self._lost(exc)
+
+    # ---- reading ------------------------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        while True:
+            await self._healthy.wait()
+            streams = {self.key(LOG): id_of(self.replica.position)}
+            for stream, last in self.following.items():
+                streams[self.key(stream)] = last
+            try:
+                result = await self._redis.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+            except _redis_errors() as exc:
+                await self._lost(exc)
+                continue
+            if result:
+                self._handle(result)
+            self._unfollow_empty()
+
+    def _handle(self, result: dict[Any, Any]) -> None:
+        replica = self.replica
+        log_key = self.key(LOG).encode()
+        entries = result.get(log_key, ())
+        for entry in entries:
+            position = position_of(entry.identifier)
+            try:
+                event = decode(entry.field_values[b"e"])
+            except (KeyError, ValueError):
+                log.warning("log entry %s is not an event: skipped", id_of(position))
+                replica.position = max(replica.position, position)
+                continue
+            replica.apply(position, event)
+        if entries:
+            self.lag_ms = max(0, int(time.time() * 1000) - replica.position[0])
+        for key, stream_entries in result.items():
+            if key == log_key:
+                continue
+            stream = key.decode().removeprefix(PREFIX)
+            for entry in stream_entries:
+                self.following[stream] = entry.identifier.decode()
+                try:
+                    event = decode(entry.field_values[b"e"])
+                except (KeyError, ValueError):
+                    continue
+                if event.get("k") == "m":
+                    replica.receive(stream, event)
+        self._follow_new_channels()
+
+    def _follow_new_channels(self) -> None:
+        """A user of this node is in a channel this node does not follow (after a resynchronisation): follow it
+        from now on."""
+        for user in self.replica.local_users():
+            for folded in user.channels:
+                stream = channel_stream(folded)
+                if stream not in self.following:
+                    self.following[stream] = "$"
+
+    def _unfollow_empty(self) -> None:
+        """Stop reading channels in which this node has nobody any more."""
+        for stream in [s for s in self.following if s.startswith("ch:")]:
+            channel = self.network.channels.get(stream[3:])
+            if channel is None or not any(m.home is None for m in channel.members):
+                del self.following[stream]
+
+    # ---- liveness -----------------------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await trio.sleep(self.config.node_timeout / 3)
+            await self._healthy.wait()
+            try:
+                await self._beat()
+                await self._check_nodes()
+            except _redis_errors() as exc:
+                await self._lost(exc)
+
+    async def _beat(self) -> None:
+        redis = self._redis
+        position = id_of(self.replica.position).encode()
+        started = time.perf_counter()
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.key(f"hb:{self.instance}"), position, px=int(self.config.node_timeout * 1000))
+            pipe.hset(self.key("nodes"), {self.instance.encode(): position})
+            nodes = pipe.hgetall(self.key("nodes"))
+            epoch = pipe.get(self.key("epoch"))
+        self.rtt_us = int((time.perf_counter() - started) * 1e6)
+        self.nodes = {k.decode(): v.decode() for k, v in (await nodes).items()}
+        current = (await epoch or b"").decode()
+        if current != self.epoch:
+            await self._resync("Redis lost the network's state")
+
+    async def _check_nodes(self) -> None:
+        """Nodes whose heartbeat expired are announced dead (by one node: ``SET NX``)."""
+        others = [n for n in set(self.nodes) | set(self.replica.homes) if n != self.instance]
+        if not others:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            alive = [pipe.exists([self.key(f"hb:{n}")]) for n in others]
+        for instance, exists in zip(others, alive, strict=True):
+            if not await exists:
+                await self._announce_death(instance)
+
+    async def _announce_death(self, instance: str) -> None:
+        redis = self._redis
+        if await redis.set(self.key(f"dead:{instance}"), self.instance.encode(), condition=_nx(), ex=3600):
+            log.warning("node %s stopped answering: its users leave the network", instance)
+            self.replica.emit(LOG, {"k": "s", "n": instance})
+        await redis.hdel(self.key("nodes"), [instance.encode()])
+        self.nodes.pop(instance, None)
+
+    # ---- snapshots ----------------------------------------------------------------------------------------
+
+    async def _snapshots(self) -> None:
+        interval = self.config.snapshot_interval
+        while True:
+            await trio.sleep(interval)
+            await self._healthy.wait()
+            try:
+                await self.write_snapshot()
+            except _redis_errors() as exc:
+                await self._lost(exc)
+
+    async def write_snapshot(self) -> bool:
+        """Write a snapshot at this node's position and trim the log behind it, unless another node did so
+        within this interval; True if this node wrote one."""
+        redis = self._redis
+        lock_ms = int(self.config.snapshot_interval * 900)
+        if not await redis.set(self.key("snaplock"), self.instance.encode(), condition=_nx(), px=lock_ms):
+            return False
+        snapshot = self.replica.snapshot()
+        snapshot["epoch"] = self.epoch
+        await redis.set(self.key("snapshot"), encode(snapshot))
+        # Trim what every live node has applied and the snapshot covers.
+        positions = [position_of(p) for p in self.nodes.values()] + [self.replica.position]
+        floor = min(positions)
+        if floor > ZERO:
+            await redis.xtrim(self.key(LOG), trim_strategy=_minid(), threshold=id_of(floor))
+        log.info("snapshot of the network at %s written", id_of(self.replica.position))
+        return True
+
+    # ---- trouble ------------------------------------------------------------------------------------------
+
+    async def _lost(self, exc: BaseException) -> None:
+        """Redis cannot be reached: tell this node's users, refuse what needs the network, retry until it is
+        back, then resynchronise if it lost the network's state."""
+        replica = self.replica
+        if not replica.degraded:
+            replica.degraded = True
+            self._healthy = trio.Event()
+            log.error("Redis cannot be reached (%s): the network is degraded", exc)
+            self._notice_all("This server lost its link to the network; local chat goes on, the rest is back soon")
+            for waiter in list(replica.waiters.values()):
+                waiter.lines = [replica.degraded_notice(waiter.user)]
+                waiter.done.set()
+        while True:
+            await trio.sleep(RETRY_DELAY)
+            try:
+                await self._redis.ping()
+                current = (await self._redis.get(self.key("epoch")) or b"").decode()
+                if not current:
+                    await self._redis.set(self.key("epoch"), secrets.token_hex(8).encode(), condition=_nx())
+                    current = (await self._redis.get(self.key("epoch")) or b"").decode()
+            except _redis_errors():
+                continue
+            break
+        replica.degraded = False
+        if current != self.epoch:
+            self.epoch = current
+            self.replica.resync()
+            self.following = {node_stream(self.instance): "0-0"}
+        log.warning("Redis is back: the network is whole again")
+        self._notice_all("This server is linked to the network again")
+        self._healthy.set()
+        self._write_wanted.set()
+
+    async def _resync(self, why: str) -> None:
+        log.warning("%s: resynchronising", why)
+        self.epoch = (await self._redis.get(self.key("epoch")) or b"").decode()
+        self.replica.resync()
+        self.following = {node_stream(self.instance): "0-0"}
+
+    def _notice_all(self, text: str) -> None:
+        network = self.network
+        server = self.config.server_name
+        for user in self.replica.local_users():
+            network.deliver(user, Message("NOTICE", (user.nick, f"*** {text}"), server).to_bytes())
+        network.reap()
+
+
+def _nx() -> Any:
+    from coredis.tokens import PureToken
+
+    return PureToken.NX
+
+
+def _maxlen() -> Any:
+    from coredis.tokens import PureToken
+
+    return PureToken.MAXLEN
+
+
+def _minid() -> Any:
+    from coredis.tokens import PureToken
+
+    return PureToken.MINID
+
+
+def _approx() -> Any:
+    from coredis.tokens import PureToken
+
+    return PureToken.APPROXIMATELY
