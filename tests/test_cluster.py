@@ -6,8 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 
-import trio
-
 from tests.helpers import FAST, InProcessNetwork, join, running_server
 from tests.redis_server import RedisServer
 
