@@ -37,8 +37,21 @@ class RedisServer:
         for _ in range(20):
             port = self.port or free_port()
             process = subprocess.Popen(
-                [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", str(self.directory), "--protected-mode", "no"],
+                [
+                    REDIS,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.directory),
+                    "--protected-mode",
+                    "no",
+                ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -1,42 +1,71 @@
-"""Several nodes, one network: servers in one trio run sharing a real redis-server."""
+"""Several nodes, one network: servers in one trio run sharing a real redis-server (persistence off).
+
+Redis is real I/O, so these tests run on trio's real clock; the waits on other nodes are bounded by
+``expect``'s timeout, never by sleeps.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
+from typing import Any
 
-from tests.helpers import FAST, InProcessNetwork, join, running_server
+import coredis
+import trio
+
+from tests.helpers import FAST, InProcessNetwork, drain, join, running_server
 from tests.redis_server import RedisServer
+from trio_chat.server.cluster.node import Node
+from trio_chat.server.cluster.replica import Replica, encode
 
-CLUSTER = replace(FAST, node_timeout=3.0, snapshot_interval=3600.0)
+CLUSTER = replace(FAST, node_timeout=1.0, snapshot_interval=3600.0)
+
+
+@asynccontextmanager
+async def node(redis: RedisServer, name: str, **overrides: Any) -> AsyncIterator[InProcessNetwork]:
+    async with running_server(CLUSTER, server_name=name, redis_url=redis.url, clock=time.time, **overrides) as net:
+        yield net
 
 
 @asynccontextmanager
 async def nodes(redis: RedisServer, *names: str) -> AsyncIterator[list[InProcessNetwork]]:
     async with AsyncExitStack() as stack:
-        out = []
-        for name in names:
-            out.append(
-                await stack.enter_async_context(
-                    running_server(CLUSTER, server_name=name, redis_url=redis.url, clock=trio_wall)
-                )
+        yield [await stack.enter_async_context(node(redis, name)) for name in names]
+
+
+def cluster_node(net: InProcessNetwork) -> Node:
+    assert net.server.node is not None
+    return net.server.node
+
+
+def view(replica: Replica) -> dict[str, Any]:
+    """What a replica holds, comparable across nodes: users and channels with their members and state."""
+    network = replica.network
+    return {
+        "users": sorted((u.nick, u.username, u.host, u.realname, u.account, u.away) for u in network.users.values()),
+        "channels": sorted(
+            (
+                c.name,
+                c.topic,
+                "".join(sorted(c.modes)),
+                c.key,
+                c.limit,
+                sorted((m.nick, s) for m, s in c.members.items()),
             )
-        yield out
+            for c in network.channels.values()
+        ),
+    }
 
 
-def trio_wall() -> float:
-    import time
-
-    return time.time()
-
-
-async def test_two_nodes_share_a_channel(redis: RedisServer) -> None:
+async def test_two_nodes_chat_as_one_network(redis: RedisServer) -> None:
     async with nodes(redis, "a.test", "b.test") as (a, b):
         alice = await a.client("alice")
         bob = await b.client("bob")
         await join(alice, "alice", "#lobby")
-        await join(bob, "bob", "#lobby")
+        names = await join(bob, "bob", "#lobby")
+        assert any(" 353 " in m.to_line() and "@alice" in m.to_line() for m in names)
         await alice.expect(r":bob!\S+ JOIN #lobby")
         await alice.send("PRIVMSG #lobby :hello from a")
         await bob.expect(r":alice!\S+ PRIVMSG #lobby :hello from a")
@@ -50,7 +79,203 @@ async def test_two_nodes_share_a_channel(redis: RedisServer) -> None:
         await bob.expect(r":alicia!\S+ TOPIC #lobby :a topic")
         await bob.send("TOPIC #lobby :not op")
         await bob.expect(r" 482 bob #lobby ")
+        await alice.send("MODE #lobby +v bob")
+        await bob.expect(r":alicia!\S+ MODE #lobby \+v bob")
+        await bob.send("AWAY :lunch")
+        await bob.expect(r" 306 bob ")
+        await alice.send("PRIVMSG bob :there?")
+        await alice.expect(r" 301 alicia bob :lunch")
+        # The queries answer for the whole network.
         await alice.send("WHOIS bob")
         await alice.expect(r" 311 alicia bob ")
+        await alice.send("ISON bob nobody")
+        await alice.expect(r" 303 alicia :bob$")
+        await alice.send("LUSERS")
+        await alice.expect(r" 251 alicia :There are 2 users")
+        await alice.send("WHO #lobby")
+        await alice.expect(r" 352 alicia #lobby \S+ \S+ \S+ bob ")
+        await bob.send("LIST")
+        await bob.expect(r" 322 bob #lobby 2 :.*a topic")
         await bob.send("QUIT :bye")
         await alice.expect(r":bob!\S+ QUIT :Quit: bye")
+        await alice.send("WHOIS bob")
+        await alice.expect(r" 401 alicia bob ")
+
+
+async def test_one_of_two_taking_the_same_nick_at_once_gets_it(redis: RedisServer) -> None:
+    async with nodes(redis, "a.test", "b.test") as (a, b):
+        first, second = await a.connect("first"), await b.connect("second")
+        # Both nodes see the nick free; the log decides.
+        await first.send("NICK alice", "USER a 0 * :A")
+        await second.send("NICK alice", "USER b 0 * :B")
+        outcomes = []
+        for client in (first, second):
+            reply = await client.expect(r" (001|433) ")
+            outcomes.append(reply.command)
+        assert sorted(outcomes) == ["001", "433"]
+        loser = second if outcomes[1] == "433" else first
+        await loser.send("NICK alice2")
+        await loser.expect(r" 001 alice2 ")
+        # Registered users racing for one nick: one changes, the other gets 433.
+        winner = first if loser is second else second
+        await winner.send("NICK carol")
+        await loser.send("NICK carol")
+        replies = [(await c.expect(r"( 433 |NICK :?carol)")).command for c in (winner, loser)]
+        assert sorted(replies) == ["433", "NICK"]
+
+
+async def test_a_commands_replies_come_before_the_next_commands(redis: RedisServer) -> None:
+    async with nodes(redis, "a.test", "b.test") as (a, b):
+        bob = await b.client("bob")
+        await join(bob, "bob", "#x")
+        alice = await a.client("alice", caps="echo-message")
+        await alice.send("JOIN #x", "PRIVMSG #x :first", "PART #x", "PRIVMSG #x :outside")
+        lines = [m.to_line() for m in await alice.collect_until(r" (404|403) alice #x ")]
+        kinds = [
+            next(k for k in ("JOIN", " 366 ", "PRIVMSG", "PART", " 404 ", " 403 ") if k in line)
+            for line in lines
+            if any(k in line for k in ("JOIN", " 366 ", "PRIVMSG", "PART", " 404 ", " 403 "))
+        ]
+        assert kinds[:4] == ["JOIN", " 366 ", "PRIVMSG", "PART"]
+        await bob.expect(r":alice!\S+ JOIN #x")
+        await bob.expect(r":alice!\S+ PRIVMSG #x :first")
+        await bob.expect(r":alice!\S+ PART #x")
+
+
+async def test_a_node_reads_only_the_channels_it_has_members_in(redis: RedisServer) -> None:
+    async with nodes(redis, "a.test", "b.test", "c.test") as (a, b, c):
+        alice, bob, carol = await a.client("alice"), await b.client("bob"), await c.client("carol")
+        await join(alice, "alice", "#ab")
+        await join(bob, "bob", "#ab")
+        await join(carol, "carol", "#c")
+        await alice.send("PRIVMSG #ab :only for a and b")
+        await bob.expect(r"PRIVMSG #ab :only for a and b")
+        assert "ch:#ab" in cluster_node(a).following and "ch:#ab" in cluster_node(b).following
+        assert "ch:#ab" not in cluster_node(c).following
+        # c still knows the channel (NAMES, LIST, WHOIS show the whole network).
+        await carol.send("NAMES #ab")
+        await carol.expect(r" 353 carol = #ab :(@alice bob|bob @alice)")
+        # Once the last member on b leaves, b stops reading #ab (as it applies the PART, before bob hears it).
+        await bob.send("PART #ab")
+        await bob.expect(r":bob!\S+ PART #ab")
+        assert "ch:#ab" not in cluster_node(b).following
+
+
+async def test_a_node_that_stops_heartbeating_is_split_off(redis: RedisServer) -> None:
+    async with node(redis, "a.test") as a:
+        alice = await a.client("alice")
+        await join(alice, "alice", "#lobby")
+        # A node that introduces a user, joins a channel, and then never sends a heartbeat again.
+        ghost = "ghost.test/0000"
+        client = coredis.Redis.from_url(redis.url)
+        async with client:
+            record = {
+                "k": "i",
+                "u": f"{ghost}.1",
+                "n": ghost,
+                "nick": "casper",
+                "user": "~c",
+                "host": "h",
+                "real": "C",
+                "acct": None,
+                "modes": "",
+                "away": None,
+                "oper": None,
+                "secure": False,
+                "since": 0.0,
+                "t": 0,
+            }
+            await client.xadd("trio-chat:log", {"e": encode(record)})
+            await client.xadd("trio-chat:log", {"e": encode({"k": "c", "u": f"{ghost}.1", "t": 0, "l": "JOIN #lobby"})})
+            await alice.expect(r":casper!\S+ JOIN #lobby")
+            started = time.monotonic()
+            await alice.expect(r":casper!\S+ QUIT :\*\.net \*\.split", within=10)
+            assert time.monotonic() - started < 3 * CLUSTER.node_timeout + 1
+        await alice.send("WHOIS casper")
+        await alice.expect(r" 401 alice casper ")
+
+
+async def test_a_node_that_starts_later_loads_the_snapshot_and_the_log(redis: RedisServer) -> None:
+    async with nodes(redis, "a.test", "b.test") as (a, b):
+        alice, bob = await a.client("alice"), await b.client("bob")
+        await join(alice, "alice", "#one")
+        await join(bob, "bob", "#one")
+        await alice.send("TOPIC #one :the topic", "MODE #one +kl key 10", "AWAY :busy")
+        await alice.expect(r" 306 alice ")
+        await bob.expect(r"MODE #one \+kl key 10")
+        await drain(bob)
+        # The log is trimmed behind what every live node has applied (told in their heartbeats).
+        await cluster_node(b)._beat()
+        await cluster_node(a)._beat()
+        assert await cluster_node(a).write_snapshot()
+        assert not await cluster_node(b).write_snapshot()  # one snapshot per interval, whoever writes it
+        # More after the snapshot: the new node applies the log behind it.
+        await join(bob, "bob", "#two")
+        await bob.send("NICK robert")
+        await bob.expect(r"NICK :?robert")
+        async with node(redis, "c.test") as c:
+            carol = await c.client("carol")
+            await drain(carol)
+            await drain(alice)
+            assert view(cluster_node(c).replica) == view(cluster_node(a).replica)
+            await carol.send("WHOIS robert")
+            await carol.expect(r" 319 carol robert :(@#two #one|#one @#two)")
+        client = coredis.Redis.from_url(redis.url)
+        async with client:
+            assert await client.xlen("trio-chat:log") < cluster_node(a).replica.applied
+
+
+class Unplugged:
+    """Stands for a node's Redis client once the node is cut off: every call fails as a lost link does."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise ConnectionError("unplugged")
+
+
+async def test_a_restarted_node_takes_its_old_users_off_at_once(redis: RedisServer) -> None:
+    async with node(redis, "a.test") as a:
+        alice = await a.client("alice")
+        await join(alice, "alice", "#lobby")
+        async with node(redis, "b.test") as b:
+            bob = await b.client("bob")
+            await join(bob, "bob", "#lobby")
+            await alice.expect(r":bob!\S+ JOIN #lobby")
+            # b dies without a word to the network, as if killed: nothing it does from now on reaches Redis.
+            cluster_node(b)._redis = Unplugged()
+        # Its heartbeat has not expired yet, but the node that starts under its name replaces it at once.
+        started = time.monotonic()
+        async with node(redis, "b.test") as b2:
+            await alice.expect(r":bob!\S+ QUIT :\*\.net \*\.split", within=2)
+            assert time.monotonic() - started < CLUSTER.node_timeout
+            bob = await b2.client("bob")
+            await join(bob, "bob", "#lobby")
+            await alice.expect(r":bob!\S+ JOIN #lobby")
+
+
+async def test_redis_restarting_degrades_and_then_resynchronises_the_network(redis: RedisServer) -> None:
+    async with nodes(redis, "a.test", "b.test") as (a, b):
+        alice, bob = await a.client("alice"), await b.client("bob")
+        await join(alice, "alice", "#lobby")
+        await join(bob, "bob", "#lobby")
+        await alice.expect(r":bob!\S+ JOIN #lobby")
+        redis.stop()
+        await alice.expect(r"NOTICE alice :\*\*\* This server lost its link to the network", within=10)
+        # Local chat goes on; what needs the network is refused with a clear message.
+        late = await a.connect("late")
+        await late.send("NICK late", "USER l 0 * :L")
+        await late.expect(r"FAIL \* TEMPORARILY_UNAVAILABLE :The network is degraded")
+        await alice.send("JOIN #other")
+        await alice.expect(r"NOTICE alice :The network is degraded")
+        redis.start()
+        await alice.expect(r"NOTICE alice :\*\*\* This server is linked to the network again", within=15)
+        # Redis came back empty: both nodes introduce their users again, and the network is whole.
+        with trio.fail_after(10):
+            while True:
+                await alice.send("NAMES #lobby")
+                names = await alice.collect_until(r" 366 ")
+                if any("bob" in m.to_line() for m in names if m.command == "353"):
+                    break
+                await trio.sleep(0.1)
+        await bob.send("PRIVMSG #lobby :back")
+        await alice.expect(r":bob!\S+ PRIVMSG #lobby :back")
+        assert view(cluster_node(a).replica) == view(cluster_node(b).replica)

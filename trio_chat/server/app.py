@@ -223,6 +223,9 @@ class Server:
         async with trio.open_nursery() as services:
             await services.start(self.run_services)
             await self._serve_connections(listeners, task_status)
+            if self.node is not None:
+                with trio.move_on_after(self.config.shutdown_grace):
+                    await self.node.flush()  # the other nodes see this one's users quit
             services.cancel_scope.cancel()
 
     async def run_services(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

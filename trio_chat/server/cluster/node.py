@@ -42,6 +42,13 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     return (coredis.exceptions.RedisError, OSError, trio.BrokenResourceError, TimeoutError)
 
 
+def link_trouble(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis cannot be reached (coredis may raise it in an exception group)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(link_trouble(e) for e in exc.exceptions)
+    return isinstance(exc, _redis_errors())
+
+
 class Node:
     """Runs the cluster side of one server (``Server.run_services`` starts it when ``redis_url`` is set)."""
 
@@ -62,6 +69,10 @@ class Node:
         """Live nodes (from the ``nodes`` hash) -> the log position each has applied."""
         self._redis: Any = None
         self._healthy = trio.Event()
+        self._recovering = False
+        self._writing = False
+        self._drained = trio.Event()
+        """Set by the writer when it has sent everything (see :meth:`flush`)."""
         network.probes.update(
             {
                 "cluster_nodes": lambda: len(self.nodes),
@@ -96,8 +107,7 @@ class Node:
 
     async def _join(self) -> None:
         redis = self._redis
-        await redis.set(self.key("epoch"), secrets.token_hex(8).encode(), condition=_nx())
-        self.epoch = (await redis.get(self.key("epoch")) or b"").decode()
+        self.epoch = await self._current_epoch()
         data = await redis.get(self.key("snapshot"))
         if data:
             snapshot = decode(data)
@@ -134,7 +144,9 @@ class Node:
             await self._healthy.wait()
             batch, replica.outgoing = replica.outgoing, []
             if not batch:
+                self._drained.set()
                 continue
+            self._writing = True
             try:
                 started = time.perf_counter()
                 async with self._redis.pipeline(transaction=False) as pipe:
@@ -150,10 +162,17 @@ class Node:
                                 trim_operator=_approx(),
                             )
                 self.rtt_us = int((time.perf_counter() - started) * 1e6)
-            except _redis_errors() as exc:
+            except Exception as exc:
+                if not link_trouble(exc):
+                    raise
                 # Keep the changes of the log (quits, bounded by this node's users); messages are not kept.
                 replica.outgoing[:0] = [(s, d) for s, d in batch if s == LOG]
+                self._writing = False
                 await self._lost(exc)
+            finally:
+                self._writing = False
+                if not replica.outgoing:
+                    self._drained.set()
 
     async def _subscribe(self, folded: list[str]) -> None:
         """Follow the streams of these channels from their current end (before this node's JOIN is appended)."""
@@ -174,7 +193,9 @@ class Node:
             for f, last in zip(new, lasts, strict=True):
                 entries = await last
                 self.following[channel_stream(f)] = entries[0].identifier.decode() if entries else "0-0"
-        except _redis_errors() as exc:
+        except Exception as exc:
+            if not link_trouble(exc):
+                raise
             await self._lost(exc)
 
     # ---- reading ------------------------------------------------------------------------------------------
@@ -187,7 +208,9 @@ class Node:
                 streams[self.key(stream)] = last
             try:
                 result = await self._redis.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
-            except _redis_errors() as exc:
+            except Exception as exc:
+                if not link_trouble(exc):
+                    raise
                 await self._lost(exc)
                 continue
             if result:
@@ -248,7 +271,9 @@ class Node:
             try:
                 await self._beat()
                 await self._check_nodes()
-            except _redis_errors() as exc:
+            except Exception as exc:
+                if not link_trouble(exc):
+                    raise
                 await self._lost(exc)
 
     async def _beat(self) -> None:
@@ -264,6 +289,7 @@ class Node:
         self.nodes = {k.decode(): v.decode() for k, v in (await nodes).items()}
         current = (await epoch or b"").decode()
         if current != self.epoch:
+            # Redis restarted without its data between two of our calls (the client reconnects by itself).
             await self._resync("Redis lost the network's state")
 
     async def _check_nodes(self) -> None:
@@ -294,7 +320,9 @@ class Node:
             await self._healthy.wait()
             try:
                 await self.write_snapshot()
-            except _redis_errors() as exc:
+            except Exception as exc:
+                if not link_trouble(exc):
+                    raise
                 await self._lost(exc)
 
     async def write_snapshot(self) -> bool:
@@ -319,9 +347,14 @@ class Node:
 
     async def _lost(self, exc: BaseException) -> None:
         """Redis cannot be reached: tell this node's users, refuse what needs the network, retry until it is
-        back, then resynchronise if it lost the network's state."""
+        back, then resynchronise if it lost the network's state.  Every task that meets the trouble comes here;
+        the first one recovers, the others wait for it."""
         replica = self.replica
-        if not replica.degraded:
+        if self._recovering:
+            await self._healthy.wait()
+            return
+        self._recovering = True
+        try:
             replica.degraded = True
             self._healthy = trio.Event()
             log.error("Redis cannot be reached (%s): the network is degraded", exc)
@@ -329,37 +362,48 @@ class Node:
             for waiter in list(replica.waiters.values()):
                 waiter.lines = [replica.degraded_notice(waiter.user)]
                 waiter.done.set()
-        while True:
-            await trio.sleep(RETRY_DELAY)
-            try:
-                await self._redis.ping()
-                current = (await self._redis.get(self.key("epoch")) or b"").decode()
-                if not current:
-                    await self._redis.set(self.key("epoch"), secrets.token_hex(8).encode(), condition=_nx())
-                    current = (await self._redis.get(self.key("epoch")) or b"").decode()
-            except _redis_errors():
-                continue
-            break
-        replica.degraded = False
-        if current != self.epoch:
-            self.epoch = current
-            self.replica.resync()
-            self.following = {node_stream(self.instance): "0-0"}
-        log.warning("Redis is back: the network is whole again")
-        self._notice_all("This server is linked to the network again")
-        self._healthy.set()
-        self._write_wanted.set()
+            while True:
+                await trio.sleep(RETRY_DELAY)
+                try:
+                    current = await self._current_epoch()
+                except Exception as again:
+                    if not link_trouble(again):
+                        raise
+                    continue
+                break
+            replica.degraded = False
+            if current != self.epoch:
+                await self._resync("Redis lost the network's state")
+            log.warning("Redis is back: the network is whole again")
+            self._notice_all("This server is linked to the network again")
+        finally:
+            self._recovering = False
+            self._healthy.set()
+            self._write_wanted.set()
+
+    async def _current_epoch(self) -> str:
+        """The network's epoch in Redis; a new one if Redis has none (it restarted without its data)."""
+        redis = self._redis
+        await redis.set(self.key("epoch"), secrets.token_hex(8).encode(), condition=_nx())
+        return (await redis.get(self.key("epoch")) or b"").decode()
 
     async def _resync(self, why: str) -> None:
-        log.warning("%s: resynchronising", why)
-        self.epoch = (await self._redis.get(self.key("epoch")) or b"").decode()
+        log.warning("%s: this node's users are introduced again", why)
+        self.epoch = await self._current_epoch()
         self.replica.resync()
         self.following = {node_stream(self.instance): "0-0"}
+
+    async def flush(self) -> None:
+        """Send what is still to be appended (the quits of a server shutting down)."""
+        if (self.replica.outgoing or self._writing) and not self.replica.degraded:
+            self._drained = trio.Event()
+            self._write_wanted.set()
+            await self._drained.wait()
 
     def _notice_all(self, text: str) -> None:
         network = self.network
         server = self.config.server_name
-        for user in self.replica.local_users():
+        for user in [u for u in network.connections if u.home is None and u.registered]:
             network.deliver(user, Message("NOTICE", (user.nick, f"*** {text}"), server).to_bytes())
         network.reap()
 
