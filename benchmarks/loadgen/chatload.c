@@ -29,6 +29,13 @@
  * or host name verification: this is loopback benchmarking against a throwaway
  * self-signed certificate, never a client for a real network.
  *
+ * --host2 ADDR:PORT (two nodes of one network, e.g. a trio-chat cluster): every
+ * odd-numbered client connects there instead, the even ones to --host/--port.
+ * Senders are then on both nodes, and the report adds the latency of deliveries
+ * that crossed from one node to the other ("lat_cross_us") and of those that did
+ * not ("lat_same_us").  --cpu-pid PID (repeatable) reads more processes' CPU
+ * time over the same phases as --server-pid (the nodes, the Redis between them).
+ *
  * Build: make -C benchmarks/loadgen     (gcc -O2 ... -lssl -lcrypto)
  */
 #define _GNU_SOURCE
@@ -53,16 +60,18 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#define CHATLOAD_VERSION "1.1"
+#define CHATLOAD_VERSION "1.2"
 
 /* ---------------------------------------------------------------- options */
+#define MAX_CPU_PIDS 8
+
 static struct {
-    const char *host, *label, *channel, *prefix;
-    int port, clients, senders, msgs, window, size, batch, idle, probes, pid, verbose, nodelay, tls;
+    const char *host, *host2, *label, *channel, *prefix;
+    int port, port2, npids, pids[MAX_CPU_PIDS], clients, senders, msgs, window, size, batch, idle, probes, pid, verbose, nodelay, tls;
     double rate, timeout, reg_timeout, drain, probe_gap_ms;
 } opt = {
-    .host = "127.0.0.1", .label = "server", .channel = "#bench", .prefix = "cl",
-    .port = 6667, .clients = 100, .senders = 10, .msgs = 1000, .window = -1, .size = 64,
+    .host = "127.0.0.1", .host2 = NULL, .label = "server", .channel = "#bench", .prefix = "cl",
+    .port = 6667, .port2 = 0, .npids = 0, .clients = 100, .senders = 10, .msgs = 1000, .window = -1, .size = 64,
     .batch = 50, .idle = 0, .probes = 20, .pid = 0, .verbose = 0, .nodelay = 1, .tls = 0,
     .rate = 0, .timeout = 60, .reg_timeout = 120, .drain = 5, .probe_gap_ms = 100,
 };
@@ -97,8 +106,12 @@ static void note(const char *fmt, ...) {
 /* Values in microseconds.  v < 128 has its own bucket; above, an octave
  * [2^e, 2^(e+1)) is split into 64 equal buckets: <= 1/64 relative width. */
 #define HBUCKETS 4096
-static uint64_t hist[HBUCKETS], hist_n, hist_max;
-static double hist_sum;
+typedef struct {
+    uint64_t b[HBUCKETS], n, max;
+    double sum;
+} histo_t;
+static histo_t hist;                  /* every delivery */
+static histo_t hist_cross, hist_same; /* --host2: deliveries between the two nodes / within one */
 
 static inline unsigned hbucket(uint64_t v) {
     if (v < 128) return (unsigned)v;
@@ -111,22 +124,22 @@ static uint64_t hvalue(unsigned b) { /* middle of bucket b */
     uint64_t lo = (uint64_t)(64u + (b & 63u)) << (e - 6u);
     return lo + ((1ull << (e - 6u)) >> 1);
 }
-static inline void hrecord(uint64_t v) {
-    hist[hbucket(v)]++;
-    hist_n++;
-    hist_sum += (double)v;
-    if (v > hist_max) hist_max = v;
+static inline void hrecord(histo_t *h, uint64_t v) {
+    h->b[hbucket(v)]++;
+    h->n++;
+    h->sum += (double)v;
+    if (v > h->max) h->max = v;
 }
-static uint64_t hpercentile(double q) {
-    if (!hist_n) return 0;
-    uint64_t want = (uint64_t)(q * (double)hist_n);
-    if (want >= hist_n) want = hist_n - 1;
+static uint64_t hpercentile(const histo_t *h, double q) {
+    if (!h->n) return 0;
+    uint64_t want = (uint64_t)(q * (double)h->n);
+    if (want >= h->n) want = h->n - 1;
     uint64_t acc = 0;
     for (unsigned b = 0; b < HBUCKETS; b++) {
-        acc += hist[b];
-        if (acc > want) { uint64_t v = hvalue(b); return v > hist_max ? hist_max : v; }
+        acc += h->b[b];
+        if (acc > want) { uint64_t v = hvalue(b); return v > h->max ? h->max : v; }
     }
-    return hist_max;
+    return h->max;
 }
 
 /* ------------------------------------------------------------ connections */
@@ -152,7 +165,7 @@ typedef struct {
 
 static client_t *cl;
 static int epfd;
-static struct sockaddr_in addr;
+static struct sockaddr_in addr, addr2; /* addr2: --host2, the odd-numbered clients */
 
 /* counters */
 static int n_joined, n_started, n_inprog, n_conn_fail, n_registered, n_ready, n_closed, n_nick_retries, n_dropped;
@@ -361,7 +374,8 @@ static void start(client_t *c) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)(c - cl)};
     c->out_armed = 1;
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) fatal("epoll_ctl: %s", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {
+    const struct sockaddr_in *to = (opt.host2 && ((c - cl) & 1)) ? &addr2 : &addr;
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS) {
         n_conn_fail++;
         drop(c, strerror(errno));
     }
@@ -414,7 +428,8 @@ static void delivery(int rcv, const char *p, const char *e, uint64_t now) {
     rx_of[sid]++;
     t_last_rx = now;
     uint64_t us = now > ts ? (now - ts) / 1000 : 0;
-    hrecord(us);
+    hrecord(&hist, us);
+    if (opt.host2) hrecord(((int)sid & 1) != (rcv & 1) ? &hist_cross : &hist_same, us);
     if (opt.idle && (int)seq == probe_cur) {
         probe_hits++;
         probe_reach[seq]++;
@@ -661,10 +676,10 @@ static void proc_mem(long *rss, long *hwm) {
     }
     fclose(f);
 }
-static double proc_cpu(void) { /* server utime + stime, seconds */
-    if (!opt.pid) return 0;
+static double pid_cpu(int pid) { /* utime + stime of a process, seconds */
+    if (!pid) return 0;
     char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", opt.pid);
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
@@ -676,6 +691,12 @@ static double proc_cpu(void) { /* server utime + stime, seconds */
     /* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return 0;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+/* --cpu-pid processes: CPU seconds at the four marks (registration start/end, run start/end) */
+static double xcpu[MAX_CPU_PIDS][4];
+static double proc_cpu_at(int mark) { /* the server's (-S) CPU; also records the --cpu-pid ones */
+    for (int i = 0; i < opt.npids; i++) xcpu[i][mark] = pid_cpu(opt.pids[i]);
+    return pid_cpu(opt.pid);
 }
 static void self_cpu(double *all, double *sys) {
     struct rusage ru;
@@ -737,8 +758,17 @@ static void report(void) {
            run_s > 0 ? (double)received / run_s : 0.0, run_s > 0 ? (double)sent / run_s : 0.0);
     printf(",\"lat_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
            ",\"max\":%" PRIu64 ",\"mean\":%.0f,\"n\":%" PRIu64 "}",
-           hpercentile(0.5), hpercentile(0.9), hpercentile(0.99), hpercentile(0.999), hist_max,
-           hist_n ? hist_sum / (double)hist_n : 0.0, hist_n);
+           hpercentile(&hist, 0.5), hpercentile(&hist, 0.9), hpercentile(&hist, 0.99), hpercentile(&hist, 0.999),
+           hist.max, hist.n ? hist.sum / (double)hist.n : 0.0, hist.n);
+    if (opt.host2) {
+        const histo_t *hs[2] = {&hist_cross, &hist_same};
+        const char *names[2] = {"lat_cross_us", "lat_same_us"};
+        for (int i = 0; i < 2; i++)
+            printf(",\"%s\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
+                   ",\"max\":%" PRIu64 ",\"mean\":%.0f,\"n\":%" PRIu64 "}",
+                   names[i], hpercentile(hs[i], 0.5), hpercentile(hs[i], 0.9), hpercentile(hs[i], 0.99),
+                   hpercentile(hs[i], 0.999), hs[i]->max, hs[i]->n ? hs[i]->sum / (double)hs[i]->n : 0.0, hs[i]->n);
+    }
     if (opt.idle) {
         int np = probes_done;
         uint64_t *v = calloc((size_t)np + 1, sizeof *v), least = np ? UINT64_MAX : 0;
@@ -776,9 +806,25 @@ static void report(void) {
         if (rss_base > 0 && rss_reg > 0 && members > 0)
             printf(",\"server_rss_per_conn_kb\":%.2f", (double)(rss_reg - rss_base) / members);
     }
+    if (opt.npids) {
+        const char *keys[2] = {"cpu_pids_reg_s", "cpu_pids_run_s"};
+        printf(",\"cpu_pids\":[");
+        for (int i = 0; i < opt.npids; i++) printf("%s%d", i ? "," : "", opt.pids[i]);
+        printf("]");
+        for (int k = 0; k < 2; k++) {
+            printf(",\"%s\":[", keys[k]);
+            for (int i = 0; i < opt.npids; i++) printf("%s%.3f", i ? "," : "", xcpu[i][2 * k + 1] - xcpu[i][2 * k]);
+            printf("]");
+        }
+    }
     jstr("first_error", first_error);
     jstr("host", opt.host);
-    printf(",\"port\":%d}\n", opt.port);
+    printf(",\"port\":%d", opt.port);
+    if (opt.host2) {
+        jstr("host2", opt.host2);
+        printf(",\"port2\":%d", opt.port2);
+    }
+    printf("}\n");
     fflush(stdout);
 }
 
@@ -789,6 +835,8 @@ static void usage(FILE *f, int code) {
             "usage: chatload [options]\n"
             "  -H, --host ADDR       IPv4 address (default 127.0.0.1)\n"
             "  -p, --port N          port (default 6667)\n"
+            "      --host2 ADDR:PORT a second server (another node of the same network): the\n"
+            "                        odd-numbered clients connect there; adds cross-node latency\n"
             "  -l, --label NAME      copied into the report\n"
             "  -c, --clients N       clients, all join the channel (default 100)\n"
             "  -s, --senders S       clients 0..S-1 send (default 10)\n"
@@ -806,6 +854,7 @@ static void usage(FILE *f, int code) {
             "  -P, --probes K        probes in idle mode (default 20)\n"
             "  -g, --probe-gap MS    pause between probes (default 100)\n"
             "  -S, --server-pid PID  read server RSS/CPU from /proc/PID\n"
+            "      --cpu-pid PID     also read this process's CPU time (repeatable, up to 8)\n"
             "  -N, --nick-prefix P   nick prefix (default cl)\n"
             "      --no-nodelay      leave Nagle on\n"
             "      --tls             TLS on every connection (OpenSSL; the server's certificate is\n"
@@ -823,7 +872,8 @@ int main(int argc, char **argv) {
         {"size", 1, 0, 'b'},      {"channel", 1, 0, 'C'},     {"timeout", 1, 0, 't'},     {"reg-timeout", 1, 0, 'R'},
         {"drain", 1, 0, 'd'},     {"batch", 1, 0, 'B'},       {"idle", 1, 0, 'i'},        {"probes", 1, 0, 'P'},
         {"probe-gap", 1, 0, 'g'}, {"server-pid", 1, 0, 'S'},  {"nick-prefix", 1, 0, 'N'}, {"no-nodelay", 0, 0, 1},
-        {"verbose", 0, 0, 'v'},   {"help", 0, 0, 'h'},        {"tls", 0, 0, 2},           {0, 0, 0, 0}};
+        {"verbose", 0, 0, 'v'},   {"help", 0, 0, 'h'},        {"tls", 0, 0, 2},           {"host2", 1, 0, 3},
+        {"cpu-pid", 1, 0, 4},     {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "H:p:l:c:s:m:w:r:b:C:t:R:d:B:i:P:g:S:N:vh", lo, NULL)) != -1) {
         switch (ch) {
@@ -848,6 +898,20 @@ int main(int argc, char **argv) {
         case 'N': opt.prefix = optarg; break;
         case 1: opt.nodelay = 0; break;
         case 2: opt.tls = 1; break;
+        case 3: {
+            static char h2[64];
+            const char *colon = strrchr(optarg, ':');
+            if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof h2) fatal("--host2 wants ADDR:PORT");
+            memcpy(h2, optarg, (size_t)(colon - optarg));
+            h2[colon - optarg] = 0;
+            opt.host2 = h2;
+            opt.port2 = atoi(colon + 1);
+            break;
+        }
+        case 4:
+            if (opt.npids >= MAX_CPU_PIDS) fatal("at most %d --cpu-pid", MAX_CPU_PIDS);
+            opt.pids[opt.npids++] = atoi(optarg);
+            break;
         case 'v': opt.verbose = 1; break;
         case 'h': usage(stdout, 0); break;
         default: usage(stderr, 2);
@@ -875,6 +939,13 @@ int main(int argc, char **argv) {
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)opt.port);
     if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1) fatal("bad --host %s: an IPv4 address please", opt.host);
+    if (opt.host2) {
+        memset(&addr2, 0, sizeof addr2);
+        addr2.sin_family = AF_INET;
+        addr2.sin_port = htons((uint16_t)opt.port2);
+        if (inet_pton(AF_INET, opt.host2, &addr2.sin_addr) != 1 || opt.port2 <= 0 || opt.port2 > 65535)
+            fatal("bad --host2 %s:%d: an IPv4 address and a port please", opt.host2, opt.port2);
+    }
 
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -925,7 +996,7 @@ int main(int argc, char **argv) {
     if (epfd < 0) fatal("epoll_create1: %s", strerror(errno));
 
     proc_mem(&rss_base, NULL);
-    scpu_reg0 = proc_cpu();
+    scpu_reg0 = proc_cpu_at(0);
     self_cpu(&gcpu_reg0, NULL);
     t0 = now_ns();
     uint64_t reg_deadline = t0 + (uint64_t)(opt.reg_timeout * 1e9), run_deadline = 0, last_note = t0;
@@ -940,7 +1011,7 @@ int main(int argc, char **argv) {
             if ((next >= opt.clients && n_inprog == 0) || now >= reg_deadline) {
                 t_reg = now;
                 proc_mem(&rss_reg, NULL);
-                scpu_reg1 = proc_cpu();
+                scpu_reg1 = proc_cpu_at(1);
                 self_cpu(&gcpu_reg1, NULL);
                 for (int i = 0; i < opt.clients; i++)
                     if (cl[i].fd >= 0 && cl[i].state != S_READY) { n_dropped++; drop(&cl[i], NULL); }
@@ -957,7 +1028,7 @@ int main(int argc, char **argv) {
                 total_msgs = (uint64_t)nsend * (uint64_t)nmsg;
                 expected = total_msgs * fanout;
                 measuring = 1;
-                scpu_run0 = proc_cpu();
+                scpu_run0 = proc_cpu_at(2);
                 self_cpu(&gcpu_run0, &gsys_run0);
                 t_run = t_last_rx = probe_next = now = now_ns();
                 run_deadline = t_run + (uint64_t)(opt.timeout * 1e9);
@@ -1040,10 +1111,10 @@ int main(int argc, char **argv) {
     }
     if (!t_end) t_end = now_ns();
     if (measuring) {
-        scpu_run1 = proc_cpu();
+        scpu_run1 = proc_cpu_at(3);
         self_cpu(&gcpu_run1, &gsys_run1);
     } else if (!t_reg) {
-        scpu_reg1 = proc_cpu();
+        scpu_reg1 = proc_cpu_at(1);
         self_cpu(&gcpu_reg1, NULL);
     }
     proc_mem(&rss_end, &hwm_end);
