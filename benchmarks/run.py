@@ -7,13 +7,15 @@
 
     python benchmarks/run.py -s trio-chat -w W1,W1tls  # W1 in plaintext and over TLS
     python benchmarks/run.py -s trio-chat -w W1 --trio-src base=/tmp/tc-base   # before/after
+    python benchmarks/run.py --cluster              # W1, W3: one node beside two nodes over Redis
 
 Builds the repo's load generator (benchmarks/loadgen/chatload.c -> benchmarks/bin/chatload), starts
 each server on 127.0.0.1 pinned to CPU 0 (generator on CPU 1), runs the workloads A B A B (for every
 repeat, every workload, every server in turn, each run against a freshly started server), prints one
 table of medians plus ratios to the best peer, and saves the raw JSON lines under benchmarks/results/.
 W1tls is W1 over TLS, against trio-chat only; `--trio-src NAME=DIR` adds another trio-chat source tree
-as the server `trio-chat@NAME`.
+as the server `trio-chat@NAME`.  The server `cluster` (`--cluster` = `-s trio-chat,cluster -w W1,W3`) is
+two trio-chat nodes of one network over a redis-server started for the run, the clients split between them.
 Every process it starts is stopped by PID on exit, Ctrl-C or failure.  Standard library only.
 See benchmarks/README.md.
 """
@@ -32,6 +34,7 @@ import resource
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +54,8 @@ HOST = "127.0.0.1"  # loopback only, always
 PEERS = ("ngircd", "inspircd")
 ALL_SERVERS = ("trio-chat", *PEERS)
 TRIO = "trio-chat"  # this checkout; `--trio-src NAME=DIR` adds "trio-chat@NAME" servers
+CLUSTER = "cluster"  # two trio-chat nodes (this checkout) and a redis-server; not in the default list
+REDIS_SERVER = "redis-server"
 
 
 def is_trio(name: str) -> bool:
@@ -272,18 +277,25 @@ class Running:
     workdir: Path
     notes: list[str] = field(default_factory=list)
     trio_args: list[str] | None = None
+    parts: list[Running] = field(default_factory=list)
+    """More processes that make up this server (a cluster's second node, its Redis), stopped with it."""
+    gen_args: list[str] = field(default_factory=list)
+    """Generator flags this server needs (a cluster: --host2, --cpu-pid)."""
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.proc.poll() is None and all(p.alive() for p in self.parts)
 
     def stop(self) -> None:
         _stop_pid(self.pid)
+        for part in self.parts:
+            part.stop()
 
     def stderr_tail(self, n: int = 8) -> str:
         try:
-            return "\n".join((self.workdir / "stderr.log").read_text(errors="replace").splitlines()[-n:])
+            own = "\n".join((self.workdir / "stderr.log").read_text(errors="replace").splitlines()[-n:])
         except OSError:
-            return ""
+            own = ""
+        return "\n".join([own, *(f"[{p.name}] {p.stderr_tail(n)}" for p in self.parts if not p.alive())]).strip()
 
 
 class ServerError(RuntimeError):
@@ -381,7 +393,14 @@ def make_tls_cert(workdir: Path) -> tuple[Path, Path]:
 
 
 # flags of `serve` whose values change from start to start: shown as these words in the notes
-_SHOWN_AS = {"--port": "PORT", "--tls-port": "PORT", "--tls-cert": "CERT", "--tls-key": "KEY"}
+_SHOWN_AS = {
+    "--port": "PORT",
+    "--tls-port": "PORT",
+    "--tls-cert": "CERT",
+    "--tls-key": "KEY",
+    "--db": "DB",
+    "--redis-url": "URL",
+}
 
 
 def start_trio(
@@ -463,10 +482,74 @@ class Options:
     gen_cpu: int | None
     port: int
     trio_srcs: dict[str, Path] = field(default_factory=dict)  # NAME -> source tree of "trio-chat@NAME"
+    node_cpus: tuple[int | None, int | None] = (0, 1)  # the cluster's two nodes
+    redis_cpu: int | None = None  # the cluster's redis-server
+    cluster_gen_cpu: int | None = None  # the generator when it drives the cluster
+
+
+def free_port() -> int:
+    """A port nothing listens on now, chosen by the kernel (bound to port 0 and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def start_redis(cpu: int | None) -> Running:
+    """A throwaway redis-server on a free port of loopback: no persistence, its files in its own run dir."""
+    exe = shutil.which(REDIS_SERVER) or "/usr/bin/redis-server"
+    if not os.access(exe, os.X_OK):
+        raise ServerError("the cluster needs redis-server (apt-get install -y redis-server)")
+    port = free_port()
+    run = _workdir("redis", port)
+    cmd = [exe, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no", "--dir", str(run)]
+    cmd += ["--daemonize", "no", "--logfile", ""]
+    with open(run / "stdout.log", "wb") as out, open(run / "stderr.log", "wb") as err:
+        p = spawn(cmd, REDIS_SERVER, cpu, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    r = Running(REDIS_SERVER, p.pid, port, p, run)
+    _wait_listen(r)
+    return r
+
+
+def start_cluster(opts: Options) -> Running:
+    """Two trio-chat nodes of one network (`--redis-url`, their own `--server-name`, `--db` and port) on a
+    redis-server of their own.  The first node is the returned server (its PID is the generator's `-S`); the
+    second and Redis are its `parts`; the generator sends every odd-numbered client to the second node
+    (`--host2`) and reads the CPU time of all three (`--cpu-pid`)."""
+    redis = start_redis(opts.redis_cpu)
+    nodes: list[Running] = []
+    try:
+        for i, cpu in enumerate(opts.node_cpus, start=1):
+            args = [*opts.trio_args, "--redis-url", f"redis://{HOST}:{redis.port}/0", "--server-name", f"node{i}.bench"]
+            nodes.append(start_trio(free_port(), cpu, opts.python, args, REPO, name=f"{CLUSTER}-node{i}"))
+    except BaseException:
+        for n in nodes:
+            n.stop()
+        redis.stop()
+        raise
+    first, second = nodes
+    first.name = CLUSTER
+    first.parts = [second, redis]
+    first.notes = [
+        *(n.replace(f"{CLUSTER}-node1 command", f"{CLUSTER} node command") for n in first.notes),
+        f"{CLUSTER} Redis: redis-server --port PORT --bind {HOST} --save '' --appendonly no (pinned to "
+        f"{'CPU ' + str(opts.redis_cpu) if opts.redis_cpu is not None else 'no CPU'}); nodes pinned to "
+        f"{', '.join('CPU ' + str(c) if c is not None else 'none' for c in opts.node_cpus)}; clients alternate "
+        "between the two nodes (chatload --host2)",
+    ]
+    first.gen_args = [
+        "--host2",
+        f"{HOST}:{second.port}",
+        *(x for pid in (first.pid, second.pid, redis.pid) for x in ("--cpu-pid", str(pid))),
+    ]
+    return first
 
 
 def start_server(name: str, opts: Options, tls: bool = False) -> Running:
     """Start `name` on a fresh port; `tls`: a TLS listener only (trio-chat servers only)."""
+    if name == CLUSTER:
+        if tls:
+            raise ServerError("the cluster runs in plaintext only")
+        return start_cluster(opts)
     opts.port += 1  # a fresh port per start: no TIME_WAIT or stale-listener surprises
     if is_trio(name):
         # Arguments the CLI rejects are dropped for this start only: the CLI may learn them later.
@@ -515,7 +598,67 @@ def build_ircload(cc: str = "gcc", src_dir: Path = SHARED_BENCH) -> Path | None:
     return out
 
 
+def redis_info(port: int, section: str) -> dict[str, str]:
+    """`INFO section` of the redis-server on HOST:port, as {field: value} (a minimal RESP exchange)."""
+    with socket.create_connection((HOST, port), timeout=5) as s:
+        s.sendall(f"*2\r\n$4\r\nINFO\r\n${len(section)}\r\n{section}\r\n".encode())
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise OSError("redis closed the connection")
+            data += chunk
+        head, _, body = data.partition(b"\r\n")
+        if not head.startswith(b"$"):
+            raise OSError(f"unexpected INFO reply {head[:80]!r}")
+        size = int(head[1:])
+        while len(body) < size:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise OSError("redis closed the connection")
+            body += chunk
+    info: dict[str, str] = {}
+    for line in body[:size].decode().splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith("#"):
+            info[key] = value
+    return info
+
+
+def redis_calls(port: int) -> dict[str, tuple[int, float]]:
+    """Per command: (calls, CPU usec inside Redis) from `INFO commandstats`."""
+    out: dict[str, tuple[int, float]] = {}
+    for key, value in redis_info(port, "commandstats").items():
+        fields = dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
+        out[key.removeprefix("cmdstat_")] = (int(fields.get("calls", 0)), float(fields.get("usec", 0)))
+    return out
+
+
+def cluster_fields(rec: dict, before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]) -> None:
+    """A cluster run: CPU of the nodes and Redis over the measured phase (chatload --cpu-pid), Redis commands
+    over the whole run (INFO commandstats).  `server_cpu_run_s` becomes both nodes' CPU, so that `srv us/deliv`
+    is what the network's trio-chat processes spent per delivery."""
+    cpu = rec.get("cpu_pids_run_s") or []
+    if len(cpu) == 3:
+        rec["node1_cpu_run_s"], rec["node2_cpu_run_s"], rec["redis_cpu_run_s"] = cpu
+        rec["server_cpu_run_s"] = cpu[0] + cpu[1]
+        run_s = rec.get("run_s") or 0
+        if run_s:
+            rec["server_cpu_run_pct"] = 100.0 * (cpu[0] + cpu[1]) / run_s
+    calls = {}
+    for cmd, (n, usec) in after.items():
+        n0, usec0 = before.get(cmd, (0, 0.0))
+        if n > n0:
+            calls[cmd] = {"calls": n - n0, "usec": usec - usec0}
+    rec["redis_commands"] = calls
+
+
 def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: list[str], *, timeout: float) -> dict:
+    redis = next((p for p in srv.parts if p.name == REDIS_SERVER), None)
+    before: dict[str, tuple[int, float]] = {}
+    if redis is not None:
+        with contextlib.suppress(OSError, ValueError):
+            before = redis_calls(redis.port)
     cmd = [
         str(gen),
         "-H",
@@ -532,10 +675,12 @@ def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: l
         str(timeout),
         *wl.args,
         *(["--tls"] if wl.tls else []),
+        *srv.gen_args,
         *extra,
     ]
     bound = timeout + 300 + 30  # measured phase + registration bound + slack
-    p = spawn(cmd, gen.name, opts.gen_cpu, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cpu = opts.cluster_gen_cpu if srv.name == CLUSTER else opts.gen_cpu
+    p = spawn(cmd, gen.name, cpu, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = p.communicate(timeout=bound)
     finally:
@@ -548,6 +693,11 @@ def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: l
         rec = {"tool": gen.name, "status": "no_report", "first_error": (err or "").strip()[-300:]}
     rec["runner_cmd"] = shlex.join(cmd)
     rec["runner_exit"] = p.returncode
+    if redis is not None:
+        after: dict[str, tuple[int, float]] = {}
+        with contextlib.suppress(OSError, ValueError):
+            after = redis_calls(redis.port)
+        cluster_fields(rec, before, after)
     if err and err.strip():
         rec["runner_stderr"] = err.strip()[-500:]
     # RSS once the clients are gone: does the server give memory back?
@@ -590,6 +740,56 @@ def summarise(records: list[dict]) -> dict:
             ]
         ),
         "gen_busy": median([r.get("gen_loop_busy_pct") for r in use]),
+        # a cluster (chatload --host2): deliveries between the nodes and within one, CPU of each process
+        "xp50": median([(r.get("lat_cross_us") or {}).get("p50") for r in use]),
+        "xp99": median([(r.get("lat_cross_us") or {}).get("p99") for r in use]),
+        "sp50": median([(r.get("lat_same_us") or {}).get("p50") for r in use]),
+        "sp99": median([(r.get("lat_same_us") or {}).get("p99") for r in use]),
+        **{
+            f"{k}_pct": median(
+                [
+                    100.0 * r[f"{k}_cpu_run_s"] / r["run_s"]
+                    for r in use
+                    if r.get(f"{k}_cpu_run_s") is not None and r.get("run_s")
+                ]
+            )
+            for k in ("node1", "node2", "redis")
+        },
+        "redis_us_per": median(
+            [
+                r["redis_cpu_run_s"] * 1e6 / r["received"]
+                for r in use
+                if r.get("received") and r.get("redis_cpu_run_s") is not None
+            ]
+        ),
+        "redis_us_per_msg": median(
+            [
+                r["redis_cpu_run_s"] * 1e6 / r["sent"]
+                for r in use
+                if r.get("sent") and r.get("redis_cpu_run_s") is not None
+            ]
+        ),
+        "xadd_per_msg": median(
+            [
+                ((r.get("redis_commands") or {}).get("xadd") or {}).get("calls", 0) / r["sent"]
+                for r in use
+                if r.get("sent") and "redis_commands" in r
+            ]
+        ),
+        "xread_per_msg": median(
+            [
+                ((r.get("redis_commands") or {}).get("xread") or {}).get("calls", 0) / r["sent"]
+                for r in use
+                if r.get("sent") and "redis_commands" in r
+            ]
+        ),
+        "xadd_usec": median(
+            [
+                c["xadd"]["usec"] / c["xadd"]["calls"]
+                for c in (r.get("redis_commands") or {} for r in use)
+                if (c.get("xadd") or {}).get("calls")
+            ]
+        ),
         "probe_all": median([(r.get("probe_fanout_complete_us") or {}).get("p50") for r in use]),
         "lost": sum(max(0, r.get("lost") or 0) for r in records),
         "dups": sum(r.get("duplicates") or 0 for r in records),
@@ -673,6 +873,43 @@ def before_after_lines(summary: dict[tuple[str, str], dict], servers: list[str],
     return lines if len(lines) > 2 else []
 
 
+CROSS_P99_TARGET_US = 10_000  # issue 11: cross-node p99 under 10 ms at 2,000 msgs/s (W3)
+
+
+def cluster_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> list[str]:
+    """The cluster beside one node: deliveries/s ratio, latency between the nodes and within one, the CPU of
+    each process, what Redis did per message."""
+    if CLUSTER not in servers:
+        return []
+    lines = [
+        "",
+        f"{CLUSTER}: two nodes + redis-server, clients alternating between the nodes; cross = sender and receiver "
+        "on different nodes; CPU % of one core over the measured phase",
+    ]
+    for w in wl_names:
+        c = summary.get((CLUSTER, w))
+        if not c:
+            continue
+        one = summary.get((TRIO, w)) or {}
+        parts = [f"  {w:9} deliveries/s {fmt_rate(c['rate'])} = {_ratio(c['rate'], one.get('rate'))} one node"]
+        parts.append(
+            f"cross p50/p99 {fmt_ms(c['xp50'])}/{fmt_ms(c['xp99'])} ms, same-node {fmt_ms(c['sp50'])}/"
+            f"{fmt_ms(c['sp99'])} ms (one node {fmt_ms(one.get('p50'))}/{fmt_ms(one.get('p99'))})"
+        )
+        lines.append(";  ".join(parts))
+        lines.append(
+            f"  {'':9} CPU node1 {fmt_num(c['node1_pct'], '.0f')}%, node2 {fmt_num(c['node2_pct'], '.0f')}%, "
+            f"redis {fmt_num(c['redis_pct'], '.0f')}%; nodes {fmt_num(c['us_per'], '.2f')} us/deliv "
+            f"(one node {fmt_num(one.get('us_per'), '.2f')}), redis {fmt_num(c['redis_us_per'], '.3f')} us/deliv = "
+            f"{fmt_num(c['redis_us_per_msg'], '.1f')} us/msg; XADD/msg {fmt_num(c['xadd_per_msg'], '.2f')}, "
+            f"XREAD/msg {fmt_num(c['xread_per_msg'], '.2f')}, {fmt_num(c['xadd_usec'], '.2f')} us/XADD inside Redis"
+        )
+        if w == "W3" and c["xp99"] is not None:
+            met = "met" if c["xp99"] < CROSS_P99_TARGET_US else "NOT met"
+            lines.append(f"  {'':9} target cross-node p99 < {CROSS_P99_TARGET_US / 1000:.0f} ms at 2,000 msgs/s: {met}")
+    return lines if len(lines) > 2 else []
+
+
 def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> str:
     head = [
         "workload",
@@ -725,6 +962,7 @@ def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_na
         prev = r[0]
     out += tls_lines(summary, servers, wl_names)
     out += before_after_lines(summary, servers, wl_names)
+    out += cluster_lines(summary, servers, wl_names)
     # ratios to the best peer
     peers = [s for s in servers if s in PEERS]
     subjects = [s for s in servers if s not in PEERS] or peers
@@ -817,15 +1055,28 @@ def parse_args(argv=None):
     ap.add_argument(
         "-w",
         "--workloads",
-        default="W1,W2,W3,W4,W5",
-        help="comma list of W1..W5 (W5 = all its steps), single steps like W5/c1000, or W1tls "
-        "(W1 over TLS, trio-chat only; not in the default list)",
+        default=None,
+        help="comma list of W1..W5 (W5 = all its steps), single steps like W5/c1000, or W1tls (W1 over TLS, "
+        "trio-chat only; not in the default list); default W1,W2,W3,W4,W5, or W1,W3 with --cluster",
     )
     ap.add_argument(
         "-s",
         "--servers",
-        default=",".join(ALL_SERVERS),
-        help="comma list of trio-chat,ngircd,inspircd (peers not installed are skipped)",
+        default=None,
+        help=f"comma list of trio-chat,ngircd,inspircd (peers not installed are skipped) or {CLUSTER} (two "
+        f"trio-chat nodes over a redis-server); default all but {CLUSTER}, trio-chat,{CLUSTER} with --cluster",
+    )
+    ap.add_argument(
+        "--cluster",
+        action="store_true",
+        help=f"one node beside two nodes over Redis: -s trio-chat,{CLUSTER} -w W1,W3 unless -s/-w say otherwise",
+    )
+    ap.add_argument(
+        "--node-cpus", default="0,1", help="CPUs of the cluster's two nodes (default 0,1; none = no pinning)"
+    )
+    ap.add_argument("--redis-cpu", default="none", help="CPU of the cluster's redis-server (default none)")
+    ap.add_argument(
+        "--cluster-gen-cpu", default="none", help="CPU of the generator when it drives the cluster (default none)"
     )
     ap.add_argument("-n", "--repeats", type=int, default=3, help="runs per server x workload (default 3)")
     ap.add_argument("--quick", action="store_true", help="one repeat (same as -n 1)")
@@ -926,7 +1177,7 @@ def select_servers(spec: str, trio_srcs: dict[str, Path] | None = None) -> list[
     """Servers named in `spec`, plus a `trio-chat@NAME` per `--trio-src` (after the last trio-chat server
     named, or first), unless `spec` places it itself."""
     extra = [f"{TRIO}@{n}" for n in trio_srcs or {}]
-    known = {s.lower(): s for s in (*ALL_SERVERS, *extra)}
+    known = {s.lower(): s for s in (*ALL_SERVERS, CLUSTER, *extra)}
     servers = []
     for given in [x.strip().lower() for x in spec.split(",") if x.strip()]:
         if given not in known:
@@ -958,6 +1209,10 @@ def setup_process() -> None:
 
 def main(argv=None) -> int:
     a = parse_args(argv)
+    if a.workloads is None:
+        a.workloads = "W1,W3" if a.cluster else "W1,W2,W3,W4,W5"
+    if a.servers is None:
+        a.servers = f"{TRIO},{CLUSTER}" if a.cluster else ",".join(ALL_SERVERS)
     setup_process()
     repeats = 1 if a.quick else max(1, a.repeats)
     wls = select_workloads(a.workloads, a.w5_msgs)
@@ -982,6 +1237,9 @@ def main(argv=None) -> int:
     if gen is None:
         raise SystemExit(f"ircload source not found in {SHARED_BENCH}")
     opts = Options(a.python, shlex.split(a.trio_args), cpu_arg(a.server_cpu), cpu_arg(a.gen_cpu), a.port, trio_srcs)
+    node_cpus = [cpu_arg(c) for c in (a.node_cpus.split(",") * 2)[:2]]
+    opts.node_cpus = (node_cpus[0], node_cpus[1])
+    opts.redis_cpu, opts.cluster_gen_cpu = cpu_arg(a.redis_cpu), cpu_arg(a.cluster_gen_cpu)
     if (os.cpu_count() or 1) < 2 and opts.server_cpu is not None:
         print("warning: fewer than 2 CPUs, server and generator share one", file=sys.stderr)
         opts.gen_cpu = opts.server_cpu
@@ -1039,6 +1297,12 @@ def main(argv=None) -> int:
                         print(
                             f"{tag} {rec.get('status', '?'):10} {fmt_rate(rec.get('deliveries_per_s')):>10} "
                             f"p50 {fmt_ms(lat.get('p50'))} p99 {fmt_ms(lat.get('p99'))} ms"
+                            + (
+                                f" (cross {fmt_ms(rec['lat_cross_us'].get('p50'))}/"
+                                f"{fmt_ms(rec['lat_cross_us'].get('p99'))})"
+                                if rec.get("lat_cross_us")
+                                else ""
+                            )
                             + (
                                 f" KB/conn {rec['server_rss_per_conn_kb']:.2f}"
                                 if rec.get("server_rss_per_conn_kb") is not None
