@@ -122,65 +122,9 @@ class Client:
         self.sock.close()
 
 
-# ---------------------------------------------------------------------------------------------
-# a tiny Redis client (RESP2), for what INFO does not say
-# ---------------------------------------------------------------------------------------------
-
-
-RespValue = bytes | int | str | list["RespValue"] | None
-
-
-class Resp:
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection((bench.HOST, port))
-        self.buf = b""
-
-    def call(self, *args: str | bytes) -> RespValue:
-        parts = [a.encode() if isinstance(a, str) else a for a in args]
-        self.sock.sendall(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in parts))
-        return self._value()
-
-    def _line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise OSError("redis closed the connection")
-            self.buf += chunk
-        line, _, self.buf = self.buf.partition(b"\r\n")
-        return line
-
-    def _value(self) -> RespValue:
-        line = self._line()
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return rest.decode()
-        if kind == b"-":
-            raise RuntimeError(rest.decode())
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                chunk = self.sock.recv(1 << 16)
-                if not chunk:
-                    raise OSError("redis closed the connection")
-                self.buf += chunk
-            value, self.buf = self.buf[:n], self.buf[n + 2 :]
-            return value
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._value() for _ in range(n)]
-        raise RuntimeError(f"unexpected RESP {line[:40]!r}")
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 def last_entry_bytes(redis_port: int, key: str) -> tuple[int, bytes]:
     """Size of the payload of the newest entry of stream `key` (its field values), and the payload."""
-    r = Resp(redis_port)
+    r = bench.Resp(redis_port)
     try:
         reply = r.call("XREVRANGE", key, "+", "-", "COUNT", "1")
     finally:
@@ -198,7 +142,7 @@ def last_entry_bytes(redis_port: int, key: str) -> tuple[int, bytes]:
 def xread_key_costs(redis_port: int, sizes: list[int], calls: int = 200) -> dict[int, dict[str, float]]:
     """What one (non-blocking, nothing new) XREAD naming K streams costs Redis, inside the command and as a
     round trip: a node's reader names the log and every channel it follows on every read."""
-    r = Resp(redis_port)
+    r = bench.Resp(redis_port)
     out: dict[int, dict[str, float]] = {}
     try:
         for k in sizes:
@@ -214,6 +158,40 @@ def xread_key_costs(redis_port: int, sizes: list[int], calls: int = 200) -> dict
     finally:
         r.close()
     return out
+
+
+class StreamReader:
+    """One more reader of a stream, as a further node with a member in the channel would be: a blocking XREAD
+    loop on its own connection (what it reads is thrown away).  Measures what each reader costs Redis."""
+
+    def __init__(self, redis_port: int, key: str) -> None:
+        self.key = key
+        self.entries = 0
+        self.stop = threading.Event()
+        self.conn = bench.Resp(redis_port)
+        last = self.conn.call("XREVRANGE", key, "+", "-", "COUNT", "1")
+        self.last = last[0][0].decode() if isinstance(last, list) and last and isinstance(last[0], list) else "0-0"
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                reply = self.conn.call("XREAD", "COUNT", "2000", "BLOCK", "200", "STREAMS", self.key, self.last)
+            except OSError:
+                return
+            if isinstance(reply, list):
+                for stream in reply:
+                    if isinstance(stream, list) and len(stream) == 2 and isinstance(stream[1], list) and stream[1]:
+                        self.entries += len(stream[1])
+                        newest = stream[1][-1]
+                        if isinstance(newest, list) and isinstance(newest[0], bytes):
+                            self.last = newest[0].decode()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.conn.close()
 
 
 def wait_until(cond: Callable[[], bool], timeout: float) -> bool:
@@ -342,6 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trio-args", default=bench.DEFAULT_TRIO_ARGS, help="extra args for `serve`")
     ap.add_argument("--json", action="store_true", help="print the raw phases as JSON lines too")
     ap.add_argument(
+        "--extra-readers",
+        type=int,
+        default=8,
+        help="a last cross phase at the highest rate with this many more readers of the channel's stream "
+        "(stand-ins for further nodes with members there; 0 = none)",
+    )
+    ap.add_argument(
         "--xread-keys", default="1,10,100,1000,10000", help="streams named in the XREAD microbenchmark (K values)"
     )
     a = ap.parse_args(argv)
@@ -377,6 +362,21 @@ def main(argv: list[str] | None = None) -> int:
             phases.append(
                 measured(procs, f"cross {rate:.0f}/s", lambda r=rate: paced_messages(s_a, r_b, "#x", r, a.seconds))
             )
+        if a.extra_readers > 0:
+            readers = [StreamReader(redis.port, "trio-chat:ch:#x") for _ in range(a.extra_readers)]
+            try:
+                phases.append(
+                    measured(
+                        procs,
+                        f"cross {rate0:.0f}/s +{a.extra_readers}r",
+                        lambda: paced_messages(s_a, r_b, "#x", rate0, a.seconds),
+                    )
+                )
+            finally:
+                for reader in readers:
+                    reader.close()
+            got = sum(r.entries for r in readers)
+            print(f"# the {a.extra_readers} extra readers read {got} entries", file=sys.stderr)
         nickers = [Client(f"nk{i}", cluster.port) for i in range(a.nick_clients)]
         clients += nickers
         time.sleep(0.5)
@@ -426,8 +426,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         xadd = p.redis_cmds.get("xadd", {})
         xread = p.redis_cmds.get("xread", {})
-        # each entry of #x's stream is read by both nodes (each has a member in #x)
-        entries_read = 2 * p.events
+        # each entry of #x's stream is read by both nodes (each has a member in #x), and by the extra readers
+        extra = int(p.name.rpartition("+")[2].rstrip("r")) if "+" in p.name else 0
+        entries_read = (2 + extra) * p.events
         line = (
             f"{p.name}: node A {p.us_per_event('node A'):.1f} us per message sent to another node"
             + (f" (local baseline {local.us_per_event('node A'):.1f} incl. one local delivery)" if local else "")

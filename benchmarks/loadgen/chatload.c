@@ -754,6 +754,29 @@ static void report(void) {
     if (seen) printf(",\"duplicates\":%" PRIu64, dups);
     else printf(",\"duplicates\":null");
     printf(",\"out_of_order\":%" PRIu64 ",\"self_echo\":%" PRIu64 ",\"foreign\":%" PRIu64, ooo, self_echo, foreign);
+    if (seen && t_run && expected && received < expected) {
+        /* which deliveries are missing: up to 16 (receiver, sender, seq), the highest missing seq, and how
+         * many receivers miss anything (with --host2 their node is receiver % 2) */
+        int shown = 0, receivers_missing = 0;
+        int64_t max_seq = -1;
+        printf(",\"missing_sample\":[");
+        for (int r = 0; r < opt.clients; r++) {
+            if (cl[r].state != S_READY) continue;
+            int any = 0;
+            for (int sd = 0; sd < nsend; sd++) {
+                if (sd == r) continue;
+                for (int q = 0; q < nmsg && q < (int)next_seq[sd]; q++) {
+                    size_t bit = ((size_t)r * (size_t)nsend + (size_t)sd) * (size_t)nmsg + (size_t)q;
+                    if (seen[bit >> 3] & (1u << (bit & 7))) continue;
+                    any = 1;
+                    if (q > max_seq) max_seq = q;
+                    if (shown < 16) printf("%s[%d,%d,%d]", shown++ ? "," : "", r, sd, q);
+                }
+            }
+            receivers_missing += any;
+        }
+        printf("],\"missing_max_seq\":%" PRId64 ",\"receivers_missing\":%d", max_seq, receivers_missing);
+    }
     printf(",\"register_s\":%.3f,\"run_s\":%.4f,\"deliveries_per_s\":%.0f,\"msgs_per_s\":%.0f", reg_s, run_s,
            run_s > 0 ? (double)received / run_s : 0.0, run_s > 0 ? (double)sent / run_s : 0.0);
     printf(",\"lat_us\":{\"p50\":%" PRIu64 ",\"p90\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
