@@ -152,3 +152,28 @@ def test_server_modules_never_import_the_client_or_the_ui(path: Path) -> None:
 def test_the_server_check_covers_subpackages() -> None:
     checked = {p.relative_to(SERVER).as_posix() for p in _sources(SERVER)}
     assert {"state.py", "relay.py", "handlers/__init__.py", "handlers/messaging.py"} <= checked
+
+
+# ---- cluster/ -------------------------------------------------------------------------------------------------
+
+CLUSTER = SERVER / "cluster"
+
+
+@pytest.mark.parametrize("path", _sources(SERVER), ids=lambda p: str(p.relative_to(PACKAGE_ROOT)))
+def test_only_the_cluster_package_imports_coredis_and_the_core_never_imports_it(path: Path) -> None:
+    imports = _imports(path)
+    if not path.is_relative_to(CLUSTER):
+        assert not {n for n in imports if _is_within(n, ("coredis",))}, f"{path} imports coredis"
+    if (path.parent == SERVER and path.name != "app.py") or path.is_relative_to(SERVER / "handlers"):
+        # app.py wires the cluster in; the state, the handlers and the sessions only know the seam.
+        cluster = {n for n in imports if _is_within(n, ("trio_chat.server.cluster",))}
+        assert not cluster, f"{path} imports {cluster}"
+
+
+def test_a_single_node_server_loads_no_redis_code() -> None:
+    code = (
+        "import sys, trio_chat.cli, trio_chat.server.app; "
+        "print(sorted(m for m in sys.modules if m.startswith(('coredis', 'trio_chat.server.cluster'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"

@@ -59,14 +59,13 @@ def open_store(config: ServerConfig) -> HistoryStore:
 
 def open_node(network: Network, config: ServerConfig) -> Node:
     """This server as a node of the network in ``config.redis_url``; a ConfigError if coredis is missing."""
-    try:
-        import coredis  # noqa: F401
+    from .cluster import coredis_missing
 
-        from .cluster.node import Node
-    except ImportError:
-        raise ConfigError(
-            "--redis needs the cluster extra: pip install 'trio-chat[cluster]' (it brings coredis)"
-        ) from None
+    problem = coredis_missing()
+    if problem is not None:
+        raise ConfigError(problem)
+    from .cluster.node import Node
+
     return Node(network, config)
 
 

@@ -59,6 +59,9 @@ class Node:
         self.replica = Replica(network, self.instance)
         self.replica.wake = self._wake_writer
         self.replica.subscribe = self._subscribe
+        self.replica.joined = self._joined
+        self._joining: dict[str, int] = {}
+        """Channel streams followed for a JOIN not applied yet: kept even while no member is here."""
         self._write_wanted = trio.Event()
         self.following: dict[str, str] = {node_stream(self.instance): "$"}
         """Streams read besides the log (this node's own, and channels with members here) -> last id read."""
@@ -176,33 +179,54 @@ class Node:
 
     async def _subscribe(self, folded: list[str]) -> None:
         """Follow the streams of these channels from their current end (before this node's JOIN is appended)."""
-        new = [f for f in folded if channel_stream(f) not in self.following]
+        for f in folded:
+            self._joining[f] = self._joining.get(f, 0) + 1
+        new = [channel_stream(f) for f in folded if channel_stream(f) not in self.following]
         if not new or self.replica.degraded:
             return
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                lasts = [pipe.xrevrange(self.key(channel_stream(f)), count=1) for f in new]
-                # The blocking read starts again with the new streams in it.
-                pipe.xadd(
-                    self.key(node_stream(self.instance)),
-                    {b"e": b'{"k":"w"}'},
-                    trim_strategy=_maxlen(),
-                    threshold=1000,
-                    trim_operator=_approx(),
-                )
-            for f, last in zip(new, lasts, strict=True):
-                entries = await last
-                self.following[channel_stream(f)] = entries[0].identifier.decode() if entries else "0-0"
+            lasts = await self._last_ids(new)
         except Exception as exc:
             if not link_trouble(exc):
                 raise
             await self._lost(exc)
+            return
+        # The blocking read returns with the JOIN (it reads the log) and starts again with the new streams in it.
+        self.following.update(lasts)
+
+    def _joined(self, folded: list[str]) -> None:
+        for f in folded:
+            left = self._joining.get(f, 0) - 1
+            if left > 0:
+                self._joining[f] = left
+            else:
+                self._joining.pop(f, None)
+
+    async def _last_ids(self, streams: list[str]) -> dict[str, str]:
+        """The id of the last entry of each stream ("0-0" if it has none): reading from there gets what comes
+        next, however many reads later."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            lasts = [pipe.xrevrange(self.key(stream), count=1) for stream in streams]
+        out = {}
+        for stream, last in zip(streams, lasts, strict=True):
+            entries = await last
+            out[stream] = entries[0].identifier.decode() if entries else "0-0"
+        return out
 
     # ---- reading ------------------------------------------------------------------------------------------
 
     async def _reader(self) -> None:
         while True:
             await self._healthy.wait()
+            unknown = [stream for stream, last in self.following.items() if last == "$"]
+            if unknown:
+                try:
+                    self.following.update(await self._last_ids(unknown))
+                except Exception as exc:
+                    if not link_trouble(exc):
+                        raise
+                    await self._lost(exc)
+                    continue
             streams = {self.key(LOG): id_of(self.replica.position)}
             for stream, last in self.following.items():
                 streams[self.key(stream)] = last
@@ -257,7 +281,7 @@ class Node:
 
     def _unfollow_empty(self) -> None:
         """Stop reading channels in which this node has nobody any more."""
-        for stream in [s for s in self.following if s.startswith("ch:")]:
+        for stream in [s for s in self.following if s.startswith("ch:") and s[3:] not in self._joining]:
             channel = self.network.channels.get(stream[3:])
             if channel is None or not any(m.home is None for m in channel.members):
                 del self.following[stream]

@@ -192,6 +192,8 @@ class Replica:
         self.subscribe: Callable[[list[str]], Awaitable[None]] = _nothing
         """Awaited before a user of this node joins channels (folded names): this node reads their streams
         from then on, so it sees every message sent after the join."""
+        self.joined: Callable[[list[str]], None] = lambda folded: None
+        """Called once a JOIN of a user of this node has been applied (the channels :attr:`subscribe` had)."""
         self.waiters: dict[str, Waiter] = {}
         self._tokens = itertools.count(1)
         self.held: deque[tuple[Position, str, dict[str, Any]]] = deque()
@@ -246,8 +248,10 @@ class Replica:
         waiter = Waiter(user)
         token = str(next(self._tokens))
         self.waiters[token] = waiter
+        joining = []
         if message.command.upper() == "JOIN" and message.params:
-            await self.subscribe([casefold(name) for name in message.params[0].split(",") if name])
+            joining = [casefold(name) for name in message.params[0].split(",") if name]
+            await self.subscribe(joining)
         self.emit(
             LOG,
             {
@@ -262,6 +266,8 @@ class Replica:
             await waiter.done.wait()
         finally:
             self.waiters.pop(token, None)
+            if joining:
+                self.joined(joining)
         return waiter.lines
 
     async def introduce(self, user: User) -> list[bytes]:
