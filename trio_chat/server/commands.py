@@ -19,6 +19,7 @@ from .handlers import (
     accounts,
     channels,
     chanserv,
+    help,
     history,
     info,
     markers,
@@ -94,6 +95,8 @@ COMMANDS: dict[str, Command] = {
     "INFO": Command(info.handle_info),
     "ADMIN": Command(info.handle_admin),
     "MONITOR": Command(monitor.handle_monitor, 1),
+    "HELP": Command(help.handle_help),
+    "HELPOP": Command(help.handle_help),
     # operators
     "OPER": Command(oper.handle_oper, 1),
     "KILL": Command(oper.handle_kill, 1),
