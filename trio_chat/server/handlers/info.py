@@ -38,7 +38,7 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "CHATHISTORY": config.chathistory_limit,
         "CHANNELLEN": config.channellen,
         "CHANTYPES": CHANTYPES,
-        "ELIST": "U",
+        "ELIST": "CMNTU",
         "HOSTLEN": 64,
         "KICKLEN": config.kicklen,
         "MAXLIST": f"b:{config.maxlist}",
@@ -52,7 +52,7 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "PREFIX": "(ov)@+",
         "SAFELIST": None,
         "STATUSMSG": "@+",
-        "TARGMAX": f"JOIN:,KICK:1,NAMES:1,NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1,ISON:,USERHOST:5",
+        "TARGMAX": f"JOIN:,KICK:{t},NAMES:{t},NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1,ISON:,USERHOST:5",
         "TOPICLEN": config.topiclen,
         "USERLEN": config.userlen,
         "UTF8ONLY": None,
@@ -356,8 +356,8 @@ def handle_userhost(ctx: Context, msg: Message) -> None:
     ctx.reply(N.RPL_USERHOST, " ".join(replies))
 
 
-def names_lines(ctx: Context, channel: Channel) -> None:
-    """RPL_NAMREPLY lines for ``channel``, split to fit 512 bytes, then RPL_ENDOFNAMES."""
+def names_lines(ctx: Context, channel: Channel, *, end: bool = True) -> None:
+    """RPL_NAMREPLY lines for ``channel``, split to fit 512 bytes, then (with ``end``) RPL_ENDOFNAMES."""
     viewer = ctx.user
     multi = viewer.has(caps.MULTI_PREFIX)
     full = viewer.has(caps.USERHOST_IN_NAMES)
@@ -380,4 +380,5 @@ def names_lines(ctx: Context, channel: Channel) -> None:
         size += len(entry) + 1
     if chunk:
         ctx.reply(N.RPL_NAMREPLY, symbol, channel.name, " ".join(chunk))
-    ctx.reply(N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+    if end:
+        ctx.reply(N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...protocol import caps
 from ...protocol import numerics as N
-from ...protocol.casemap import casefold
+from ...protocol.casemap import casefold, unique
 from ...protocol.message import Message
 from ...protocol.names import is_channel_name
 from ..context import Context
@@ -47,7 +47,7 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 ctx.reply(N.ERR_NOTEXTTOSEND, "No text to send")
             return
         text = msg.params[1]
-    targets = [t for t in msg.params[0].split(",") if t]
+    targets = unique(msg.params[0].split(","))  # a target named twice gets one copy
     if not targets:
         if not quiet:
             ctx.reply(N.ERR_NORECIPIENT, f"No recipient given ({verb})")
