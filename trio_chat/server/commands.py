@@ -76,7 +76,8 @@ COMMANDS: dict[str, Command] = {
     "NAMES": Command(channels.handle_names),
     "LIST": Command(channels.handle_list),
     "KICK": Command(channels.handle_kick, 2),
-    "INVITE": Command(channels.handle_invite, 2),
+    "INVITE": Command(channels.handle_invite),
+    "KNOCK": Command(channels.handle_knock, 1),
     "MODE": Command(modes.handle_mode, 1),
     # history
     "CHATHISTORY": Command(history.handle_chathistory, 1),

@@ -124,6 +124,8 @@ class User:
     read_markers: dict[str, int] | None = None
     """Read markers (``draft/read-marker``) of this connection while it is not logged in: folded target -> Unix
     milliseconds, for the connection's life only (never stored); None while empty (most connections)."""
+    knocks: dict[str, float] | None = None
+    """KNOCK: folded channel -> trio time of this user's last KNOCK there, recent ones only; None while empty."""
 
     @property
     def source(self) -> str:
@@ -185,6 +187,8 @@ class Channel:
     """When it was registered, Unix seconds."""
     ops: tuple[str, ...] = ()
     """Folded account names that get operator status on joining (``CS AMODE +o``), besides the founder."""
+    knocked: float | None = None
+    """Trio time of the last KNOCK delivered to this channel's operators."""
 
     def record(self) -> ChannelRecord:
         """What the store keeps of this channel."""

@@ -1,9 +1,11 @@
-"""JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE."""
+"""JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE, KNOCK."""
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+
+import trio
 
 from ...protocol import caps
 from ...protocol import numerics as N
@@ -231,6 +233,16 @@ def handle_kick(ctx: Context, msg: Message) -> None:
 
 
 def handle_invite(ctx: Context, msg: Message) -> None:
+    """``INVITE <nick> <#channel>``; ``INVITE`` alone lists the channels you are invited to (336, 337)."""
+    if not msg.params:
+        for invited_to in ctx.network.channels.values():
+            if ctx.user.folded in invited_to.invited:
+                ctx.reply(N.RPL_INVITELIST, invited_to.name)
+        ctx.reply(N.RPL_ENDOFINVITELIST, "End of /INVITE list")
+        return
+    if len(msg.params) < 2:
+        ctx.need_more_params("INVITE")
+        return
     nick, name = msg.params[0], msg.params[1]
     target = ctx.network.find_user(nick)
     if target is None:
@@ -259,3 +271,49 @@ def handle_invite(ctx: Context, msg: Message) -> None:
     if channel is not None:
         notify = [m for m, s in channel.members.items() if "o" in s and m.has(caps.INVITE_NOTIFY)]
         network.deliver_all(notify, relay, skip=ctx.user)
+
+
+KNOCK_INTERVAL = 60.0
+"""Seconds between two KNOCKs of one user on one channel (Solanum's ``knock_delay`` is 5 minutes)."""
+KNOCK_CHANNEL_INTERVAL = 10.0
+"""Seconds between two KNOCKs delivered to one channel, whoever knocks: clones cannot flood its operators
+(Solanum's ``knock_delay_channel`` is 60 s)."""
+
+
+def handle_knock(ctx: Context, msg: Message) -> None:
+    """``KNOCK <#channel> [message]``: ask the operators of a channel one cannot join (+i, or full) for an
+    invitation: 710 to them, 711 to the knocker; 713 if the channel is open, 714 if one is in it, 712 when
+    knocking too often (per user and channel, and per channel), 404 when banned or the channel is secret, as in
+    Solanum."""
+    user, network = ctx.user, ctx.network
+    channel = _channel_or_error(ctx, msg.params[0])
+    if channel is None:
+        return
+    if user in channel.members:
+        ctx.reply(N.ERR_KNOCKONCHAN, channel.name, "You are already on that channel")
+        return
+    full = channel.limit is not None and len(channel.members) >= channel.limit
+    if "i" not in channel.modes and not full:
+        ctx.reply(N.ERR_CHANOPEN, channel.name, "Channel is open")
+        return
+    if channel.is_banned(user) or "s" in channel.modes:
+        ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot knock on this channel")
+        return
+    now = trio.current_time()
+    knocks = {f: t for f, t in (user.knocks or {}).items() if now - t < KNOCK_INTERVAL}
+    user.knocks = knocks or None
+    if channel.folded in knocks:
+        ctx.reply(N.ERR_TOOMANYKNOCK, channel.name, "Too many KNOCKs (user)")
+        return
+    if channel.knocked is not None and now - channel.knocked < KNOCK_CHANNEL_INTERVAL:
+        ctx.reply(N.ERR_TOOMANYKNOCK, channel.name, "Too many KNOCKs (channel)")
+        return
+    knocks[channel.folded] = now
+    user.knocks = knocks
+    channel.knocked = now
+    text = msg.params[1] if len(msg.params) > 1 and msg.params[1] else ""
+    said = f"has asked for an invite: {text}" if text else "has asked for an invite"
+    # As Solanum and InspIRCd send it: a numeric to the channel's operators, addressed to the channel.
+    knock = Message(N.RPL_KNOCK, (channel.name, channel.name, user.source, said), ctx.server_name)
+    network.deliver_all([m for m, s in channel.members.items() if "o" in s], network.relay(knock))
+    ctx.reply(N.RPL_KNOCKDLVR, channel.name, "Your KNOCK has been delivered")

@@ -40,8 +40,10 @@ The same as HELP.""",
     "INFO": """INFO [server]
 Shows which software this server runs and since when.""",
     "INVITE": """INVITE <nick> <#channel>
+INVITE
 Invites someone to a channel you are in (an operator only, if the channel is +i);
-the invitation lets them in once past +i, +l and +b.""",
+the invitation lets them in once past +i, +l and +b. Without arguments, lists the
+channels you are invited to (336, then 337).""",
     "ISON": """ISON <nick> [nick ...]
 Tells which of the nicks are online (303).""",
     "JOIN": """JOIN <#channel>[,<#channel>...] [key[,key...]]
@@ -55,6 +57,9 @@ Disconnects someone from the server (IRC operators only).""",
     "KLINE": """KLINE <[user@]host mask> [reason]
 Bans matching users from the server and disconnects those connected now
 (IRC operators only). K-lines last until the server restarts.""",
+    "KNOCK": """KNOCK <#channel> [message]
+Asks the operators of a channel you cannot join because it is +i or full to
+invite you (710 to them, 711 to you). Once a minute per channel (712).""",
     "LIST": """LIST [#channel[,#channel...]]
 LIST <condition>[,<condition>...]
 Lists channels with their user count and topic. Conditions (ELIST=U):

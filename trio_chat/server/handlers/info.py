@@ -41,6 +41,7 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "ELIST": "CMNTU",
         "HOSTLEN": 64,
         "KICKLEN": config.kicklen,
+        "KNOCK": None,
         "MAXLIST": f"b:{config.maxlist}",
         "MAXTARGETS": t,
         "MODES": config.modes_per_command,
