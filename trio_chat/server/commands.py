@@ -95,6 +95,7 @@ COMMANDS: dict[str, Command] = {
     "TIME": Command(info.handle_time),
     "INFO": Command(info.handle_info),
     "ADMIN": Command(info.handle_admin),
+    "LINKS": Command(info.handle_links),
     "MONITOR": Command(monitor.handle_monitor, 1),
     "HELP": Command(help.handle_help),
     "HELPOP": Command(help.handle_help),
@@ -104,6 +105,7 @@ COMMANDS: dict[str, Command] = {
     "KLINE": Command(oper.handle_kline, 1),
     "UNKLINE": Command(oper.handle_unkline, 1),
     "STATS": Command(oper.handle_stats),
+    "WALLOPS": Command(oper.handle_wallops),
 }
 
 

@@ -60,6 +60,8 @@ Bans matching users from the server and disconnects those connected now
     "KNOCK": """KNOCK <#channel> [message]
 Asks the operators of a channel you cannot join because it is +i or full to
 invite you (710 to them, 711 to you). Once a minute per channel (712).""",
+    "LINKS": """LINKS [[server] mask]
+Lists the servers of this network: this one only (364, then 365).""",
     "LIST": """LIST [#channel[,#channel...]]
 LIST <condition>[,<condition>...]
 Lists channels with their user count and topic. Conditions (ELIST=U):
@@ -70,8 +72,8 @@ Shows how many users, operators and channels there are.""",
 Reads or moves your read marker for a channel or nick (capability draft/read-marker).""",
     "MODE": """MODE <nick> [+|-modes]
 MODE <#channel> [+|-modes [arguments]]
-Shows or changes modes. User modes: +i invisible, +B bot, -o stop being an
-operator. Channel modes: +n +t +m +i +s, +k key, +l limit, +o/+v nick, +b mask.
+Shows or changes modes. User modes: +i invisible, +B bot, +w receive WALLOPS,
+-o stop being an operator. Channel modes: +n +t +m +i +s, +k key, +l limit, +o/+v nick, +b mask.
 +b without a mask lists the bans.""",
     "MONITOR": """MONITOR + <nick>[,<nick>...] | - <nick>[,<nick>...] | C | L | S
 Watches nicks: you are told (730/731) when they come online or leave.
@@ -127,6 +129,8 @@ Gives your username and realname, at registration.""",
 Shows up to five people's user@host (302).""",
     "VERSION": """VERSION [server]
 Shows the server's version and what it supports (005).""",
+    "WALLOPS": """WALLOPS <text>
+Sends a message to every user with user mode +w (IRC operators only).""",
     "WHO": """WHO <mask|#channel> [o][%fields[,token]]
 Lists users matching a mask, or a channel's members (352). With %fields (WHOX),
 answers 354 with the fields tcuihsnfdlaor asked for.""",

@@ -1,5 +1,5 @@
-"""Queries about the server and its users: ISUPPORT, LUSERS, MOTD, VERSION, TIME, INFO, ADMIN, WHO, WHOIS,
-WHOWAS, ISON, USERHOST."""
+"""Queries about the server and its users: ISUPPORT, LUSERS, MOTD, VERSION, TIME, INFO, ADMIN, LINKS, WHO,
+WHOIS, WHOWAS, ISON, USERHOST."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ..config import ServerConfig
 from ..context import VERSION, Context
 from ..state import Channel, User, status_prefix
 
-USER_MODES = "Bio"
+USER_MODES = "Biow"
 CHANNEL_MODES = "biklmnostv"
 PARAM_MODES = "bklov"
 
@@ -136,6 +136,19 @@ def handle_admin(ctx: Context, msg: Message) -> None:
         ctx.reply(N.RPL_ADMINLOC1, f"{ctx.config.network_name} chat server")
         ctx.reply(N.RPL_ADMINLOC2, "Run with trio-chat serve")
         ctx.reply(N.RPL_ADMINEMAIL, f"admin@{ctx.config.server_name}")
+
+
+def handle_links(ctx: Context, msg: Message) -> None:
+    """``LINKS [[server] mask]``: the servers of the network whose name matches ``mask``: this one (364), then
+    365.  A ``server`` to ask that is not this one gets 402."""
+    if len(msg.params) > 1 and not mask_matches(msg.params[0], ctx.config.server_name):
+        ctx.reply(N.ERR_NOSUCHSERVER, msg.params[0], "No such server")
+        return
+    mask = msg.params[-1] if msg.params and msg.params[-1] else "*"
+    name = ctx.config.server_name
+    if mask_matches(mask, name):
+        ctx.reply(N.RPL_LINKS, name, name, f"0 {ctx.config.server_info}")
+    ctx.reply(N.RPL_ENDOFLINKS, mask, "End of /LINKS list")
 
 
 # ---- users --------------------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from ..state import Ban, Channel
 FLAG_MODES = "imnst"
 """Channel modes without a parameter (``s``, secret, is accepted too: it hides the channel from LIST/NAMES)."""
 STATUS_MODES = "ov"
-SELF_USER_MODES = "iB"
-"""User modes anyone may set and unset on themselves: ``i`` (invisible) and ``B`` (bot, IRCv3 bot-mode)."""
+SELF_USER_MODES = "iBw"
+"""User modes anyone may set and unset on themselves: ``i`` (invisible), ``B`` (bot, IRCv3 bot-mode) and ``w``
+(receive WALLOPS)."""
 
 
 def handle_mode(ctx: Context, msg: Message) -> None:
