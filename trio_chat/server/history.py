@@ -157,6 +157,10 @@ class ChannelRecord:
     limit: int | None = None
     bans: tuple[tuple[str, str, int], ...] = ()
     """``(mask, set by, Unix seconds)`` in the order they were set."""
+    excepts: tuple[tuple[str, str, int], ...] = ()
+    """Ban exceptions (``+e``), as :attr:`bans`."""
+    invexes: tuple[tuple[str, str, int], ...] = ()
+    """Invite exceptions (``+I``), as :attr:`bans`."""
     founder: str | None = None
     """The account that registered it with ChanServ (as registered), or None: not registered."""
     registered: int = 0

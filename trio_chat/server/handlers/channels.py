@@ -63,7 +63,7 @@ def _may_join(ctx: Context, channel: Channel, key: str) -> bool:
     if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
         ctx.reply(N.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
         return False
-    if "i" in channel.modes and not invited:
+    if "i" in channel.modes and not invited and not channel.is_invex(user):
         ctx.reply(N.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
         return False
     if channel.is_banned(user) and not invited:

@@ -73,8 +73,9 @@ Reads or moves your read marker for a channel or nick (capability draft/read-mar
     "MODE": """MODE <nick> [+|-modes]
 MODE <#channel> [+|-modes [arguments]]
 Shows or changes modes. User modes: +i invisible, +B bot, +w receive WALLOPS,
--o stop being an operator. Channel modes: +n +t +m +i +s, +k key, +l limit, +o/+v nick, +b mask.
-+b without a mask lists the bans.""",
+-o stop being an operator. Channel modes: +n +t +m +i +s, +C (no CTCP but ACTION),
++k key, +l limit, +o/+v nick, +b mask (m:mask mutes), +e mask (ban exception),
++I mask (invite exception). +b, +e or +I without a mask lists them.""",
     "MONITOR": """MONITOR + <nick>[,<nick>...] | - <nick>[,<nick>...] | C | L | S
 Watches nicks: you are told (730/731) when they come online or leave.
 + adds, - removes, C clears, L lists, S shows who is online now.""",

@@ -19,8 +19,8 @@ from ..context import VERSION, Context
 from ..state import Channel, User, status_prefix
 
 USER_MODES = "Biow"
-CHANNEL_MODES = "biklmnostv"
-PARAM_MODES = "bklov"
+CHANNEL_MODES = "CIbeiklmnostv"
+PARAM_MODES = "Ibeklov"
 
 __all__ = ["VERSION"]
 
@@ -34,15 +34,18 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "BOT": "B",
         "CASEMAPPING": CASEMAPPING,
         "CHANLIMIT": f"{CHANTYPES}:{config.chanlimit}",
-        "CHANMODES": "b,k,l,imnst",
+        "CHANMODES": "beI,k,l,Cimnst",
         "CHATHISTORY": config.chathistory_limit,
         "CHANNELLEN": config.channellen,
         "CHANTYPES": CHANTYPES,
         "ELIST": "CMNTU",
+        "EXCEPTS": "e",
+        "EXTBAN": ",m",
         "HOSTLEN": 64,
+        "INVEX": "I",
         "KICKLEN": config.kicklen,
         "KNOCK": None,
-        "MAXLIST": f"b:{config.maxlist}",
+        "MAXLIST": f"b:{config.maxlist},e:{config.maxlist},I:{config.maxlist}",
         "MAXTARGETS": t,
         "MODES": config.modes_per_command,
         "MONITOR": config.monitor_limit,

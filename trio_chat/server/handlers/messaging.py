@@ -79,6 +79,10 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 if not quiet:
                     ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
                 continue
+            if text is not None and "C" in channel.modes and _is_ctcp(text):
+                if not quiet:
+                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send CTCP to channel (+C)")
+                continue
             # The channel is named as it was created, whatever case the sender used (``#Lobby`` for ``#LOBBY``).
             shown = status + channel.name
             params = (shown,) if text is None else (shown, text)
@@ -169,6 +173,11 @@ def _keep_for_offline_account(ctx: Context, name: str, text: str, client_tags: d
             f"{record.name} is offline; your messages are kept and {record.name} will see them when logging in",
         )
     return relay
+
+
+def _is_ctcp(text: str) -> bool:
+    """A CTCP other than ACTION (``/me``), which ``+C`` lets through."""
+    return text.startswith("\x01") and not text[1:].upper().startswith("ACTION")
 
 
 def _accepts(user: User, verb: str) -> bool:
