@@ -29,6 +29,7 @@ from .handlers import (
     nickserv,
     oper,
     registration,
+    rename,
 )
 from .state import Network, User
 
@@ -78,6 +79,7 @@ COMMANDS: dict[str, Command] = {
     "KICK": Command(channels.handle_kick, 2),
     "INVITE": Command(channels.handle_invite),
     "KNOCK": Command(channels.handle_knock, 1),
+    "RENAME": Command(rename.handle_rename, 2),
     "MODE": Command(modes.handle_mode, 1),
     # history
     "CHATHISTORY": Command(history.handle_chathistory, 1),

@@ -8,6 +8,7 @@ the current change is complete.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import random
@@ -913,6 +914,32 @@ class Network:
         user.channels.pop(channel.folded, None)
         if not channel.members and not channel.persistent:
             del self.channels[channel.folded]
+
+    def rename_channel(self, channel: Channel, name: str) -> str:
+        """``channel`` is called ``name`` from now on (draft/channel-rename), here and in the store: its
+        members' channel lists, its replay ring and read markers follow.  Returns the old folded name.  Telling
+        the members is the caller's (each gets RENAME or a PART and JOIN, by capability)."""
+        old = channel.folded
+        folded = casefold(name)
+        del self.channels[old]
+        channel.name, channel.folded = name, folded
+        self.channels[folded] = channel
+        for member in channel.members:
+            member.channels.pop(old, None)
+            member.channels[folded] = channel
+        ring = self.recent.pop(old, None)
+        if ring is not None:
+            moved = (dataclasses.replace(m, target=name, folded=folded) for m in ring)
+            self.recent[folded] = deque(moved, maxlen=ring.maxlen)
+        for targets in self.markers.values():
+            if old in targets:
+                targets[folded] = targets.pop(old)
+        if channel.persistent and self.history is not None:
+            try:
+                self.history.rename_channel_nowait(old, channel.record())
+            except StoreError as exc:
+                log.error("channel %s: the rename was not stored: %s", name, exc)
+        return old
 
     def set_topic(self, user: User, channel: Channel, topic: str) -> None:
         channel.topic = topic

@@ -49,7 +49,7 @@ def handle_join(ctx: Context, msg: Message) -> None:
             continue
         channel = ctx.network.join(user, name)
         marker_on_join(ctx.network, user, channel)
-        _send_topic(ctx, channel, on_join=True)
+        send_topic(ctx, channel, on_join=True)
         names_lines(ctx, channel)
         replay_on_join(ctx, channel)
 
@@ -72,7 +72,7 @@ def _may_join(ctx: Context, channel: Channel, key: str) -> bool:
     return True
 
 
-def _send_topic(ctx: Context, channel: Channel, *, on_join: bool = False) -> None:
+def send_topic(ctx: Context, channel: Channel, *, on_join: bool = False) -> None:
     if not channel.topic:
         if not on_join:
             ctx.reply(N.RPL_NOTOPIC, channel.name, "No topic is set")
@@ -102,7 +102,7 @@ def handle_topic(ctx: Context, msg: Message) -> None:
         if not inside and "s" in channel.modes:
             ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         else:
-            _send_topic(ctx, channel)
+            send_topic(ctx, channel)
         return
     if not inside:
         ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")

@@ -112,6 +112,10 @@ Deletes a message from history and from the screens of clients with
 draft/message-redaction (its sender or a channel operator).""",
     "REGISTER": """REGISTER <account|*> <email|*> <password>
 Registers your nick as an account and logs you in to it (draft/account-registration).""",
+    "RENAME": """RENAME <#old> <#new> [reason]
+Renames a channel you operate, keeping its members, modes, topic and history
+(draft/channel-rename). Members without the capability see a PART from the old
+name and a JOIN to the new one.""",
     "SETNAME": """SETNAME <realname>
 Changes your realname (capability setname).""",
     "STATS": """STATS <letter>
