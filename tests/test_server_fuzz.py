@@ -42,6 +42,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from tests.helpers import FAST, IRCTestClient
 from trio_chat.protocol import Message, caps, casefold
+from trio_chat.protocol.casemap import unique
 from trio_chat.protocol.names import is_channel_name, is_valid_nick
 from trio_chat.server.app import Server
 from trio_chat.server.session import Session
@@ -541,7 +542,8 @@ class ServerFuzz(RuleBasedStateMachine):
         await self._settle(peer)
 
     async def _talk(self, sender: Peer, verb: str, targets: list[str]) -> None:
-        """Send a message and check that everyone it was for received it, once for each time they were named.
+        """Send a message and check that everyone it was for received it, once for each target that names them (a
+        target named twice, in any case, counts once).
 
         Only the sender acts during a step, so what the state says before its line is handled decides who
         gets it: the members of each channel it may speak in (not the sender: it gets its echo-message copy
@@ -554,7 +556,7 @@ class ServerFuzz(RuleBasedStateMachine):
         me = sender.session.user if sender.session is not None else None
         expected = dict.fromkeys(self.peers, 0)
         if me is not None and me.registered:
-            for target in targets:
+            for target in unique(targets):
                 if is_channel_name(target):
                     channel = network.find_channel(target)
                     if channel is None or not channel.can_speak(me):

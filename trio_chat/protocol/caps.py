@@ -24,6 +24,8 @@ ACCOUNT_NOTIFY = "account-notify"
 ACCOUNT_REGISTRATION = "draft/account-registration"
 READ_MARKER = "draft/read-marker"
 EXTENDED_MONITOR = "extended-monitor"
+CHANNEL_RENAME = "draft/channel-rename"
+"""RENAME (a draft): members with it get ``RENAME #old #new :reason``, others a PART and a JOIN."""
 DRAFT_EXTENDED_MONITOR = "draft/extended-monitor"
 """The name extended-monitor had before it was ratified, still requested by some clients and irctest."""
 
@@ -35,6 +37,7 @@ SUPPORTED: dict[str, str] = {
     AWAY_NOTIFY: "",
     BATCH: "",
     CAP_NOTIFY: "",
+    CHANNEL_RENAME: "",
     CHATHISTORY: "",
     DRAFT_EXTENDED_MONITOR: "",
     ECHO_MESSAGE: "",

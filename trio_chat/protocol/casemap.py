@@ -17,3 +17,16 @@ _RFC1459 = str.maketrans(
 def casefold(name: str) -> str:
     """Fold a nick or channel name for comparison under rfc1459 case-mapping."""
     return name.translate(_RFC1459)
+
+
+def unique(names: list[str]) -> list[str]:
+    """``names`` without empty ones and without repeats (by case-folded name), in order: ``bob,Bob`` is one
+    target."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        folded = casefold(name)
+        if name and folded not in seen:
+            seen.add(folded)
+            out.append(name)
+    return out

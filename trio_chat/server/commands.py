@@ -19,6 +19,7 @@ from .handlers import (
     accounts,
     channels,
     chanserv,
+    help,
     history,
     info,
     markers,
@@ -28,6 +29,7 @@ from .handlers import (
     nickserv,
     oper,
     registration,
+    rename,
 )
 from .state import Network, User
 
@@ -75,7 +77,9 @@ COMMANDS: dict[str, Command] = {
     "NAMES": Command(channels.handle_names),
     "LIST": Command(channels.handle_list),
     "KICK": Command(channels.handle_kick, 2),
-    "INVITE": Command(channels.handle_invite, 2),
+    "INVITE": Command(channels.handle_invite),
+    "KNOCK": Command(channels.handle_knock, 1),
+    "RENAME": Command(rename.handle_rename, 2),
     "MODE": Command(modes.handle_mode, 1),
     # history
     "CHATHISTORY": Command(history.handle_chathistory, 1),
@@ -93,13 +97,17 @@ COMMANDS: dict[str, Command] = {
     "TIME": Command(info.handle_time),
     "INFO": Command(info.handle_info),
     "ADMIN": Command(info.handle_admin),
+    "LINKS": Command(info.handle_links),
     "MONITOR": Command(monitor.handle_monitor, 1),
+    "HELP": Command(help.handle_help),
+    "HELPOP": Command(help.handle_help),
     # operators
     "OPER": Command(oper.handle_oper, 1),
     "KILL": Command(oper.handle_kill, 1),
     "KLINE": Command(oper.handle_kline, 1),
     "UNKLINE": Command(oper.handle_unkline, 1),
     "STATS": Command(oper.handle_stats),
+    "WALLOPS": Command(oper.handle_wallops),
 }
 
 

@@ -48,6 +48,8 @@ class ServerConfig:
     """PEM private key for TLS; reloaded on SIGHUP."""
     server_name: str = "trio-chat.local"
     network_name: str = "TrioChat"
+    server_info: str = "trio-chat IRC server"
+    """What LINKS says about this server (its description)."""
     motd: str | None = None
     """Path of the message-of-the-day file; none means 422 ERR_NOMOTD."""
     password: str | None = None

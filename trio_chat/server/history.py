@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeAlias, TypeVar
 
 from .accounts import AccountRecord
@@ -157,6 +157,10 @@ class ChannelRecord:
     limit: int | None = None
     bans: tuple[tuple[str, str, int], ...] = ()
     """``(mask, set by, Unix seconds)`` in the order they were set."""
+    excepts: tuple[tuple[str, str, int], ...] = ()
+    """Ban exceptions (``+e``), as :attr:`bans`."""
+    invexes: tuple[tuple[str, str, int], ...] = ()
+    """Invite exceptions (``+I``), as :attr:`bans`."""
     founder: str | None = None
     """The account that registered it with ChanServ (as registered), or None: not registered."""
     registered: int = 0
@@ -257,6 +261,11 @@ class HistoryStore(Protocol):
 
     def delete_channel(self, folded: str) -> None:
         """Forget a channel's record (no error if there is none)."""
+        ...
+
+    def rename_channel(self, old: str, record: ChannelRecord) -> None:
+        """The channel ``old`` (folded) is now ``record.name``: its messages (target and folded name), read
+        markers and record move to the new name, in one transaction; ``record`` replaces the old record."""
         ...
 
     def load_channels(self) -> list[ChannelRecord]:
@@ -538,6 +547,17 @@ class MemoryHistory:
     def delete_channel(self, folded: str) -> None:
         self._channels.pop(folded, None)
 
+    def rename_channel(self, old: str, record: ChannelRecord) -> None:
+        ring = self._rings.pop(old, None)
+        if ring is not None:
+            moved = [replace(m, target=record.name, folded=record.folded) for m in ring]
+            self._rings[record.folded] = deque(moved, maxlen=ring.maxlen)
+            self._by_msgid.update((m.msgid, m) for m in moved)
+        for account, target in [k for k in self._markers if k[1] == old]:
+            self._markers[(account, record.folded)] = self._markers.pop((account, target))
+        self._channels.pop(old, None)
+        self._channels[record.folded] = record
+
     def load_channels(self) -> list[ChannelRecord]:
         return [self._channels[k] for k in sorted(self._channels)]
 
@@ -581,6 +601,10 @@ class HistoryService(Protocol):
     def save_channel_nowait(self, record: ChannelRecord) -> None: ...
 
     def delete_channel_nowait(self, folded: str) -> None: ...
+
+    def rename_channel_nowait(self, old: str, record: ChannelRecord) -> None:
+        """Queue :meth:`HistoryStore.rename_channel` after every append made before; failures are logged."""
+        ...
 
     def save_account_nowait(self, record: AccountRecord) -> None:
         """Queue a write of an account record; failures are logged."""

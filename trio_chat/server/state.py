@@ -8,6 +8,7 @@ the current change is complete.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import random
@@ -182,6 +183,8 @@ class User:
     """With several nodes, for a user of this node: channel (folded) -> the position in the network's log at
     which they joined it.  A channel message from another node is delivered to those who had joined it when it
     was sent (see ``cluster/replica.py``)."""
+    knocks: dict[str, float] | None = None
+    """KNOCK: folded channel -> trio time of this user's last KNOCK there, recent ones only; None while empty."""
 
     @property
     def source(self) -> str:
@@ -209,9 +212,24 @@ class SaslExchange:
 
 @dataclass(frozen=True, slots=True)
 class Ban:
+    """An entry of a channel's ``+b``, ``+e`` or ``+I`` list."""
+
     mask: str
     setter: str
     time: int
+
+
+MUTE_PREFIX = "m:"
+"""The mute extban (``EXTBAN=,m``, as ergo and InspIRCd write it): ``+b m:nick!user@host``."""
+
+
+def _matches_any(masks: list[Ban], source: str, prefix: str, *, mute: bool) -> bool:
+    """Whether a mask of ``masks`` with (``mute``) or without the ``prefix`` matches ``source``."""
+    for ban in masks:
+        mask = ban.mask
+        if mask.startswith(prefix) == mute and mask_matches(mask[len(prefix) :] if mute else mask, source):
+            return True
+    return False
 
 
 @dataclass(eq=False, slots=True)
@@ -228,6 +246,11 @@ class Channel:
     key: str | None = None
     limit: int | None = None
     bans: list[Ban] = field(default_factory=list)
+    """``+b``: a mask bans from joining (and speaking); ``m:mask`` (the mute extban) only from speaking."""
+    excepts: list[Ban] = field(default_factory=list)
+    """``+e``: a mask exempts from the bans, ``m:mask`` from the mutes."""
+    invexes: list[Ban] = field(default_factory=list)
+    """``+I``: a mask lets its matches join while the channel is invite-only (``+i``)."""
     invited: set[str] = field(default_factory=set)
     persistent: bool = False
     """It has stored history: it stays (and keeps its topic and modes) when its last member leaves, and across
@@ -243,6 +266,8 @@ class Channel:
     """When it was registered, Unix seconds."""
     ops: tuple[str, ...] = ()
     """Folded account names that get operator status on joining (``CS AMODE +o``), besides the founder."""
+    knocked: float | None = None
+    """Trio time of the last KNOCK delivered to this channel's operators."""
 
     def record(self) -> ChannelRecord:
         """What the store keeps of this channel."""
@@ -257,6 +282,8 @@ class Channel:
             key=self.key,
             limit=self.limit,
             bans=tuple((b.mask, b.setter, b.time) for b in self.bans),
+            excepts=tuple((b.mask, b.setter, b.time) for b in self.excepts),
+            invexes=tuple((b.mask, b.setter, b.time) for b in self.invexes),
             founder=self.founder,
             registered=self.registered,
             ops=self.ops,
@@ -276,6 +303,8 @@ class Channel:
             key=record.key,
             limit=record.limit,
             bans=[Ban(mask, setter, time) for mask, setter, time in record.bans],
+            excepts=[Ban(mask, setter, time) for mask, setter, time in record.excepts],
+            invexes=[Ban(mask, setter, time) for mask, setter, time in record.invexes],
             persistent=True,
             founder=record.founder,
             registered=record.registered,
@@ -299,17 +328,33 @@ class Channel:
 
     def can_speak(self, user: User) -> bool:
         status = self.members.get(user)
-        if status is None:
-            return not ("n" in self.modes or "m" in self.modes) and not self.is_banned(user)
         if status:
-            return True
-        return "m" not in self.modes and not self.is_banned(user)
+            return True  # voice or operator: past +m, bans and mutes
+        if status is None and "n" in self.modes:
+            return False
+        return "m" not in self.modes and not self.is_banned(user) and not self.is_muted(user)
 
     def is_banned(self, user: User) -> bool:
-        if not self.bans:
-            return False
+        """A ``+b`` mask (not a mute) matches ``user`` and no ``+e`` mask exempts them."""
+        return bool(self.bans) and self._listed(self.bans, user.source, MUTE_PREFIX, mute=False)
+
+    def is_muted(self, user: User) -> bool:
+        """A ``+b m:mask`` matches ``user`` and no ``+e m:mask`` exempts them: they may join, not speak."""
+        return bool(self.bans) and self._listed(self.bans, user.source, MUTE_PREFIX, mute=True)
+
+    def is_invex(self, user: User) -> bool:
+        """A ``+I`` mask matches ``user``: they may join past ``+i``."""
         source = user.source
-        return any(mask_matches(b.mask, source) for b in self.bans)
+        return any(mask_matches(b.mask, source) for b in self.invexes)
+
+    def _listed(self, masks: list[Ban], source: str, prefix: str, *, mute: bool) -> bool:
+        if not _matches_any(masks, source, prefix, mute=mute):
+            return False
+        return not _matches_any(self.excepts, source, prefix, mute=mute)
+
+    def mask_list(self, letter: str) -> list[Ban]:
+        """The list of the mode ``letter``: ``b``, ``e`` or ``I``."""
+        return self.bans if letter == "b" else self.excepts if letter == "e" else self.invexes
 
     def mode_string(self, *, show_key: bool) -> tuple[str, ...]:
         letters = "".join(sorted(self.modes))
@@ -941,6 +986,32 @@ class Network:
         user.channels.pop(channel.folded, None)
         if not channel.members and not channel.persistent:
             del self.channels[channel.folded]
+
+    def rename_channel(self, channel: Channel, name: str) -> str:
+        """``channel`` is called ``name`` from now on (draft/channel-rename), here and in the store: its
+        members' channel lists, its replay ring and read markers follow.  Returns the old folded name.  Telling
+        the members is the caller's (each gets RENAME or a PART and JOIN, by capability)."""
+        old = channel.folded
+        folded = casefold(name)
+        del self.channels[old]
+        channel.name, channel.folded = name, folded
+        self.channels[folded] = channel
+        for member in channel.members:
+            member.channels.pop(old, None)
+            member.channels[folded] = channel
+        ring = self.recent.pop(old, None)
+        if ring is not None:
+            moved = (dataclasses.replace(m, target=name, folded=folded) for m in ring)
+            self.recent[folded] = deque(moved, maxlen=ring.maxlen)
+        for targets in self.markers.values():
+            if old in targets:
+                targets[folded] = targets.pop(old)
+        if channel.persistent and self.history is not None:
+            try:
+                self.history.rename_channel_nowait(old, channel.record())
+            except StoreError as exc:
+                log.error("channel %s: the rename was not stored: %s", name, exc)
+        return old
 
     def set_topic(self, user: User, channel: Channel, topic: str) -> None:
         channel.topic = topic

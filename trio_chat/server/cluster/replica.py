@@ -75,6 +75,9 @@ REPLICATED = frozenset(
         "CHANSERV",
         "REGISTER",
         "AUTHENTICATE",
+        "RENAME",
+        "KNOCK",
+        "WALLOPS",
     }
 )
 """Commands of registered users that change the network state: they go through the log."""

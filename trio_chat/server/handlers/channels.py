@@ -1,13 +1,17 @@
-"""JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE."""
+"""JOIN, PART, TOPIC, NAMES, LIST, KICK, INVITE, KNOCK."""
 
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass, field
+
+import trio
 
 from ...protocol import caps
 from ...protocol import numerics as N
+from ...protocol.casemap import casefold, unique
 from ...protocol.message import Message
-from ...protocol.names import is_valid_channel
+from ...protocol.names import glob_matches, is_valid_channel
 from ..context import Context
 from ..state import Channel
 from .history import replay_on_join
@@ -45,7 +49,7 @@ def handle_join(ctx: Context, msg: Message) -> None:
             continue
         channel = ctx.network.join(user, name)
         marker_on_join(ctx.network, user, channel)
-        _send_topic(ctx, channel, on_join=True)
+        send_topic(ctx, channel, on_join=True)
         names_lines(ctx, channel)
         replay_on_join(ctx, channel)
 
@@ -59,7 +63,7 @@ def _may_join(ctx: Context, channel: Channel, key: str) -> bool:
     if channel.limit is not None and len(channel.members) >= channel.limit and not invited:
         ctx.reply(N.ERR_CHANNELISFULL, channel.name, "Cannot join channel (+l)")
         return False
-    if "i" in channel.modes and not invited:
+    if "i" in channel.modes and not invited and not channel.is_invex(user):
         ctx.reply(N.ERR_INVITEONLYCHAN, channel.name, "Cannot join channel (+i)")
         return False
     if channel.is_banned(user) and not invited:
@@ -68,7 +72,7 @@ def _may_join(ctx: Context, channel: Channel, key: str) -> bool:
     return True
 
 
-def _send_topic(ctx: Context, channel: Channel, *, on_join: bool = False) -> None:
+def send_topic(ctx: Context, channel: Channel, *, on_join: bool = False) -> None:
     if not channel.topic:
         if not on_join:
             ctx.reply(N.RPL_NOTOPIC, channel.name, "No topic is set")
@@ -98,7 +102,7 @@ def handle_topic(ctx: Context, msg: Message) -> None:
         if not inside and "s" in channel.modes:
             ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
         else:
-            _send_topic(ctx, channel)
+            send_topic(ctx, channel)
         return
     if not inside:
         ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
@@ -109,55 +113,118 @@ def handle_topic(ctx: Context, msg: Message) -> None:
 
 
 def handle_names(ctx: Context, msg: Message) -> None:
+    """``NAMES #a,#b``: the names of each channel named (up to ``max_targets``, each once; secret channels only
+    to their members), then one 366 naming what was asked, as RFC 1459 and 2812 answer it."""
     if not msg.params or not msg.params[0]:
         ctx.reply(N.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
-    for name in msg.params[0].split(","):
+    for name in unique(msg.params[0].split(","))[: ctx.config.max_targets]:
         channel = ctx.network.find_channel(name)
-        if channel is None or ("s" in channel.modes and ctx.user not in channel.members):
-            ctx.reply(N.RPL_ENDOFNAMES, name, "End of /NAMES list")
-        else:
-            names_lines(ctx, channel)
+        if channel is not None and ("s" not in channel.modes or ctx.user in channel.members):
+            names_lines(ctx, channel, end=False)
+    ctx.reply(N.RPL_ENDOFNAMES, msg.params[0], "End of /NAMES list")
+
+
+NO_BOUNDS = (-1.0, float("inf"))
+
+
+@dataclass(slots=True)
+class ListFilter:
+    """What ``LIST`` asks for (ELIST=CMNTU): channel names or masks (M), masks to leave out (N), and open bounds
+    on the user count (U), on how long ago the channel was created (C) and its topic set (T), in seconds."""
+
+    masks: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    bounds: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """``""`` (users), ``"C"`` or ``"T"`` -> (low, high), both excluded."""
+
+    @classmethod
+    def parse(cls, text: str) -> ListFilter:
+        """Items separated by commas: ``>n`` / ``<n`` users; ``C>n`` / ``C<n`` created more / less than n minutes
+        ago; ``T>n`` / ``T<n`` topic set more / less than n minutes ago (a channel without a topic never
+        matches a T condition); ``!mask``; anything else a channel name or mask.  A condition whose number is
+        no number is ignored, as other servers do (no numeric is defined for it)."""
+        f = cls()
+        for item in text.split(","):
+            kind = item[0] if item[:1] in ("C", "T") and item[1:2] in ("<", ">") else ""
+            op, number = item[len(kind) : len(kind) + 1], item[len(kind) + 1 :]
+            if op in ("<", ">"):
+                if number.isascii() and number.isdigit():
+                    value = int(number) * (60 if kind else 1)
+                    low, high = f.bounds.get(kind, NO_BOUNDS)
+                    f.bounds[kind] = (value, high) if op == ">" else (low, value)
+            elif item[:1] == "!" and len(item) > 1:
+                f.excluded.append(casefold(item[1:]))
+            elif item:
+                f.masks.append(item)
+        return f
+
+    def matches(self, channel: Channel, now: float) -> bool:
+        for kind, (low, high) in self.bounds.items():
+            if kind == "":
+                value = float(len(channel.members))
+            elif kind == "C":
+                value = now - channel.created
+            elif not channel.topic:
+                return False
+            else:
+                value = now - channel.topic_time
+            if not low < value < high:
+                return False
+        return not any(glob_matches(mask, channel.folded) for mask in self.excluded)
 
 
 def handle_list(ctx: Context, msg: Message) -> None:
-    """LIST [channels] or LIST with ELIST=U conditions ``>n`` / ``<n`` on the member count."""
+    """LIST [channels, masks or conditions]: see :class:`ListFilter` (ELIST=CMNTU)."""
     network = ctx.network
+    spec = ListFilter.parse(msg.params[0] if msg.params else "")
     wanted: list[Channel]
-    low, high = -1, 1 << 62
-    if msg.params and msg.params[0] and msg.params[0][0] not in "<>":
-        wanted = [c for c in (network.find_channel(n) for n in msg.params[0].split(",")) if c is not None]
+    if spec.masks and not any("*" in m or "?" in m for m in spec.masks):
+        wanted = [c for c in (network.find_channel(n) for n in unique(spec.masks)) if c is not None]
+    elif spec.masks:
+        folded = [casefold(m) for m in spec.masks]
+        wanted = [c for c in network.channels.values() if any(glob_matches(m, c.folded) for m in folded)]
     else:
         wanted = list(network.channels.values())
-        for cond in msg.params[0].split(",") if msg.params else []:
-            if cond[:1] == ">" and cond[1:].isdigit():
-                low = int(cond[1:])
-            elif cond[:1] == "<" and cond[1:].isdigit():
-                high = int(cond[1:])
+    now = network.clock()
     ctx.reply(N.RPL_LISTSTART, "Channel", "Users  Name")
     for channel in wanted:
-        count = len(channel.members)
-        if not low < count < high:
+        if not spec.matches(channel, now):
             continue
         if "s" in channel.modes and ctx.user not in channel.members:
             continue
         modes = " ".join(channel.mode_string(show_key=False))
-        ctx.reply(N.RPL_LIST, channel.name, str(count), f"[{modes}] {channel.topic}")
+        ctx.reply(N.RPL_LIST, channel.name, str(len(channel.members)), f"[{modes}] {channel.topic}")
     ctx.reply(N.RPL_LISTEND, "End of /LIST")
 
 
 def handle_kick(ctx: Context, msg: Message) -> None:
-    channel = _channel_or_error(ctx, msg.params[0])
-    if channel is None:
-        return
-    if ctx.user not in channel.members:
-        ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
-        return
-    if not channel.is_op(ctx.user):
-        ctx.reply(N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    """``KICK #chan a,b,c [reason]`` (up to ``max_targets`` nicks; more are dropped silently, as modern.ircdocs
+    allows), or ``KICK #a,#b a,b``: each channel with the nick in the same place.  A KICK to the members names
+    one channel and one nick."""
+    channels = msg.params[0].split(",")
+    nicks = [n for n in msg.params[1].split(",") if n][: ctx.config.max_targets]
+    if not nicks or (len(channels) != 1 and len(channels) != len(nicks)):
+        ctx.need_more_params("KICK")
         return
     reason = (msg.params[2] if len(msg.params) > 2 and msg.params[2] else ctx.user.nick)[: ctx.config.kicklen]
-    for nick in msg.params[1].split(","):
+    pairs = [(channels[0], nick) for nick in nicks] if len(channels) == 1 else list(zip(channels, nicks, strict=True))
+    refused: set[str] = set()
+    for name, nick in pairs:
+        if casefold(name) in refused:
+            continue
+        channel = _channel_or_error(ctx, name)
+        if channel is None:
+            refused.add(casefold(name))
+            continue
+        if ctx.user not in channel.members:
+            ctx.reply(N.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+            refused.add(channel.folded)
+            continue
+        if not channel.is_op(ctx.user):
+            ctx.reply(N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+            refused.add(channel.folded)
+            continue
         target = ctx.network.find_user(nick)
         if target is None or target not in channel.members:
             ctx.reply(N.ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel")
@@ -166,6 +233,16 @@ def handle_kick(ctx: Context, msg: Message) -> None:
 
 
 def handle_invite(ctx: Context, msg: Message) -> None:
+    """``INVITE <nick> <#channel>``; ``INVITE`` alone lists the channels you are invited to (336, 337)."""
+    if not msg.params:
+        for invited_to in ctx.network.channels.values():
+            if ctx.user.folded in invited_to.invited:
+                ctx.reply(N.RPL_INVITELIST, invited_to.name)
+        ctx.reply(N.RPL_ENDOFINVITELIST, "End of /INVITE list")
+        return
+    if len(msg.params) < 2:
+        ctx.need_more_params("INVITE")
+        return
     nick, name = msg.params[0], msg.params[1]
     target = ctx.network.find_user(nick)
     if target is None:
@@ -194,3 +271,49 @@ def handle_invite(ctx: Context, msg: Message) -> None:
     if channel is not None:
         notify = [m for m, s in channel.members.items() if "o" in s and m.has(caps.INVITE_NOTIFY)]
         network.deliver_all(notify, relay, skip=ctx.user)
+
+
+KNOCK_INTERVAL = 60.0
+"""Seconds between two KNOCKs of one user on one channel (Solanum's ``knock_delay`` is 5 minutes)."""
+KNOCK_CHANNEL_INTERVAL = 10.0
+"""Seconds between two KNOCKs delivered to one channel, whoever knocks: clones cannot flood its operators
+(Solanum's ``knock_delay_channel`` is 60 s)."""
+
+
+def handle_knock(ctx: Context, msg: Message) -> None:
+    """``KNOCK <#channel> [message]``: ask the operators of a channel one cannot join (+i, or full) for an
+    invitation: 710 to them, 711 to the knocker; 713 if the channel is open, 714 if one is in it, 712 when
+    knocking too often (per user and channel, and per channel), 404 when banned or the channel is secret, as in
+    Solanum."""
+    user, network = ctx.user, ctx.network
+    channel = _channel_or_error(ctx, msg.params[0])
+    if channel is None:
+        return
+    if user in channel.members:
+        ctx.reply(N.ERR_KNOCKONCHAN, channel.name, "You are already on that channel")
+        return
+    full = channel.limit is not None and len(channel.members) >= channel.limit
+    if "i" not in channel.modes and not full:
+        ctx.reply(N.ERR_CHANOPEN, channel.name, "Channel is open")
+        return
+    if channel.is_banned(user) or "s" in channel.modes:
+        ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot knock on this channel")
+        return
+    now = trio.current_time()
+    knocks = {f: t for f, t in (user.knocks or {}).items() if now - t < KNOCK_INTERVAL}
+    user.knocks = knocks or None
+    if channel.folded in knocks:
+        ctx.reply(N.ERR_TOOMANYKNOCK, channel.name, "Too many KNOCKs (user)")
+        return
+    if channel.knocked is not None and now - channel.knocked < KNOCK_CHANNEL_INTERVAL:
+        ctx.reply(N.ERR_TOOMANYKNOCK, channel.name, "Too many KNOCKs (channel)")
+        return
+    knocks[channel.folded] = now
+    user.knocks = knocks
+    channel.knocked = now
+    text = msg.params[1] if len(msg.params) > 1 and msg.params[1] else ""
+    said = f"has asked for an invite: {text}" if text else "has asked for an invite"
+    # As Solanum and InspIRCd send it: a numeric to the channel's operators, addressed to the channel.
+    knock = Message(N.RPL_KNOCK, (channel.name, channel.name, user.source, said), ctx.server_name)
+    network.deliver_all([m for m, s in channel.members.items() if "o" in s], network.relay(knock))
+    ctx.reply(N.RPL_KNOCKDLVR, channel.name, "Your KNOCK has been delivered")

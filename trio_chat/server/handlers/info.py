@@ -1,5 +1,5 @@
-"""Queries about the server and its users: ISUPPORT, LUSERS, MOTD, VERSION, TIME, INFO, ADMIN, WHO, WHOIS,
-WHOWAS, ISON, USERHOST."""
+"""Queries about the server and its users: ISUPPORT, LUSERS, MOTD, VERSION, TIME, INFO, ADMIN, LINKS, WHO,
+WHOIS, WHOWAS, ISON, USERHOST."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from ..config import ServerConfig
 from ..context import VERSION, Context
 from ..state import Channel, User, status_prefix
 
-USER_MODES = "Bio"
-CHANNEL_MODES = "biklmnostv"
-PARAM_MODES = "bklov"
+USER_MODES = "Biow"
+CHANNEL_MODES = "CIbeiklmnostv"
+PARAM_MODES = "Ibeklov"
 
 __all__ = ["VERSION"]
 
@@ -34,14 +34,18 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "BOT": "B",
         "CASEMAPPING": CASEMAPPING,
         "CHANLIMIT": f"{CHANTYPES}:{config.chanlimit}",
-        "CHANMODES": "b,k,l,imnst",
+        "CHANMODES": "beI,k,l,Cimnst",
         "CHATHISTORY": config.chathistory_limit,
         "CHANNELLEN": config.channellen,
         "CHANTYPES": CHANTYPES,
-        "ELIST": "U",
+        "ELIST": "CMNTU",
+        "EXCEPTS": "e",
+        "EXTBAN": ",m",
         "HOSTLEN": 64,
+        "INVEX": "I",
         "KICKLEN": config.kicklen,
-        "MAXLIST": f"b:{config.maxlist}",
+        "KNOCK": None,
+        "MAXLIST": f"b:{config.maxlist},e:{config.maxlist},I:{config.maxlist}",
         "MAXTARGETS": t,
         "MODES": config.modes_per_command,
         "MONITOR": config.monitor_limit,
@@ -52,7 +56,7 @@ def isupport_tokens(config: ServerConfig) -> list[list[str]]:
         "PREFIX": "(ov)@+",
         "SAFELIST": None,
         "STATUSMSG": "@+",
-        "TARGMAX": f"JOIN:,KICK:1,NAMES:1,NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1,ISON:,USERHOST:5",
+        "TARGMAX": f"JOIN:,KICK:{t},NAMES:{t},NOTICE:{t},PART:,PRIVMSG:{t},TAGMSG:{t},WHOIS:1,ISON:,USERHOST:5",
         "TOPICLEN": config.topiclen,
         "USERLEN": config.userlen,
         "UTF8ONLY": None,
@@ -135,6 +139,19 @@ def handle_admin(ctx: Context, msg: Message) -> None:
         ctx.reply(N.RPL_ADMINLOC1, f"{ctx.config.network_name} chat server")
         ctx.reply(N.RPL_ADMINLOC2, "Run with trio-chat serve")
         ctx.reply(N.RPL_ADMINEMAIL, f"admin@{ctx.config.server_name}")
+
+
+def handle_links(ctx: Context, msg: Message) -> None:
+    """``LINKS [[server] mask]``: the servers of the network whose name matches ``mask``: this one (364), then
+    365.  A ``server`` to ask that is not this one gets 402."""
+    if len(msg.params) > 1 and not mask_matches(msg.params[0], ctx.config.server_name):
+        ctx.reply(N.ERR_NOSUCHSERVER, msg.params[0], "No such server")
+        return
+    mask = msg.params[-1] if msg.params and msg.params[-1] else "*"
+    name = ctx.config.server_name
+    if mask_matches(mask, name):
+        ctx.reply(N.RPL_LINKS, name, name, f"0 {ctx.config.server_info}")
+    ctx.reply(N.RPL_ENDOFLINKS, mask, "End of /LINKS list")
 
 
 # ---- users --------------------------------------------------------------------------------------------------
@@ -356,8 +373,8 @@ def handle_userhost(ctx: Context, msg: Message) -> None:
     ctx.reply(N.RPL_USERHOST, " ".join(replies))
 
 
-def names_lines(ctx: Context, channel: Channel) -> None:
-    """RPL_NAMREPLY lines for ``channel``, split to fit 512 bytes, then RPL_ENDOFNAMES."""
+def names_lines(ctx: Context, channel: Channel, *, end: bool = True) -> None:
+    """RPL_NAMREPLY lines for ``channel``, split to fit 512 bytes, then (with ``end``) RPL_ENDOFNAMES."""
     viewer = ctx.user
     multi = viewer.has(caps.MULTI_PREFIX)
     full = viewer.has(caps.USERHOST_IN_NAMES)
@@ -380,4 +397,5 @@ def names_lines(ctx: Context, channel: Channel) -> None:
         size += len(entry) + 1
     if chunk:
         ctx.reply(N.RPL_NAMREPLY, symbol, channel.name, " ".join(chunk))
-    ctx.reply(N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+    if end:
+        ctx.reply(N.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...protocol import caps
 from ...protocol import numerics as N
-from ...protocol.casemap import casefold
+from ...protocol.casemap import casefold, unique
 from ...protocol.message import Message
 from ...protocol.names import is_channel_name
 from ..context import Context
@@ -47,7 +47,7 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 ctx.reply(N.ERR_NOTEXTTOSEND, "No text to send")
             return
         text = msg.params[1]
-    targets = [t for t in msg.params[0].split(",") if t]
+    targets = unique(msg.params[0].split(","))  # a target named twice gets one copy
     if not targets:
         if not quiet:
             ctx.reply(N.ERR_NORECIPIENT, f"No recipient given ({verb})")
@@ -78,6 +78,10 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             if not channel.can_speak(sender):
                 if not quiet:
                     ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+                continue
+            if text is not None and "C" in channel.modes and _is_ctcp(text):
+                if not quiet:
+                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send CTCP to channel (+C)")
                 continue
             # The channel is named as it was created, whatever case the sender used (``#Lobby`` for ``#LOBBY``).
             shown = status + channel.name
@@ -173,6 +177,11 @@ def _keep_for_offline_account(ctx: Context, name: str, text: str, client_tags: d
             f"{record.name} is offline; your messages are kept and {record.name} will see them when logging in",
         )
     return relay
+
+
+def _is_ctcp(text: str) -> bool:
+    """A CTCP other than ACTION (``/me``), which ``+C`` lets through."""
+    return text.startswith("\x01") and not text[1:].upper().startswith("ACTION")
 
 
 def accepts(user: User, verb: str) -> bool:

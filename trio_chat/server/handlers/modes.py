@@ -1,4 +1,4 @@
-"""MODE for users (+i, +B) and channels (+n +t +m +i +k +l +o +v +b)."""
+"""MODE for users (+i, +B, +w) and channels (+n +t +m +i +s +C +k +l +o +v +b +e +I)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,23 @@ from ...protocol.casemap import casefold
 from ...protocol.message import Message
 from ...protocol.names import is_channel_name, normalize_mask
 from ..context import Context
-from ..state import Ban, Channel
+from ..state import MUTE_PREFIX, Ban, Channel
 
-FLAG_MODES = "imnst"
-"""Channel modes without a parameter (``s``, secret, is accepted too: it hides the channel from LIST/NAMES)."""
+FLAG_MODES = "Cimnst"
+"""Channel modes without a parameter (``s``, secret, hides the channel from LIST/NAMES; ``C`` refuses CTCP but
+ACTION)."""
+LIST_MODES = "beI"
+"""Modes that hold a list of masks: bans (``m:mask`` mutes), ban exceptions, invite exceptions."""
+LIST_REPLIES = {
+    "b": (N.RPL_BANLIST, N.RPL_ENDOFBANLIST, "End of channel ban list"),
+    "e": (N.RPL_EXCEPTLIST, N.RPL_ENDOFEXCEPTLIST, "End of channel exception list"),
+    "I": (N.RPL_INVEXLIST, N.RPL_ENDOFINVEXLIST, "End of channel invite exception list"),
+}
+"""A list mode's entry numeric, end numeric and end text (modern.ircdocs.horse)."""
 STATUS_MODES = "ov"
-SELF_USER_MODES = "iB"
-"""User modes anyone may set and unset on themselves: ``i`` (invisible) and ``B`` (bot, IRCv3 bot-mode)."""
+SELF_USER_MODES = "iBw"
+"""User modes anyone may set and unset on themselves: ``i`` (invisible), ``B`` (bot, IRCv3 bot-mode) and ``w``
+(receive WALLOPS)."""
 
 
 def handle_mode(ctx: Context, msg: Message) -> None:
@@ -91,14 +101,14 @@ def _channel_mode(ctx: Context, channel: Channel, modestring: str, args: list[st
         if ch in "+-":
             adding = ch == "+"
             continue
-        if ch == "b" and (not args or with_param >= ctx.config.modes_per_command):
+        if ch in LIST_MODES and (not args or with_param >= ctx.config.modes_per_command):
             if not args:
-                _ban_list(ctx, channel)
+                _mask_list(ctx, channel, ch)
             continue
-        if ch not in FLAG_MODES + STATUS_MODES + "bkl":
+        if ch not in FLAG_MODES + STATUS_MODES + LIST_MODES + "kl":
             ctx.reply(N.ERR_UNKNOWNMODE, ch, "is unknown mode char to me")
             continue
-        takes_param = ch in STATUS_MODES + "bk" or (ch == "l" and adding)
+        takes_param = ch in STATUS_MODES + LIST_MODES + "k" or (ch == "l" and adding)
         if takes_param:
             if not args:
                 if ch in "kl" or ch in STATUS_MODES:
@@ -156,15 +166,15 @@ def _channel_mode(ctx: Context, channel: Channel, modestring: str, args: list[st
             elif channel.limit is not None:
                 channel.limit = None
                 applied.append("-l")
-        elif ch == "b":
-            if not arg or arg[0] == ":" or " " in arg:
+        elif ch in LIST_MODES:
+            if not arg or arg[0] == ":" or " " in arg or arg == MUTE_PREFIX:
                 # A mask is shown as a middle parameter (367), so it cannot be empty or start with ":".
-                ctx.reply(N.ERR_INVALIDMODEPARAM, channel.name, "b", arg or "*", "Invalid ban mask")
+                ctx.reply(N.ERR_INVALIDMODEPARAM, channel.name, ch, arg or "*", "Invalid mask")
                 continue
-            mask = normalize_mask(arg)
-            if not _change_ban(ctx, channel, mask, adding):
+            mask = _normalize(arg)
+            if not _change_mask(ctx, channel, ch, mask, adding):
                 continue
-            applied.append(("+" if adding else "-") + "b")
+            applied.append(("+" if adding else "-") + ch)
             applied_args.append(mask)
     if denied:
         ctx.reply(N.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
@@ -174,24 +184,33 @@ def _channel_mode(ctx: Context, channel: Channel, modestring: str, args: list[st
         network.channel_changed(channel)
 
 
-def _change_ban(ctx: Context, channel: Channel, mask: str, adding: bool) -> bool:
+def _normalize(arg: str) -> str:
+    """A list mode's mask completed as servers do (``nick`` -> ``nick!*@*``), the mute prefix kept."""
+    if arg.startswith(MUTE_PREFIX):
+        return MUTE_PREFIX + normalize_mask(arg[len(MUTE_PREFIX) :])
+    return normalize_mask(arg)
+
+
+def _change_mask(ctx: Context, channel: Channel, letter: str, mask: str, adding: bool) -> bool:
+    masks = channel.mask_list(letter)
     folded = casefold(mask)
-    existing = next((b for b in channel.bans if casefold(b.mask) == folded), None)
+    existing = next((b for b in masks if casefold(b.mask) == folded), None)
     if adding:
         if existing is not None:
             return False
-        if len(channel.bans) >= ctx.config.maxlist:
-            ctx.reply(N.ERR_BANLISTFULL, channel.name, "b", "Channel ban list is full")
+        if len(masks) >= ctx.config.maxlist:
+            ctx.reply(N.ERR_BANLISTFULL, channel.name, letter, "Channel list is full")
             return False
-        channel.bans.append(Ban(mask, ctx.user.source, ctx.network.now()))
+        masks.append(Ban(mask, ctx.user.source, ctx.network.now()))
         return True
     if existing is None:
         return False
-    channel.bans.remove(existing)
+    masks.remove(existing)
     return True
 
 
-def _ban_list(ctx: Context, channel: Channel) -> None:
-    for ban in channel.bans:
-        ctx.reply(N.RPL_BANLIST, channel.name, ban.mask, ban.setter, str(ban.time))
-    ctx.reply(N.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+def _mask_list(ctx: Context, channel: Channel, letter: str) -> None:
+    entry, end, text = LIST_REPLIES[letter]
+    for ban in channel.mask_list(letter):
+        ctx.reply(entry, channel.name, ban.mask, ban.setter, str(ban.time))
+    ctx.reply(end, channel.name, text)

@@ -1,4 +1,4 @@
-"""Operators: OPER, KILL, KLINE, UNKLINE.  Every operator action is logged."""
+"""Operators: OPER, KILL, KLINE, UNKLINE, WALLOPS.  Every operator action is logged."""
 
 from __future__ import annotations
 
@@ -57,6 +57,20 @@ def handle_kill(ctx: Context, msg: Message) -> None:
     reason = msg.params[1] if len(msg.params) > 1 and msg.params[1] else "No reason given"
     log.warning("[%d] KILL %s by %s: %s", ctx.user.id, target.source, ctx.user.oper, reason)
     ctx.network.kill(target, f"Killed ({ctx.user.nick} ({reason}))")
+
+
+def handle_wallops(ctx: Context, msg: Message) -> None:
+    """``WALLOPS :text`` (operators): to every user with user mode ``+w``, the sender included if they have it."""
+    if not _is_oper(ctx):
+        return
+    text = msg.params[0] if msg.params else ""
+    if not text:
+        ctx.need_more_params("WALLOPS")
+        return
+    network = ctx.network
+    log.warning("[%d] WALLOPS by %s", ctx.user.id, ctx.user.oper)
+    relay = network.relay(Message("WALLOPS", (text,), ctx.user.source))
+    network.deliver_all([u for u in network.users.values() if "w" in u.modes], relay)
 
 
 def _kline_mask(text: str) -> str:

@@ -65,6 +65,10 @@ class InlineStoreWorker:
     def delete_channel_nowait(self, folded: str) -> None:
         self._store.delete_channel(folded)
 
+    def rename_channel_nowait(self, old: str, record: ChannelRecord) -> None:
+        self._commit()  # the messages appended before are renamed too
+        self._store.rename_channel(old, record)
+
     def save_account_nowait(self, record: AccountRecord) -> None:
         self._store.save_account(record)
 

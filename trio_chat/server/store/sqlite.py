@@ -537,33 +537,23 @@ class SQLiteHistory:
 
     @_translated
     def save_channel(self, record: ChannelRecord) -> None:
-        bans = json.dumps(record.bans, ensure_ascii=False, separators=(",", ":"))
-        ops = json.dumps(record.ops, ensure_ascii=False, separators=(",", ":"))
         with self._transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO channels (folded, name, created, topic, topic_by, topic_time, modes, key,"
-                " user_limit, bans, founder, registered, ops) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.folded,
-                    record.name,
-                    record.created,
-                    record.topic,
-                    record.topic_by,
-                    record.topic_time,
-                    record.modes,
-                    record.key,
-                    record.limit,
-                    bans,
-                    record.founder,
-                    record.registered,
-                    ops,
-                ),
-            )
+            _write_channel(conn, record)
 
     @_translated
     def delete_channel(self, folded: str) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM channels WHERE folded = ?", (folded,))
+
+    @_translated
+    def rename_channel(self, old: str, record: ChannelRecord) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE messages SET folded = ?, target = ? WHERE folded = ?", (record.folded, record.name, old)
+            )
+            conn.execute("UPDATE OR REPLACE read_markers SET target = ? WHERE target = ?", (record.folded, old))
+            conn.execute("DELETE FROM channels WHERE folded = ?", (old,))
+            _write_channel(conn, record)
 
     @_translated
     def load_channels(self) -> list[ChannelRecord]:
@@ -582,7 +572,7 @@ class SQLiteHistory:
                 modes=modes,
                 key=key,
                 limit=limit,
-                bans=tuple((str(mask), str(by), int(when)) for mask, by, when in json.loads(bans)),
+                **_mask_lists(bans),
                 founder=founder,
                 registered=registered,
                 ops=tuple(str(op) for op in json.loads(ops)),
@@ -659,3 +649,46 @@ class SQLiteHistory:
             self._conn.close()
         except sqlite3.Error as exc:
             raise StoreError(f"history database {self.path}: {_reason(exc, self.path)}") from exc
+
+
+MaskEntry = tuple[str, str, int]
+
+
+def _mask_lists_json(record: ChannelRecord) -> str:
+    """A channel's ``+b``, ``+e`` and ``+I`` lists in its ``bans`` column: ``[mask, by, when]`` for a ban (as
+    schema 1 wrote them, so files need no migration), ``[mask, by, when, "e"]`` or ``[…, "I"]`` for the others."""
+    entries: list[list[str | int]] = [[*ban] for ban in record.bans]
+    entries += [[*entry, "e"] for entry in record.excepts]
+    entries += [[*entry, "I"] for entry in record.invexes]
+    return json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+
+
+def _mask_lists(text: str) -> dict[str, tuple[MaskEntry, ...]]:
+    """The ``bans`` column back into :class:`ChannelRecord` fields (``bans``, ``excepts``, ``invexes``)."""
+    lists: dict[str, list[MaskEntry]] = {"b": [], "e": [], "I": []}
+    for mask, by, when, *kind in json.loads(text):
+        lists[str(kind[0]) if kind else "b"].append((str(mask), str(by), int(when)))
+    return {"bans": tuple(lists["b"]), "excepts": tuple(lists["e"]), "invexes": tuple(lists["I"])}
+
+
+def _write_channel(conn: sqlite3.Connection, record: ChannelRecord) -> None:
+    """Insert or replace a channel's record, inside the caller's transaction."""
+    conn.execute(
+        "INSERT OR REPLACE INTO channels (folded, name, created, topic, topic_by, topic_time, modes, key,"
+        " user_limit, bans, founder, registered, ops) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.folded,
+            record.name,
+            record.created,
+            record.topic,
+            record.topic_by,
+            record.topic_time,
+            record.modes,
+            record.key,
+            record.limit,
+            _mask_lists_json(record),
+            record.founder,
+            record.registered,
+            json.dumps(record.ops, ensure_ascii=False, separators=(",", ":")),
+        ),
+    )

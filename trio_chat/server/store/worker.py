@@ -310,6 +310,11 @@ class StoreWorker:
         """Queue :meth:`delete_channel` without waiting (for synchronous handlers); failures are logged."""
         self._call_nowait(lambda s: s.delete_channel(folded))
 
+    def rename_channel_nowait(self, old: str, record: ChannelRecord) -> None:
+        """Queue :meth:`HistoryStore.rename_channel` without waiting; the appends queued before it are
+        committed first (the queue keeps its order).  Failures are logged."""
+        self._call_nowait(lambda s: s.rename_channel(old, record))
+
     def save_account_nowait(self, record: AccountRecord) -> None:
         """Queue :meth:`HistoryStore.save_account` without waiting; failures are logged."""
         self._call_nowait(lambda s: s.save_account(record))
