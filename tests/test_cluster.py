@@ -6,6 +6,7 @@ Redis is real I/O, so these tests run on trio's real clock; the waits on other n
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -14,11 +15,14 @@ from typing import Any
 
 import coredis
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.helpers import FAST, InProcessNetwork, drain, join, running_server
 from tests.redis_server import RedisServer
 from trio_chat.server.cluster.node import Node
 from trio_chat.server.cluster.replica import Replica, encode
+from trio_chat.server.passwords import hash_password
 
 CLUSTER = replace(FAST, node_timeout=1.0, snapshot_interval=3600.0)
 
@@ -279,3 +283,77 @@ async def test_redis_restarting_degrades_and_then_resynchronises_the_network(red
         await bob.send("PRIVMSG #lobby :back")
         await alice.expect(r":bob!\S+ PRIVMSG #lobby :back")
         assert view(cluster_node(a).replica) == view(cluster_node(b).replica)
+
+
+async def test_stats_n_shows_operators_the_nodes_the_lag_and_the_round_trip(redis: RedisServer) -> None:
+    opers = (("boss", hash_password("correct horse", salt=b"0123456789abcdef", log2_n=4)),)
+    async with node(redis, "a.test", opers=opers) as a, node(redis, "b.test") as b:
+        bob = await b.client("bob")
+        await drain(bob)
+        boss = await a.client("boss")
+        await boss.send("STATS n")
+        await boss.expect(r" 481 boss ")
+        await boss.send("OPER boss :correct horse")
+        await boss.expect(r" 381 boss ")
+        await cluster_node(a)._beat()  # the node list as the latest heartbeat read it
+        await boss.send("STATS n")
+        lines = [m.params[-1] for m in await boss.collect_until(r" 219 ") if m.command == "249"]
+        assert any(re.fullmatch(r"node a\.test/\w+ at \d+-\d+ with 1 user\(s\) \(this node\)", x) for x in lines)
+        assert any(re.fullmatch(r"node b\.test/\w+ at \d+-\d+ with 1 user\(s\)", x) for x in lines)
+        assert re.fullmatch(r"log at \d+-\d+, lag \d+ ms, Redis round trip \d+ us, healthy", lines[-1])
+
+
+# ---- interleavings (hypothesis) ---------------------------------------------------------------------------
+
+PEOPLE = ["ann", "ben", "cat", "dan"]  # ann and ben on node a, cat and dan on node b
+OPERATION = st.tuples(
+    st.sampled_from(PEOPLE),
+    st.sampled_from(["JOIN", "PART", "SAY", "SAY", "SAY", "NICK", "TOPIC"]),
+    st.sampled_from(["#x", "#y"]),
+)
+"""(who, what, channel); NICK takes a nick by the channel's letter (two people may race for it), TOPIC is
+refused to all but the channel's operators."""
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(operations=st.lists(OPERATION, min_size=1, max_size=30))
+async def test_interleaved_joins_parts_and_messages_leave_equal_replicas_and_sane_deliveries(
+    redis: RedisServer, operations: list[tuple[str, str, str]]
+) -> None:
+    client = coredis.Redis.from_url(redis.url)
+    async with client:
+        await client.flushall()
+    async with nodes(redis, "a.test", "b.test") as (a, b):
+        people = {p: await (a if p in ("ann", "ben") else b).client(p) for p in PEOPLE}
+        said: dict[str, list[str]] = {p: [] for p in PEOPLE}
+        # Everyone sends their own lines in order, without waiting: the nodes interleave them as they come.
+        for number, (person, verb, channel) in enumerate(operations):
+            if verb == "SAY":
+                text = f"{person}-{number}"
+                said[person].append(text)
+                line = f"PRIVMSG {channel} :{text}"
+            elif verb == "NICK":
+                line = f"NICK {channel[1:]}{number % 2}"
+            elif verb == "TOPIC":
+                line = f"TOPIC {channel} :topic {number}"
+            else:
+                line = f"{verb} {channel}"
+            await people[person].send(line)
+        # Read until a whole round brings nobody anything and both nodes agree: everything has been applied.
+        heard: dict[str, list[str]] = {p: [] for p in PEOPLE}
+        with trio.fail_after(20):
+            while True:
+                quiet = True
+                for person in PEOPLE:
+                    lines = await drain(people[person])
+                    quiet = quiet and not lines
+                    heard[person] += [m.params[1] for m in lines if m.command == "PRIVMSG"]
+                if quiet and view(cluster_node(a).replica) == view(cluster_node(b).replica):
+                    break
+        # What each person heard: no message twice, each sender's messages in the order they were sent.
+        for person in PEOPLE:
+            texts = heard[person]
+            assert len(texts) == len(set(texts))
+            for sender in PEOPLE:
+                from_sender = [t for t in texts if t.startswith(sender + "-")]
+                assert from_sender == [t for t in said[sender] if t in from_sender]

@@ -101,3 +101,6 @@ async def test_stats_uptime_for_all_internals_for_operators() -> None:
         numbers = dict(m.params[2].split() for m in lines if m.command == "249")
         assert numbers["users"] == "1" and numbers["channels"] == "1" and numbers["sessions"] == "1"
         assert int(numbers["tasks"]) > 0
+        await boss.send("STATS n")
+        await boss.expect_next(r" 249 boss n :a single node: no --redis")
+        await boss.expect_next(r" 219 boss n :End of /STATS report")

@@ -128,7 +128,8 @@ class Server:
         self.network.history = self.history
         replay = self.network.replay_size
         recent = {f: self.store.latest(f, replay) for f in self.store.targets_with_history()} if replay > 0 else {}
-        self.network.restore(self.store.load_channels(), recent)
+        # With several nodes the channels are the network's (Redis): this node's store keeps only its history.
+        self.network.restore(self.store.load_channels() if config.redis_url is None else (), recent)
         self.network.restore_accounts(self.store.load_accounts())
         self.network.restore_markers(self.store.load_markers())
         network = self.network

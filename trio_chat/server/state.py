@@ -98,6 +98,10 @@ class Cluster(Protocol):
         """A message to ``target``, a user of another node: to that node."""
         ...
 
+    def describe(self) -> list[str]:
+        """Lines for ``STATS n``: the nodes, the log's lag, Redis's round-trip time."""
+        ...
+
     def replicates(self, user: User, message: Message) -> bool:
         """Whether ``user``'s command goes through the log (:meth:`submit`) rather than running here alone."""
         ...
@@ -179,10 +183,6 @@ class User:
     home: str | None = None
     """With several nodes (``cluster/``): the node this user is connected to, None when it is this one.  Lines
     delivered to a user of another node go nowhere here: their own node delivers them."""
-    joined_at: dict[str, tuple[int, int]] | None = None
-    """With several nodes, for a user of this node: channel (folded) -> the position in the network's log at
-    which they joined it.  A channel message from another node is delivered to those who had joined it when it
-    was sent (see ``cluster/replica.py``)."""
     knocks: dict[str, float] | None = None
     """KNOCK: folded channel -> trio time of this user's last KNOCK there, recent ones only; None while empty."""
 
@@ -552,7 +552,9 @@ class Network:
             recent.append(stored)
         channel.remembered += 1
         history.append(stored, sender.outbox.receipt() if receipt else None)
-        if not channel.persistent:
+        if not channel.persistent and self.cluster is None:
+            # (With several nodes, a node's history is its own: only what all nodes know, a registration, can
+            # keep a channel that has no members.)
             channel.persistent = True
             history.save_channel_nowait(channel.record())
 

@@ -34,6 +34,8 @@ PREFIX = "trio-chat:"
 READ_BLOCK_MS = 1000
 READ_COUNT = 2000
 RETRY_DELAY = 1.0
+LOG_EVERY = 300.0
+"""Seconds between two INFO lines on the network's health (nodes, lag, Redis round trip)."""
 
 
 def _redis_errors() -> tuple[type[BaseException], ...]:
@@ -60,6 +62,7 @@ class Node:
         self.replica.wake = self._wake_writer
         self.replica.subscribe = self._subscribe
         self.replica.joined = self._joined
+        self.replica.describer = self.describe
         self._joining: dict[str, int] = {}
         """Channel streams followed for a JOIN not applied yet: kept even while no member is here."""
         self._write_wanted = trio.Event()
@@ -85,6 +88,19 @@ class Node:
                 "cluster_applied": lambda: self.replica.applied,
             }
         )
+
+    def describe(self) -> list[str]:
+        """The nodes with the log position each last told, this one marked; then lag, round trip, health."""
+        lines = []
+        for instance, position in sorted(self.nodes.items()):
+            mine = " (this node)" if instance == self.instance else ""
+            users = sum(1 for u in self.network.users.values() if (u.home or self.instance) == instance)
+            lines.append(f"node {instance} at {position} with {users} user(s){mine}")
+        state = "degraded (Redis unreachable)" if self.replica.degraded else "healthy"
+        lines.append(
+            f"log at {id_of(self.replica.position)}, lag {self.lag_ms} ms, Redis round trip {self.rtt_us} us, {state}"
+        )
+        return lines
 
     def key(self, name: str) -> str:
         return PREFIX + name
@@ -289,9 +305,13 @@ class Node:
     # ---- liveness -----------------------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
+        told = trio.current_time()
         while True:
             await trio.sleep(self.config.node_timeout / 3)
             await self._healthy.wait()
+            if trio.current_time() - told >= LOG_EVERY:
+                told = trio.current_time()
+                log.info("network: %s", "; ".join(self.describe()))
             try:
                 await self._beat()
                 await self._check_nodes()

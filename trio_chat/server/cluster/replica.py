@@ -197,6 +197,8 @@ class Replica:
         from then on, so it sees every message sent after the join."""
         self.joined: Callable[[list[str]], None] = lambda folded: None
         """Called once a JOIN of a user of this node has been applied (the channels :attr:`subscribe` had)."""
+        self.describer: Callable[[], list[str]] = lambda: [f"node {self.instance}"]
+        """What ``STATS n`` shows (set by ``node.py``, which knows the other nodes and Redis)."""
         self.waiters: dict[str, Waiter] = {}
         self._tokens = itertools.count(1)
         self.held: deque[tuple[Position, str, dict[str, Any]]] = deque()
@@ -231,6 +233,9 @@ class Replica:
         if not self.outgoing:
             self.wake()
         self.outgoing.append((stream, encode(event)))
+
+    def describe(self) -> list[str]:
+        return self.describer()
 
     def replicates(self, user: User, message: Message) -> bool:
         """Whether ``user``'s command ``message`` goes through the log."""
@@ -504,14 +509,7 @@ class Replica:
             dispatch(network, user, message)
             user.deferred = None  # an asynchronous rest (a store query) is for the user's own node to run
             return
-        joined = set(user.channels)
         lines = dispatch(network, user, message)
-        if len(user.channels) > len(joined) or any(f not in joined for f in user.channels):
-            if user.joined_at is None:
-                user.joined_at = {}
-            for folded in user.channels:
-                if folded not in joined:
-                    user.joined_at[folded] = self.position
         waiter = self.waiters.get(event.get("w", ""))
         if waiter is not None:
             waiter.lines = lines
@@ -656,11 +654,9 @@ class Replica:
         if channel is None:
             return
         status = event["st"]
-        recipients = [
-            u
-            for u in channel_recipients(channel, status, verb)
-            if u.home is None and (u.joined_at is None or u.joined_at.get(folded, ZERO) <= sent_at)
-        ]
+        # Its members here now: this node has applied the log as far as the sender's node had, so whoever the
+        # sender saw in the channel is here too; someone who joined meanwhile, concurrently, hears it as well.
+        recipients = [u for u in channel_recipients(channel, status, verb) if u.home is None]
         network.deliver_all(recipients, relay)
         if text is not None and not status and recipients:
             network.remember(channel, relay, sender, verb, text)

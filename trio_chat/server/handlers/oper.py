@@ -103,7 +103,8 @@ def handle_unkline(ctx: Context, msg: Message) -> None:
 
 
 def handle_stats(ctx: Context, msg: Message) -> None:
-    """``STATS u``: uptime, for anyone.  ``STATS z``: the server's internals (tasks, memory), for operators."""
+    """``STATS u``: uptime, for anyone.  ``STATS z``: the server's internals (tasks, memory), and ``STATS n``: the
+    nodes of the network, for operators."""
     letter = msg.params[0][:1] if msg.params and msg.params[0] else "*"
     network = ctx.network
     if letter == "u":
@@ -115,4 +116,12 @@ def handle_stats(ctx: Context, msg: Message) -> None:
             return
         for name, value in network.internals().items():
             ctx.reply(N.RPL_STATSDEBUG, letter, f"{name} {value}")
+    elif letter == "n":
+        # The nodes of the network (several servers over Redis), for operators.
+        if not _is_oper(ctx):
+            return
+        cluster = network.cluster
+        lines = cluster.describe() if cluster is not None else ["a single node: no --redis"]
+        for line in lines:
+            ctx.reply(N.RPL_STATSDEBUG, letter, line)
     ctx.reply(N.RPL_ENDOFSTATS, letter, "End of /STATS report")
