@@ -567,8 +567,11 @@ class ServerFuzz(RuleBasedStateMachine):
                     if user is None:
                         continue
                     recipients = [] if user is me else [user]
-                # The sender's own copy: its echo, or the message itself when it named itself (once, either way).
-                if me.has(caps.ECHO_MESSAGE) or network.find_user(target) is me:
+                # The sender's own copies: its echo, and the message itself when it named itself (both, with
+                # echo-message, as in ergo).
+                if me.has(caps.ECHO_MESSAGE):
+                    expected[by_user[me]] += 1
+                if network.find_user(target) is me:
                     recipients.append(me)
                 for user in dict.fromkeys(recipients):
                     expected[by_user[user]] += 1

@@ -205,13 +205,26 @@ async def test_echo_message_returns_the_senders_own_message_once() -> None:
         await join(bob, "bob", "#a")
         await settle(alice, bob)
         await alice.send("PRIVMSG #a :echo me", "NOTICE bob :and me", "PRIVMSG alice :note to self")
+        # To oneself: the delivery and the echo, as ergo sends them (irctest's labeled-response and
+        # CHATHISTORY tests count both).
         assert plain(await drain(alice)) == canon(
             ":alice!~alice@unknown PRIVMSG #a :echo me",
             ":alice!~alice@unknown NOTICE bob :and me",
             ":alice!~alice@unknown PRIVMSG alice :note to self",
+            ":alice!~alice@unknown PRIVMSG alice :note to self",
         )
         assert plain(await drain(bob)) == canon(
             ":alice!~alice@unknown PRIVMSG #a :echo me", ":alice!~alice@unknown NOTICE bob :and me"
+        )
+
+
+async def test_a_labeled_message_to_oneself_labels_the_echo_and_not_the_delivery() -> None:
+    async with running_server() as net:
+        alice = await net.client("alice", caps="echo-message batch labeled-response")
+        await alice.send("@label=12345 PRIVMSG alice :hi")
+        lines = [m.to_line() for m in await drain(alice)]
+        assert sorted(lines) == sorted(
+            ["@label=12345 :alice!~alice@unknown PRIVMSG alice :hi", ":alice!~alice@unknown PRIVMSG alice :hi"]
         )
 
 

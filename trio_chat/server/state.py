@@ -715,6 +715,15 @@ class Network:
         if sendq.queued == 1:
             sendq.ready()
 
+    def deliver_now(self, user: User, line: bytes) -> None:
+        """Queue one line to ``user`` as to any recipient, even while their own command runs (so it is not part
+        of the command's answer)."""
+        pending, user.pending = user.pending, None
+        try:
+            self.deliver(user, line)
+        finally:
+            user.pending = pending
+
     def deliver_all(self, users: Iterable[User], relay: Relay, *, skip: User | None = None) -> None:
         """Fan ``relay`` out: each recipient gets the variant its capabilities ask for; ``skip`` gets nothing."""
         # The per-recipient work is kept to a few bytecodes: two identity checks, the cached variant, the

@@ -133,10 +133,14 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
                 account=sender.account,
                 bot=bot,
             )
-            # A message to oneself arrives once: as the echo when echo-message is on, else as a delivery.
             if user.home is not None and network.cluster is not None:
                 network.cluster.relay_private(user, relay, sender, verb=verb, text=text)
-            elif accepts(user, verb) and (user is not sender or not sender.has(caps.ECHO_MESSAGE)):
+            elif user is sender and sender.has(caps.ECHO_MESSAGE):
+                # A message to oneself with echo-message comes twice, as in ergo: the echo (the command's answer,
+                # labeled if the command was) and the delivery, which is not part of the answer.
+                if accepts(user, verb):
+                    network.deliver_now(user, relay.line(user.tag_variant))
+            elif accepts(user, verb):
                 network.deliver(user, relay.line(user.tag_variant))
             if text is not None and sender.account is not None and user.account is not None:
                 # Between two logged-in users the message is kept for the two accounts (CHATHISTORY), with the
