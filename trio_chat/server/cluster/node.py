@@ -165,6 +165,7 @@ class Node:
             if not batch:
                 self._drained.set()
                 continue
+            me = self.instance.encode()
             self._writing = True
             try:
                 started = time.perf_counter()
@@ -173,9 +174,10 @@ class Node:
                         if stream == LOG:
                             pipe.xadd(self.key(LOG), {b"e": data})
                         else:
+                            # The sender's node marked beside the event: it skips its own without decoding them.
                             pipe.xadd(
                                 self.key(stream),
-                                {b"e": data},
+                                {b"n": me, b"e": data},
                                 trim_strategy=_maxlen(),
                                 threshold=length,
                                 trim_operator=_approx(),
@@ -276,8 +278,11 @@ class Node:
             if key == log_key:
                 continue
             stream = key.decode().removeprefix(PREFIX)
+            me = self.instance.encode()
             for entry in stream_entries:
                 self.following[stream] = entry.identifier.decode()
+                if entry.field_values.get(b"n") == me:
+                    continue
                 try:
                     event = decode(entry.field_values[b"e"])
                 except (KeyError, ValueError):
