@@ -6,6 +6,7 @@ Redis is real I/O, so these tests run on trio's real clock; the waits on other n
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import coredis
+import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -357,3 +359,38 @@ async def test_interleaved_joins_parts_and_messages_leave_equal_replicas_and_san
             for sender in PEOPLE:
                 from_sender = [t for t in texts if t.startswith(sender + "-")]
                 assert from_sender == [t for t in said[sender] if t in from_sender]
+
+
+# ---- accounts across nodes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cost", [4, 11], ids=["hashed-inline", "hashed-in-a-thread"])
+async def test_an_account_registered_on_one_node_logs_in_and_owns_its_nick_on_the_other(
+    redis: RedisServer, cost: int
+) -> None:
+    async with node(redis, "a.test", password_hash_cost=cost) as a, node(redis, "b.test", password_hash_cost=cost) as b:
+        alice = await a.client("alice")
+        await alice.send("PRIVMSG NickServ :REGISTER sesame12")
+        await alice.expect(r"NOTICE alice :Account created")
+        await alice.send("QUIT")
+        await alice.expect_closed()
+        # On the other node: SASL with the account made on the first.
+        client = await b.connect()
+        await client.send("CAP LS 302", "CAP REQ :sasl")
+        await client.expect(r" CAP \* ACK :?sasl")
+        await client.send("AUTHENTICATE PLAIN")
+        await client.expect(r"AUTHENTICATE \+")
+        await client.send("NICK alice", "USER alice 0 * :Alice", f"AUTHENTICATE {sasl_plain('alice', 'sesame12')}")
+        await client.expect(r" 903 \S+ :SASL authentication successful")
+        await client.send("CAP END")
+        await client.expect(r" 001 alice ")
+        # And the nick is the account's everywhere: someone else taking it on the first node is told to log in.
+        impostor = await a.client("bob")
+        await client.send("NICK alicia")
+        await client.expect(r"NICK :?alicia")
+        await impostor.send("NICK alice")
+        await impostor.expect(r"NOTICE bob :This nickname is registered to an account|NOTICE alice :This nickname")
+
+
+def sasl_plain(account: str, password: str) -> str:
+    return base64.b64encode(f"\0{account}\0{password}".encode()).decode()
