@@ -257,7 +257,6 @@ class Node:
                 continue
             if result:
                 self._handle(result)
-            self._unfollow_empty()
 
     def _handle(self, result: dict[Any, Any]) -> None:
         replica = self.replica
@@ -289,7 +288,10 @@ class Node:
                     continue
                 if event.get("k") == "m":
                     replica.receive(stream, event)
-        self._follow_new_channels()
+        if entries:
+            # Who is in which channel changes only through the log.
+            self._follow_new_channels()
+            self._unfollow_empty()
 
     def _follow_new_channels(self) -> None:
         """A user of this node is in a channel this node does not follow (after a resynchronisation): follow it
