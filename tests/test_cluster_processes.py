@@ -140,3 +140,25 @@ def test_irssi_on_one_node_and_our_client_on_the_other(redis: RedisServer, tmp_p
         node_b.wait(timeout=10)
         # irssi knows the reason for what it is: a netsplit.
         tmux.wait_for("irssi", r"Netsplit \*\.net <-> \*\.split quits: robert")
+
+
+def test_a_member_hears_what_is_said_right_after_their_join_from_a_node_that_lags(
+    redis: RedisServer, tmp_path: Path
+) -> None:
+    # Real processes, so that the sending node may really not have applied the JOIN yet when its member speaks
+    # (in one trio run the two nodes read the log in step): the new member must hear it, as on a single server.
+    with (
+        server_process(*node_args(redis, "a.test", tmp_path)) as (_, port_a),
+        server_process(*node_args(redis, "b.test", tmp_path)) as (_, port_b),
+    ):
+        alice, bob = LineClient(port_a, "alice"), LineClient(port_b, "bob")
+        for attempt in range(60):
+            channel = f"#race{attempt}"
+            alice.send(f"JOIN {channel}")
+            alice.expect(rf" 366 alice {channel} ")
+            bob.send(f"JOIN {channel}")
+            bob.expect(rf" 366 bob {channel} ")
+            alice.send(f"PRIVMSG {channel} :welcome {attempt}")
+            bob.expect(rf":alice!\S+ PRIVMSG {channel} :welcome {attempt}$", within=3)
+        alice.close()
+        bob.close()

@@ -322,8 +322,8 @@ class Replica:
     def relay_channel(
         self, channel: Channel, relay: Relay, sender: User, *, status: str, verb: str, text: str | None
     ) -> None:
-        if not any(m.home is not None for m in channel.members):
-            return  # nobody elsewhere: the stream is not worth a write
+        # Written even when every member this node knows of is here: a JOIN on another node may be in the log
+        # and not applied here yet, and that member must hear what is said after their 366.
         event = self._message(relay, sender, verb, text)
         event["f"] = channel.folded
         event["st"] = status
