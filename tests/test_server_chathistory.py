@@ -274,3 +274,20 @@ async def test_a_channel_with_history_keeps_its_topic_and_modes_when_everyone_le
         assert names.params[-1] == "mallory"
         await mallory.send("MODE #keep -k secret")
         assert (await mallory.expect(r" 482 ")).params[1] == "#keep"
+
+
+async def test_replayed_messages_carry_the_senders_account_for_account_tag_clients() -> None:
+    async with running_server(history_replay=5, password_hash_cost=4) as net:
+        alice = await net.client("alice", caps=MODERN)
+        await alice.send("PRIVMSG NickServ :REGISTER sesame12")
+        await alice.expect(r"Account created")
+        await join(alice, "alice", "#room")
+        await _talk(alice, "#room", "signed")
+        bob = await net.client("bob", caps="batch server-time message-tags account-tag")
+        await bob.send("JOIN #room")
+        _, inside = _batch([m for m in await drain(bob) if m.command in ("BATCH", "PRIVMSG")])
+        assert [(m.params[1], m.tags.get("account")) for m in inside] == [("signed", "alice")]
+        carol = await net.client("carol", caps="batch server-time message-tags")
+        await carol.send("JOIN #room")
+        _, inside = _batch([m for m in await drain(carol) if m.command in ("BATCH", "PRIVMSG")])
+        assert [m.tags.get("account") for m in inside] == [None]

@@ -87,6 +87,8 @@ def message_line(network: Network, user: User, stored: StoredMessage, batch_id: 
     if user.has(caps.MESSAGE_TAGS):
         tags["msgid"] = stored.msgid
         tags.update(stored.tags)
+    if stored.account and user.has(caps.ACCOUNT_TAG):
+        tags["account"] = stored.account
     params = (stored.target,) if stored.command == "TAGMSG" else (stored.target, stored.text)
     body = Message(stored.command, params, stored.source).to_bytes()
     return b"@" + format_tags(tags).encode() + b" " + body if tags else body
