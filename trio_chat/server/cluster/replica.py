@@ -17,7 +17,7 @@ What goes through the log, and what does not:
 * Messages do not go through the log.  A channel message goes to the channel's own stream, read only by nodes
   with members in the channel; a private message to the recipient's node's stream.  Each carries the log position
   its sender's node had applied: a node delivers it once it has applied that far (so a nick change or a join seen
-  before a message is seen before it everywhere), to its members who had joined by then.
+  before a message is seen before it everywhere), to its members in the channel then.
 """
 
 from __future__ import annotations
