@@ -194,9 +194,13 @@ async def test_a_node_that_stops_heartbeating_is_split_off(redis: RedisServer) -
             await client.xadd("trio-chat:log", {"e": encode(record)})
             await client.xadd("trio-chat:log", {"e": encode({"k": "c", "u": f"{ghost}.1", "t": 0, "l": "JOIN #lobby"})})
             await alice.expect(r":casper!\S+ JOIN #lobby")
+            await alice.send("PRIVMSG casper :are you there?")  # to the ghost's stream, which nobody reads
+            assert await client.xread({f"trio-chat:to:{ghost}": "0-0"}, block=2000)
             started = time.monotonic()
             await alice.expect(r":casper!\S+ QUIT :\*\.net \*\.split", within=10)
             assert time.monotonic() - started < 3 * CLUSTER.node_timeout + 1
+            # What was on its way to the dead node goes with it.
+            assert not await client.exists([f"trio-chat:to:{ghost}"])
         await alice.send("WHOIS casper")
         await alice.expect(r" 401 alice casper ")
 
@@ -229,6 +233,16 @@ async def test_a_node_that_starts_later_loads_the_snapshot_and_the_log(redis: Re
         client = coredis.Redis.from_url(redis.url)
         async with client:
             assert await client.xlen("trio-chat:log") < cluster_node(a).replica.applied
+            # A channel that is gone has its stream deleted with the next snapshot; the others' stay.
+            await alice.send("PRIVMSG #one :still here")
+            await bob.expect(r"PRIVMSG #one :still here")
+            await bob.send("PRIVMSG #two :anyone?", "PART #two")
+            await bob.expect(r"PART #two")
+            assert await client.exists(["trio-chat:ch:#two"])
+            await client.delete(["trio-chat:snaplock"])
+            assert await cluster_node(a).write_snapshot()
+            assert not await client.exists(["trio-chat:ch:#two"])
+            assert await client.exists(["trio-chat:ch:#one"])
 
 
 class Unplugged:

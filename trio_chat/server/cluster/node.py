@@ -359,6 +359,8 @@ class Node:
         if await redis.set(self.key(f"dead:{instance}"), self.instance.encode(), condition=_nx(), ex=3600):
             log.warning("node %s stopped answering: its users leave the network", instance)
             self.replica.emit(LOG, {"k": "s", "n": instance})
+            # Nobody reads what was on its way to it any more.
+            await redis.delete([self.key(node_stream(instance))])
         await redis.hdel(self.key("nodes"), [instance.encode()])
         self.nodes.pop(instance, None)
 
@@ -391,7 +393,19 @@ class Node:
         floor = min(positions)
         if floor > ZERO:
             await redis.xtrim(self.key(LOG), trim_strategy=_minid(), threshold=id_of(floor))
-        log.info("snapshot of the network at %s written", id_of(self.replica.position))
+        # The streams of channels the network no longer has go too: Redis keeps what the network holds.
+        gone = []
+        async for key in redis.scan_iter(match=self.key("ch:*"), count=1000):
+            folded = key.decode().removeprefix(self.key("ch:"))
+            if folded not in self.network.channels and channel_stream(folded) not in self.following:
+                gone.append(key)
+        if gone:
+            await redis.delete(gone)
+        log.info(
+            "snapshot of the network at %s written; %d stream(s) of channels gone deleted",
+            id_of(self.replica.position),
+            len(gone),
+        )
         return True
 
     # ---- trouble ------------------------------------------------------------------------------------------
