@@ -206,12 +206,12 @@ async def test_a_node_that_stops_heartbeating_is_split_off(redis: RedisServer) -
 
 
 async def test_a_node_that_starts_later_loads_the_snapshot_and_the_log(redis: RedisServer) -> None:
-    async with nodes(redis, "a.test", "b.test") as (a, b):
+    async with node(redis, "a.test", password_hash_cost=4) as a, node(redis, "b.test") as b:
         alice, bob = await a.client("alice"), await b.client("bob")
         await join(alice, "alice", "#one")
         await join(bob, "bob", "#one")
-        await alice.send("TOPIC #one :the topic", "MODE #one +kl key 10", "AWAY :busy")
-        await alice.expect(r" 306 alice ")
+        await alice.send("TOPIC #one :the topic", "MODE #one +kl key 10", "AWAY :busy", "NS REGISTER sesame12")
+        await alice.expect(r"Account created")
         await bob.expect(r"MODE #one \+kl key 10")
         await drain(bob)
         # The log is trimmed behind what every live node has applied (told in their heartbeats).
@@ -228,6 +228,8 @@ async def test_a_node_that_starts_later_loads_the_snapshot_and_the_log(redis: Re
             await drain(carol)
             await drain(alice)
             assert view(cluster_node(c).replica) == view(cluster_node(a).replica)
+            # Its database was empty: the account made before the snapshot came with it.
+            assert "alice" in c.server.network.accounts
             await carol.send("WHOIS robert")
             await carol.expect(r" 319 carol robert :(@#two #one|#one @#two)")
         client = coredis.Redis.from_url(redis.url)
@@ -408,3 +410,37 @@ async def test_an_account_registered_on_one_node_logs_in_and_owns_its_nick_on_th
 
 def sasl_plain(account: str, password: str) -> str:
     return base64.b64encode(f"\0{account}\0{password}".encode()).decode()
+
+
+async def test_no_password_ever_reaches_redis_and_what_they_unlock_still_reaches_every_node(
+    redis: RedisServer,
+) -> None:
+    opers = (("boss", hash_password("correct horse", salt=b"0123456789abcdef", log2_n=4)),)
+    async with node(redis, "a.test", opers=opers, password_hash_cost=4) as a, node(redis, "b.test") as b:
+        alice = await a.client("alice")
+        await alice.send(
+            "PRIVMSG NickServ :REGISTER sesame12", "NS IDENTIFY alice sesame12", "OPER boss :correct horse"
+        )
+        await alice.expect(r" 381 alice ")
+        await alice.send("NS PASSWD sesame12 opensesame99")
+        await alice.expect(r"NOTICE alice :.*[Pp]assword")
+        bob = await b.client("bob")
+        await bob.send("WHOIS alice")
+        whois = [m.command for m in await bob.collect_until(r" 318 ")]
+        assert "313" in whois  # an operator
+        assert "330" in whois  # logged in to an account
+        client = coredis.Redis.from_url(redis.url)
+        async with client:
+            everything = b""
+            async for key in client.scan_iter(match="trio-chat:*"):
+                kind = await client.type(key)
+                if kind == b"stream":
+                    for entry in await client.xrange(key):
+                        everything += b"".join(
+                            v if isinstance(v, bytes) else v.encode() for v in entry.field_values.values()
+                        )
+                elif kind == b"string":
+                    everything += await client.get(key) or b""
+        assert b"alice" in everything  # the check reads what the nodes wrote
+        for secret in (b"sesame12", b"opensesame99", b"correct horse"):
+            assert secret not in everything

@@ -88,6 +88,11 @@ class Cluster(Protocol):
         """The account ``folded`` was created or changed (``record``) or dropped (None) here."""
         ...
 
+    def oper_changed(self, user: User) -> None:
+        """``user`` (of this node) became an operator here (``OPER`` never goes through the log: it carries a
+        password): the other nodes follow."""
+        ...
+
     def relay_channel(
         self, channel: Channel, relay: Relay, sender: User, *, status: str, verb: str, text: str | None
     ) -> None:

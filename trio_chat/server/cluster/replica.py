@@ -66,21 +66,20 @@ REPLICATED = frozenset(
         "SETNAME",
         "QUIT",
         "KILL",
-        "OPER",
         "KLINE",
         "UNKLINE",
-        "NS",
-        "NICKSERV",
         "CS",
         "CHANSERV",
-        "REGISTER",
-        "AUTHENTICATE",
         "RENAME",
         "KNOCK",
         "WALLOPS",
     }
 )
-"""Commands of registered users that change the network state: they go through the log."""
+"""Commands of registered users that change the network state: they go through the log as the client sent them.
+
+Commands that carry a password (OPER, AUTHENTICATE, REGISTER, NickServ's) never do: a password must not sit in
+Redis.  They run on the user's node alone, and what they change reaches the others as events that carry no
+password (a login, an account record with its hash, an operator's modes), see :meth:`Replica.account_saved`."""
 
 SPLIT_REASON = "*.net *.split"
 
@@ -112,6 +111,13 @@ def decode(data: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError("an event is a JSON object")
     return value
+
+
+def _account(fields: dict[str, Any]) -> AccountRecord:
+    """An account record as JSON carried it (tuples come back as lists)."""
+    values = dict(fields)
+    values["certfps"] = tuple(values.get("certfps", ()))
+    return AccountRecord(**values)
 
 
 class DiscardQ:
@@ -245,8 +251,8 @@ class Replica:
         if verb in REPLICATED:
             return True
         if verb in ("PRIVMSG", "NOTICE") and message.params:
-            # Messages to NickServ and ChanServ are their commands.
-            return any(casefold(t) in ("nickserv", "chanserv") for t in message.params[0].split(","))
+            # Messages to ChanServ are its commands (NickServ's carry passwords: see REPLICATED).
+            return any(casefold(t) == "chanserv" for t in message.params[0].split(","))
         return False
 
     async def submit(self, user: User, message: Message) -> list[bytes]:
@@ -315,6 +321,11 @@ class Replica:
         uid = self.uids.get(user)
         if uid is not None and user.registered:
             self.emit(LOG, {"k": "a", "u": uid, "acct": user.account})
+
+    def oper_changed(self, user: User) -> None:
+        uid = self.uids.get(user)
+        if uid is not None:
+            self.emit(LOG, {"k": "o", "u": uid, "oper": user.oper, "modes": "".join(sorted(user.modes))})
 
     def account_saved(self, record: AccountRecord | None, folded: str) -> None:
         self.emit(LOG, {"k": "A", "n": self.instance, "f": folded, "rec": asdict(record) if record else None})
@@ -403,11 +414,22 @@ class Replica:
         """The whole replica as records (see :meth:`load`), at ``position``."""
         users = [self.user_record(u) for u in self.network.users.values() if u in self.uids]
         channels = [self.channel_record(c) for c in self.network.channels.values()]
-        return {"pos": list(self.position), "users": users, "channels": channels}
+        # Accounts too (with their password hashes, as every node's database has them): a node that starts with
+        # an empty database learns those registered before the log was trimmed.
+        accounts = [asdict(record) for record in self.network.accounts.values()]
+        return {"pos": list(self.position), "users": users, "channels": channels, "accounts": accounts}
 
     def load(self, snapshot: dict[str, Any]) -> None:
         """Start from a snapshot: every user and channel it holds (this node has no users yet)."""
         network = self.network
+        self.applying = True
+        try:
+            for fields in snapshot.get("accounts", ()):
+                record = _account(fields)
+                if network.accounts.get(record.folded) != record:
+                    network.save_account(record)
+        finally:
+            self.applying = False
         for record in snapshot["users"]:
             user = self._remote_user(record)
             if user is not None:
@@ -482,6 +504,8 @@ class Replica:
                 self._account(event)
             elif kind == "A":
                 self._account_record(event)
+            elif kind == "o":
+                self._oper(event)
             elif kind == "s":
                 self._split(event)
             elif kind == "C":
@@ -576,6 +600,11 @@ class Replica:
         user.account = event["acct"]
         self.network.account_shown(user)
 
+    def _oper(self, event: dict[str, Any]) -> None:
+        user = self.users.get(event["u"])
+        if user is not None and user.home is not None:
+            user.oper, user.modes = event["oper"], frozenset(event["modes"])
+
     def _account_record(self, event: dict[str, Any]) -> None:
         if event["n"] == self.instance:
             return
@@ -585,9 +614,7 @@ class Replica:
             if record is not None:
                 network.drop_account(record)
             return
-        fields = dict(event["rec"])
-        fields["certfps"] = tuple(fields.get("certfps", ()))
-        network.save_account(AccountRecord(**fields))
+        network.save_account(_account(event["rec"]))
 
     def _split(self, event: dict[str, Any]) -> None:
         """A node left the network (it stopped heartbeating): its users quit everywhere."""

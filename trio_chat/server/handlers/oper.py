@@ -35,6 +35,8 @@ def handle_oper(ctx: Context, msg: Message) -> None:
         return
     user.oper = name
     user.modes |= {"o"}
+    if ctx.network.cluster is not None:
+        ctx.network.cluster.oper_changed(user)
     log.warning("[%d] %s is now operator %s", user.id, user.source, name)
     ctx.reply(N.RPL_YOUREOPER, "You are now an IRC operator")
     ctx.send(Message("MODE", (user.nick, "+o"), user.source))
