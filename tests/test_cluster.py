@@ -444,3 +444,14 @@ async def test_no_password_ever_reaches_redis_and_what_they_unlock_still_reaches
         assert b"alice" in everything  # the check reads what the nodes wrote
         for secret in (b"sesame12", b"opensesame99", b"correct horse"):
             assert secret not in everything
+
+
+def test_without_coredis_redis_is_refused_in_one_line_that_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from trio_chat.server.app import Server
+    from trio_chat.server.config import ConfigError
+
+    monkeypatch.setitem(sys.modules, "coredis", None)  # as if the cluster extra were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'trio-chat\[cluster\]'"):
+        Server(replace(CLUSTER, redis_url="redis://127.0.0.1:1/0"))

@@ -9,13 +9,14 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.redis_server import RedisServer
-from tests.test_cli import server_process
+from tests.redis_server import RedisServer, free_port
+from tests.test_cli import SERVE, server_process
 from tests.test_client_e2e_tmux import join_command
 from tests.tmux import Tmux
 
@@ -162,3 +163,20 @@ def test_a_member_hears_what_is_said_right_after_their_join_from_a_node_that_lag
             bob.expect(rf":alice!\S+ PRIVMSG {channel} :welcome {attempt}$", within=3)
         alice.close()
         bob.close()
+
+
+def test_a_redis_that_cannot_be_reached_at_start_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    result = subprocess.run(
+        [*SERVE, "--port", "0", "--db", ":memory:", "--redis", f"redis://127.0.0.1:{port}/0"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"trio-chat: cannot reach Redis at redis://127.0.0.1:{port}/0: "
+        f"Unable to establish a connection to 127.0.0.1:{port}"
+    ]

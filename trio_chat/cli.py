@@ -120,6 +120,9 @@ def run_server(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if config.log_level.upper() != "DEBUG":
+        # coredis logs each of its reconnection attempts at INFO; the cluster says what matters itself.
+        logging.getLogger("coredis").setLevel(logging.WARNING)
     from .server.history import StoreError
 
     try:

@@ -418,6 +418,8 @@ async def serve(
     server = Server(config)
     try:
         context = tls_context(config) if config.tls_port is not None else None
+        if server.node is not None:
+            await server.node.check()
         listeners = await open_listeners(config, context)
     except BaseException:
         server.store.close()  # nothing was stored; release the database file at once

@@ -24,7 +24,7 @@ from typing import Any
 import trio
 
 from ...protocol.message import Message
-from ..config import ServerConfig
+from ..config import ConfigError, ServerConfig
 from ..state import Network
 from .replica import LOG, ZERO, Replica, channel_stream, decode, encode, id_of, node_stream, position_of
 
@@ -42,6 +42,12 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     import coredis.exceptions
 
     return (coredis.exceptions.RedisError, OSError, trio.BrokenResourceError, TimeoutError)
+
+
+def _first_error(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return str(exc) or exc.__class__.__name__
 
 
 def link_trouble(exc: BaseException) -> bool:
@@ -113,16 +119,38 @@ class Node:
 
         assert self.config.redis_url is not None
         self._redis = coredis.Redis.from_url(self.config.redis_url, decode_responses=False)
-        async with self._redis:
-            await self._join()
-            self._healthy.set()
-            log.info("node %s joined the network at %s", self.instance, id_of(self.replica.position))
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._writer)
-                nursery.start_soon(self._reader)
-                nursery.start_soon(self._heartbeat)
-                nursery.start_soon(self._snapshots)
-                task_status.started()
+        try:
+            async with self._redis:
+                await self._run(task_status)
+        except Exception as exc:
+            if not link_trouble(exc) or self._healthy.is_set():
+                raise
+            # Starting without the network would split it: say why, in one line, and stop.
+            raise ConfigError(f"cannot reach Redis at {self.config.redis_url}: {_first_error(exc)}") from None
+
+    async def check(self) -> None:
+        """Reach Redis once before serving: a ConfigError (one line) if it cannot be reached."""
+        import coredis
+
+        assert self.config.redis_url is not None
+        try:
+            async with coredis.Redis.from_url(self.config.redis_url) as redis:
+                await redis.ping()
+        except Exception as exc:
+            if not link_trouble(exc):
+                raise
+            raise ConfigError(f"cannot reach Redis at {self.config.redis_url}: {_first_error(exc)}") from None
+
+    async def _run(self, task_status: trio.TaskStatus[None]) -> None:
+        await self._join()
+        self._healthy.set()
+        log.info("node %s joined the network at %s", self.instance, id_of(self.replica.position))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._writer)
+            nursery.start_soon(self._reader)
+            nursery.start_soon(self._heartbeat)
+            nursery.start_soon(self._snapshots)
+            task_status.started()
 
     async def _join(self) -> None:
         redis = self._redis
