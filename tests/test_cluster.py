@@ -455,3 +455,25 @@ def test_without_coredis_redis_is_refused_in_one_line_that_names_the_extra(monke
     monkeypatch.setitem(sys.modules, "coredis", None)  # as if the cluster extra were not installed
     with pytest.raises(ConfigError, match=r"pip install 'trio-chat\[cluster\]'"):
         Server(replace(CLUSTER, redis_url="redis://127.0.0.1:1/0"))
+
+
+async def test_kick_kill_and_monitor_reach_across_nodes(redis: RedisServer) -> None:
+    opers = (("boss", hash_password("correct horse", salt=b"0123456789abcdef", log2_n=4)),)
+    async with node(redis, "a.test", opers=opers) as a, node(redis, "b.test") as b:
+        boss = await a.client("boss")
+        await boss.send("MONITOR + carol")
+        await boss.expect(r" 731 boss :carol")
+        carol = await b.client("carol")
+        await boss.expect(r" 730 boss :carol!\S+")
+        await join(boss, "boss", "#room")
+        await join(carol, "carol", "#room")
+        await boss.send("KICK #room carol :out")
+        await carol.expect(r":boss!\S+ KICK #room carol :out")
+        await boss.send("OPER boss :correct horse")
+        await boss.expect(r" 381 boss ")
+        await boss.send("KILL carol :enough")
+        closing = [m.to_line() for m in await carol.expect_closed()]
+        assert any("ERROR :Killed (boss (enough))" in line for line in closing)
+        await boss.expect(r" 731 boss :carol")
+        await boss.send("WHOIS carol")
+        await boss.expect(r" 401 boss carol ")
