@@ -12,6 +12,7 @@ from tests.helpers import IRCTestClient, drain, join, running_server, settle
 from trio_chat.protocol import Message
 from trio_chat.server import response
 from trio_chat.server.config import ConfigError, ServerConfig
+from trio_chat.server.multiline import MultilineBatch
 
 ML = "draft/multiline batch message-tags server-time echo-message labeled-response"
 PLAIN = "batch message-tags server-time"
@@ -266,3 +267,12 @@ def test_a_labeled_answer_that_is_one_batch_carries_the_label_on_its_start() -> 
     mixed = [*lines, b":s 301 a b :away\r\n"]
     out = response.labeled(mixed, "L", server="s", new_batch_id=lambda: "z", time=None)
     assert out[0] == b"@label=L :s BATCH +z labeled-response\r\n"
+
+
+def test_a_failed_batch_is_billed_for_every_line_it_took() -> None:
+    batch = MultilineBatch("r", "#a")
+    for _ in range(100):
+        batch.add("x" * 10, False)
+    assert batch.flood_cost() == 11  # 100 * 60 // 512, as ergo bills it
+    batch.lines = []  # what a failure does: what was held is let go, the bill stays
+    assert batch.flood_cost() == 11

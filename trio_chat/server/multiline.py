@@ -29,6 +29,8 @@ class MultilineBatch:
     """Each line's text and whether it carries ``draft/multiline-concat`` (joined to the line before)."""
     size: int = 0
     """Bytes of the combined message, as the spec counts them (a line break counts one)."""
+    count: int = 0
+    """Lines received, kept when ``lines`` is let go (a failed batch is billed for them all the same)."""
     failed: bool = False
     """The batch failed (the client was told): its remaining lines and its end are dropped silently."""
     delivered: bool = False
@@ -43,8 +45,9 @@ class MultilineBatch:
             self.size += 1
         self.size += len(text.encode("utf-8", "surrogateescape"))
         self.lines.append((text, concat))
+        self.count += 1
 
     def flood_cost(self) -> int:
         """How many lines the batch counts as for flood control, as ergo bills it: its lines were not counted one
         by one, so that a client can send a whole batch at once."""
-        return max(self.size // MAX_LINE + 1, len(self.lines) * 60 // MAX_LINE)
+        return max(self.size // MAX_LINE + 1, self.count * 60 // MAX_LINE)
