@@ -477,3 +477,27 @@ async def test_kick_kill_and_monitor_reach_across_nodes(redis: RedisServer) -> N
         await boss.expect(r" 731 boss :carol")
         await boss.send("WHOIS carol")
         await boss.expect(r" 401 boss carol ")
+
+
+async def test_a_multiline_batch_crosses_nodes_line_by_line(redis: RedisServer) -> None:
+    """With several nodes a draft/multiline message goes through the ordinary per-message path, each non-blank
+    line a message of its own (README), to the channel and to a user on another node."""
+    async with nodes(redis, "a.test", "b.test") as (a, b):
+        alice = await a.client("alice", caps="draft/multiline batch message-tags echo-message")
+        bob = await b.client("bob", caps="draft/multiline batch message-tags")
+        await join(alice, "alice", "#lobby")
+        await join(bob, "bob", "#lobby")
+        await alice.expect(r":bob!\S+ JOIN #lobby")
+        await alice.send(
+            "BATCH +m draft/multiline #lobby",
+            "@batch=m PRIVMSG #lobby :first",
+            "@batch=m PRIVMSG #lobby :",
+            "@batch=m;draft/multiline-concat PRIVMSG #lobby :second",
+            "BATCH -m",
+        )
+        assert (await bob.expect(r"PRIVMSG #lobby")).params[1] == "first"
+        assert (await bob.expect(r"PRIVMSG #lobby")).params[1] == "second"
+        await alice.send("BATCH +p draft/multiline bob", "@batch=p PRIVMSG bob :one", "@batch=p PRIVMSG bob two")
+        await alice.send("BATCH -p")
+        assert (await bob.expect(r"PRIVMSG bob")).params[1] == "one"
+        assert (await bob.expect(r"PRIVMSG bob")).params[1] == "two"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 SERVER_TIME = "server-time"
 MESSAGE_TAGS = "message-tags"
 ECHO_MESSAGE = "echo-message"
@@ -26,6 +28,11 @@ READ_MARKER = "draft/read-marker"
 EXTENDED_MONITOR = "extended-monitor"
 CHANNEL_RENAME = "draft/channel-rename"
 """RENAME (a draft): members with it get ``RENAME #old #new :reason``, others a PART and a JOIN."""
+MULTILINE = "draft/multiline"
+"""Multi-line messages sent and received as a ``draft/multiline`` batch; its value (the limits) comes from the
+configuration, see :func:`ls_tokens`."""
+MULTILINE_CONCAT = "draft/multiline-concat"
+"""The tag on a line of a multiline batch that continues the previous line (no line break between them)."""
 DRAFT_EXTENDED_MONITOR = "draft/extended-monitor"
 """The name extended-monitor had before it was ratified, still requested by some clients and irctest."""
 
@@ -48,6 +55,7 @@ SUPPORTED: dict[str, str] = {
     MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
     MULTI_PREFIX: "",
+    MULTILINE: "max-bytes=4096,max-lines=100",
     READ_MARKER: "",
     SASL: "PLAIN,EXTERNAL",
     SERVER_TIME: "",
@@ -59,6 +67,15 @@ STICKY: frozenset[str] = frozenset({CAP_NOTIFY})
 """Capabilities implied by ``CAP LS 302`` and that cannot be removed (IRCv3 cap-notify)."""
 
 
-def ls_tokens(version: int) -> list[str]:
-    """The tokens of a ``CAP LS`` reply: values are shown only to clients that asked for version 302."""
-    return [f"{name}={value}" if value and version >= 302 else name for name, value in sorted(SUPPORTED.items())]
+def ls_tokens(version: int, values: Mapping[str, str] | None = None) -> list[str]:
+    """The tokens of a ``CAP LS`` reply: values are shown only to clients that asked for version 302.
+
+    ``values`` replaces the advertised value of some capabilities (those that depend on the configuration).
+    """
+    table = {**SUPPORTED, **values} if values else SUPPORTED
+    return [f"{name}={value}" if value and version >= 302 else name for name, value in sorted(table.items())]
+
+
+def multiline_value(max_bytes: int, max_lines: int) -> str:
+    """The value of ``draft/multiline`` in ``CAP LS 302``: its limits."""
+    return f"max-bytes={max_bytes},max-lines={max_lines}"

@@ -26,6 +26,7 @@ from .handlers import (
     messaging,
     modes,
     monitor,
+    multiline,
     nickserv,
     oper,
     registration,
@@ -65,8 +66,9 @@ COMMANDS: dict[str, Command] = {
     "CS": Command(chanserv.handle_cs),
     "CHANSERV": Command(chanserv.handle_cs),
     # messages
-    "PRIVMSG": Command(messaging.handle_privmsg, 0, idle_reset=True),
-    "NOTICE": Command(messaging.handle_notice, 0, idle_reset=True),
+    "PRIVMSG": Command(multiline.handle_privmsg, 0, idle_reset=True),
+    "NOTICE": Command(multiline.handle_notice, 0, idle_reset=True),
+    "BATCH": Command(multiline.handle_batch, 1),
     "TAGMSG": Command(messaging.handle_tagmsg, 0),
     "AWAY": Command(messaging.handle_away),
     "SETNAME": Command(messaging.handle_setname, 1),
@@ -121,7 +123,9 @@ def dispatch(network: Network, user: User, message: Message) -> list[bytes]:
         ctx = Context(network, user)
         verb = message.command.upper()
         cmd = COMMANDS.get(verb)
-        if cmd is None:
+        if user.multiline is not None and multiline.interrupts(ctx, verb):
+            pass  # a command inside a multiline batch: it failed the batch, and does not run
+        elif cmd is None:
             if user.registered:
                 ctx.reply(N.ERR_UNKNOWNCOMMAND, verb, "Unknown command")
             else:

@@ -161,6 +161,11 @@ class ServerConfig:
     """Nicks one client may MONITOR (``MONITOR`` in ISUPPORT)."""
     namelen: int = 150
     """Longest realname, from USER or SETNAME (NAMELEN)."""
+    multiline_max_bytes: int = 4096
+    """Most bytes of text in one ``draft/multiline`` message (each line break counts one), advertised in its
+    CAP value as ``max-bytes``."""
+    multiline_max_lines: int = 100
+    """Most lines in one ``draft/multiline`` message (``max-lines``)."""
 
     def __post_init__(self) -> None:
         for name in PORT_SETTINGS:
@@ -186,6 +191,12 @@ class ServerConfig:
             raise ConfigError("node_timeout must be 1 second or more")
         if not self.snapshot_interval > 0:
             raise ConfigError("snapshot_interval must be more than 0 seconds")
+        # A multiline message reaches each recipient as its lines and two BATCH lines, all queued at once: keep
+        # multiline_max_lines well below sendq (README).
+        if not 1 <= self.multiline_max_bytes <= 1_000_000:
+            raise ConfigError("multiline_max_bytes must be from 1 to 1000000")
+        if not 1 <= self.multiline_max_lines <= 10_000:
+            raise ConfigError("multiline_max_lines must be from 1 to 10000")
         if not self.channel_stream_length >= 100:
             raise ConfigError("channel_stream_length must be 100 or more")
 

@@ -31,8 +31,9 @@ class TokenBucket:
         self._refill(now)
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
-    def take(self, now: float) -> None:
-        """Spend a token for a line processed now."""
+    def take(self, now: float, lines: int = 1) -> None:
+        """Spend a token for a line processed now (or ``lines`` tokens for lines counted together: a multiline
+        batch; the bucket may go below zero, and the client then waits until it refills)."""
         if self.rate > 0:
             self._refill(now)
-            self.tokens -= 1
+            self.tokens -= lines

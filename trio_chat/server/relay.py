@@ -6,7 +6,7 @@ most eight byte strings, each built on first use.  Per-recipient work is an inde
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ..protocol.message import Message, format_tags
 
@@ -88,3 +88,75 @@ class Relay:
         out = b"@" + format_tags(tags).encode() + b" " + self.body if tags else self.body
         self.lines[variant] = out
         return out
+
+
+class MultilineRelay:
+    """A ``draft/multiline`` message on its way: one ``draft/multiline`` batch for recipients that negotiated it
+    (the same batch id for all; msgid, time, account and client tags on its ``BATCH +`` line), and for the others
+    the non-blank lines one by one, the first with the msgid, each with the time and client tags (the spec's
+    fallback: the composition the client sent is kept, a concat line comes as a line of its own)."""
+
+    __slots__ = ("end", "fallback", "head", "inner", "texts")
+
+    def __init__(
+        self,
+        *,
+        verb: str,
+        target: str,
+        source: str,
+        lines: list[tuple[str, bool]],
+        batch_id: str,
+        time: str,
+        time_ms: int,
+        msgid: str,
+        client_tags: Mapping[str, str] | None,
+        account: str | None,
+        bot: bool,
+    ) -> None:
+        def relay(message: Message, msgid: str | None) -> Relay:
+            return Relay(
+                message, time=time, msgid=msgid, client_tags=client_tags, time_ms=time_ms, account=account, bot=bot
+            )
+
+        self.head = relay(Message("BATCH", ("+" + batch_id, "draft/multiline", target), source), msgid)
+        self.inner = [
+            Message(
+                verb,
+                (target, text),
+                source,
+                {"batch": batch_id, "draft/multiline-concat": ""} if concat else {"batch": batch_id},
+            ).to_bytes()
+            for text, concat in lines
+        ]
+        self.end = Message("BATCH", ("-" + batch_id,), source).to_bytes()
+        self.texts = [text for text, _ in lines if text]
+        """The non-blank lines: the fallback, and what the history keeps."""
+        self.fallback = [
+            relay(Message(verb, (target, text), source), None if i else msgid) for i, text in enumerate(self.texts)
+        ]
+
+    def kept(self, new_msgid: Callable[[], str]) -> list[tuple[Relay, str]]:
+        """What the history keeps: each non-blank line and its text, the first under the message's msgid and the
+        others under msgids of their own (``new_msgid``), so that each can be found and redacted."""
+        out = []
+        for i, (line, text) in enumerate(zip(self.fallback, self.texts, strict=True)):
+            kept = line
+            if i:
+                kept = Relay.of_body(
+                    line.body,
+                    time=line.time,
+                    msgid=new_msgid(),
+                    client_tags=line.client_tags,
+                    time_ms=line.time_ms,
+                    account=line.account,
+                    bot=line.bot,
+                )
+            out.append((kept, text))
+        return out
+
+    def lines(self, variant: int, *, batched: bool) -> list[bytes]:
+        """The lines for a recipient of tag ``variant``: the batch if ``batched`` (it negotiated draft/multiline
+        and batch), else the fallback."""
+        if batched:
+            return [self.head.line(variant), *self.inner, self.end]
+        return [relay.line(variant) for relay in self.fallback]

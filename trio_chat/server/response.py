@@ -11,7 +11,9 @@ the SendQ, as ergo's ``irc/responsebuffer.go`` does:
   ``labeled-response`` and ``batch`` is answered with ``ACK`` when it produced nothing, with that one line labeled
   when it produced one, and otherwise inside a ``labeled-response`` batch whose start carries the label.  A line
   that already belongs to a batch of its own (a ``chathistory`` batch) keeps its batch tag: only the nested batch's
-  start and end lines are tagged with the outer batch, so that batch nests inside the labeled one.
+  start and end lines are tagged with the outer batch, so that batch nests inside the labeled one.  An answer that is
+  exactly one ``draft/multiline`` batch (the echo of a multiline message) carries the label on its start instead,
+  as that spec asks.
 
 The functions work on wire bytes and never parse a line in full: a tag is found, or added, in the tag section.
 Lines are only touched when the client asked for one of these (the session checks that first), so the answer to
@@ -81,8 +83,11 @@ def labeled(
     time_part = b";" + time_tag(time) if time is not None else b""
     if not lines:
         return [b"@" + label_tag + time_part + b" " + prefix + ACK + b"\r\n"]
-    if len(lines) == 1:
-        return [add_tags(lines[0], label_tag)]
+    if len(lines) == 1 or _one_multiline_batch(lines):
+        # One line, or one draft/multiline batch (the echo of a multiline message): the label goes on that line,
+        # or on the batch's start, as draft/multiline asks (ergo's ``isCollapsible``; other batches, such as a
+        # chathistory batch, still nest inside a labeled-response batch).
+        return [add_tags(lines[0], label_tag), *lines[1:]]
     batch = new_batch_id().encode()
     batch_tag = b"batch=" + batch
     out = [b"@" + label_tag + time_part + b" " + prefix + b"BATCH +" + batch + b" labeled-response\r\n"]
@@ -93,3 +98,27 @@ def labeled(
     end = prefix + b"BATCH -" + batch + b"\r\n"
     out.append(b"@" + time_tag(time) + b" " + end if time is not None else end)
     return out
+
+
+def _words(line: bytes) -> list[bytes]:
+    """The words of a line after its tags and source."""
+    words = line.rstrip(b"\r\n").split(b" ")
+    while words and words[0][:1] in (b"@", b":"):
+        words.pop(0)
+    return words
+
+
+def _one_multiline_batch(lines: list[bytes]) -> bool:
+    """Whether ``lines`` are exactly one draft/multiline batch: ``BATCH +id draft/multiline …`` first, ``BATCH -id``
+    last."""
+    if len(lines) < 2:
+        return False
+    first, last = _words(lines[0]), _words(lines[-1])
+    return (
+        len(first) >= 3
+        and len(last) == 2
+        and first[0] == last[0] == b"BATCH"
+        and first[1][:1] == b"+"
+        and first[2] == b"draft/multiline"
+        and last[1] == b"-" + first[1][1:]
+    )

@@ -160,20 +160,35 @@ class Session:
                     self.close("Connection closed")
                     return
                 await self._receive()
-            elif limited and self.user.registered and (delay := bucket.delay(trio.current_time())) > 0:
+            elif (
+                limited
+                and self.user.registered
+                and not self._in_batch()
+                and (delay := bucket.delay(trio.current_time())) > 0
+            ):
                 if self._eof:
                     await trio.sleep(delay)
                 else:
                     with trio.move_on_after(delay):
                         await self._receive()
             else:
-                if limited and self.user.registered:  # registration is bounded by its own timeout instead
+                # Registration is bounded by its own timeout instead.  The lines of an open multiline batch are
+                # not counted one by one (a client sends a whole batch at once): the batch is billed when it
+                # ends, as ergo does (``MultilineBatch.flood_cost``).
+                held = self.user.multiline if self._in_batch() else None
+                if limited and self.user.registered and held is None:
                     bucket.take(trio.current_time())
                 line = backlog[self._next]
                 self._next += 1
                 await self._handle_line(line)
+                if held is not None and not (self.user.multiline is held and held.open) and limited:
+                    bucket.take(trio.current_time(), held.flood_cost())
             if self.close_reason is not None:
                 return
+
+    def _in_batch(self) -> bool:
+        batch = self.user.multiline
+        return batch is not None and batch.open
 
     async def _receive(self) -> None:
         """Read once into the backlog; a closed or broken stream sets ``_eof``; limits close the connection."""
@@ -222,16 +237,25 @@ class Session:
         else:
             label = (message.tags.get("label") or None) if message.tags else None
             cluster = self.network.cluster
-            if cluster is not None and cluster.replicates(user, message):
+            # A line of a multiline batch is never replicated: the batch is held here, and delivered line by line
+            # through the ordinary path when it ends (``messaging.send_multiline``).
+            batched = user.multiline is not None or (message.tags and "batch" in message.tags)
+            if cluster is not None and not batched and cluster.replicates(user, message):
                 # Several nodes: the command runs on each, in the order of the network's log; its replies come
                 # when this node has run it.
                 replies = await cluster.submit(user, message)
             else:
                 self._dispatching = True
+                batch = user.multiline
                 try:
                     replies = dispatch(self.network, user, message)
                 finally:
                     self._dispatching = False
+                if user.multiline is not batch and user.multiline is not None and user.multiline.open:
+                    label = None  # BATCH +ref: answered when the batch ends
+                elif batch is not None and batch.delivered and user.multiline is None:
+                    # BATCH -ref: the answer (the echo) carries the label of BATCH +ref (IRCv3 multiline).
+                    label = batch.label
         if self._uncommitted:
             # The command stored a message: its echo (among these replies) is the sender's receipt, so it
             # waits for the commit.  Fan-out to the others did not wait.

@@ -29,6 +29,7 @@ from ..protocol.names import mask_matches
 from .accounts import AccountRecord, LoginThrottle
 from .config import ServerConfig
 from .history import ChannelRecord, HistoryService, ReadMarker, StoredMessage, StoreError, conversation_key
+from .multiline import MultilineBatch
 from .relay import VARIANT_ACCOUNT, VARIANT_TAGS, VARIANT_TIME, Relay
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,9 @@ class User:
     home: str | None = None
     """With several nodes (``cluster/``): the node this user is connected to, None when it is this one.  Lines
     delivered to a user of another node go nowhere here: their own node delivers them."""
+    multiline: MultilineBatch | None = None
+    """A ``draft/multiline`` batch this client is sending (its lines held until ``BATCH -``), or one that failed
+    and whose remaining lines are being dropped; None most of the time."""
     knocks: dict[str, float] | None = None
     """KNOCK: folded channel -> trio time of this user's last KNOCK there, recent ones only; None while empty."""
 

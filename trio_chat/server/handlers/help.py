@@ -19,6 +19,9 @@ Logs in to an account with SASL (capability sasl), before or after registration.
 Mechanisms: PLAIN, and EXTERNAL with a TLS client certificate. * aborts.""",
     "AWAY": """AWAY [message]
 Marks you away with the message (301 to those who message you); without one, back.""",
+    "BATCH": """BATCH +<ref> draft/multiline <target> | BATCH -<ref>
+Sends one message of several lines (IRCv3 draft/multiline): the PRIVMSG or NOTICE
+lines between the two, each tagged batch=<ref>, are delivered together when it ends.""",
     "CAP": """CAP LS [302] | LIST | REQ :<capabilities> | END
 Negotiates IRCv3 capabilities. LS lists what the server offers, REQ asks for
 some (all or none are granted), END finishes negotiation and lets registration complete.""",

@@ -8,7 +8,8 @@ from ...protocol.casemap import casefold, unique
 from ...protocol.message import Message
 from ...protocol.names import is_channel_name
 from ..context import Context
-from ..relay import Relay
+from ..multiline import MultilineBatch
+from ..relay import MultilineRelay, Relay
 from ..state import CHANSERV, NICKSERV, SERVICE_NICKS, Channel, User
 from . import chanserv, nickserv
 
@@ -152,6 +153,113 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
             network.deliver(sender, relay.line(sender.tag_variant))
         if service_text is not None:
             service(ctx, service_text)
+
+
+def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
+    """Deliver a ``draft/multiline`` message that ended well (``handlers/multiline.py``) to its target(s).
+
+    Recipients that negotiated draft/multiline and batch get it as one batch, the others as its non-blank lines
+    (see :class:`~..relay.MultilineRelay`); with echo-message the sender gets it back the same way.  The checks
+    and errors are those of PRIVMSG and NOTICE (none for NOTICE).  The history keeps the lines a client without
+    the capability sees, the first under the message's msgid.  Across several nodes (``cluster/``), and to an
+    offline account, each non-blank line goes as a message of its own through the ordinary path.
+    """
+    verb = batch.verb or "PRIVMSG"
+    quiet = verb == "NOTICE"
+    network, sender = ctx.network, ctx.user
+    texts = [text for text, _ in batch.lines if text]
+    tags = batch.client_tags or {}
+    if network.cluster is not None:
+        for text in texts:
+            _send_message(ctx, Message(verb, (batch.target, text), tags=tags), verb)
+        return
+    targets = unique(batch.target.split(","))
+    if len(targets) > ctx.config.max_targets:
+        if not quiet:
+            ctx.reply(N.ERR_TOOMANYTARGETS, batch.target, f"Too many targets (at most {ctx.config.max_targets})")
+        return
+    bot = "B" in sender.modes
+    echo = sender.has(caps.ECHO_MESSAGE)
+
+    def relay_to(target: str) -> MultilineRelay:
+        ms = int(network.clock() * 1000)
+        return MultilineRelay(
+            verb=verb,
+            target=target,
+            source=sender.source,
+            lines=batch.lines,
+            batch_id=network.next_batch_id(),
+            time=network.format_time(ms),
+            time_ms=ms,
+            msgid=network.next_msgid(),
+            client_tags=batch.client_tags,
+            account=sender.account,
+            bot=bot,
+        )
+
+    for target in targets:
+        status = ""
+        name = target
+        if name[0] in "@+" and len(name) > 1 and is_channel_name(name[1:]):
+            status, name = name[0], name[1:]
+        if is_channel_name(name):
+            channel = network.find_channel(name)
+            if channel is None:
+                if not quiet:
+                    ctx.reply(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+                continue
+            if not channel.can_speak(sender):
+                if not quiet:
+                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+                continue
+            if "C" in channel.modes and any(_is_ctcp(text) for text in texts):
+                if not quiet:
+                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send CTCP to channel (+C)")
+                continue
+            relay = relay_to(status + channel.name)
+            for member in channel_recipients(channel, status, verb):
+                if member is not sender:
+                    deliver_multiline(ctx, member, relay)
+            if not status:
+                for line, text in relay.kept(network.next_msgid):
+                    network.remember(channel, line, sender, verb, text, receipt=echo)
+        elif casefold(name) in SERVICE_NICKS:
+            ctx.server_message("FAIL", "BATCH", "MULTILINE_INVALID", f"{name} takes one command per message")
+            continue
+        else:
+            user = network.find_user(name)
+            if user is None:
+                if not quiet and network.find_account(name) is not None:
+                    # Kept for an offline account, line by line, as any message to it.
+                    for text in texts:
+                        _send_message(ctx, Message(verb, (name, text), tags=tags), verb)
+                elif not quiet:
+                    ctx.reply(N.ERR_NOSUCHNICK, name, "No such nick/channel")
+                continue
+            relay = relay_to(user.nick)
+            if user is sender and echo:
+                pending, user.pending = user.pending, None  # the delivery is not part of the command's answer
+                try:
+                    deliver_multiline(ctx, user, relay)
+                finally:
+                    user.pending = pending
+            else:
+                deliver_multiline(ctx, user, relay)
+            if sender.account is not None and user.account is not None:
+                for line, text in relay.kept(network.next_msgid):
+                    network.remember_private(sender, user, line, verb, text, receipt=echo)
+            if verb == "PRIVMSG" and user.away:
+                ctx.reply(N.RPL_AWAY, user.nick, user.away)
+        if echo:
+            deliver_multiline(ctx, sender, relay)
+
+
+def deliver_multiline(ctx: Context, user: User, relay: MultilineRelay) -> None:
+    """Queue a multiline message to ``user``: as a batch if they negotiated draft/multiline and batch."""
+    batched = caps.MULTILINE in user.caps and caps.BATCH in user.caps
+    deliver = ctx.network.deliver
+    for line in relay.lines(user.tag_variant, batched=batched):
+        deliver(user, line)
 
 
 def _keep_for_offline_account(ctx: Context, name: str, text: str, client_tags: dict[str, str] | None) -> Relay | None:

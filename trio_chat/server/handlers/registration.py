@@ -27,7 +27,10 @@ def handle_cap(ctx: Context, msg: Message) -> None:
             user.cap_negotiating = True
         if version >= 302:
             user.set_caps(user.caps | caps.STICKY)
-        tokens = caps.ls_tokens(version)
+        config = ctx.config
+        tokens = caps.ls_tokens(
+            version, {caps.MULTILINE: caps.multiline_value(config.multiline_max_bytes, config.multiline_max_lines)}
+        )
         if not ctx.config.registration_before_connect:
             tokens = [caps.ACCOUNT_REGISTRATION if t.startswith(caps.ACCOUNT_REGISTRATION) else t for t in tokens]
         ctx.server_message("CAP", user.nick, "LS", " ".join(tokens))
