@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 SERVER_TIME = "server-time"
 MESSAGE_TAGS = "message-tags"
 ECHO_MESSAGE = "echo-message"
@@ -26,6 +28,9 @@ READ_MARKER = "draft/read-marker"
 EXTENDED_MONITOR = "extended-monitor"
 CHANNEL_RENAME = "draft/channel-rename"
 """RENAME (a draft): members with it get ``RENAME #old #new :reason``, others a PART and a JOIN."""
+METADATA = "draft/metadata-3"
+"""IRCv3 metadata (the draft irctest and ergo implement): its value carries the server's limits, see
+:func:`metadata_value`."""
 DRAFT_EXTENDED_MONITOR = "draft/extended-monitor"
 """The name extended-monitor had before it was ratified, still requested by some clients and irctest."""
 
@@ -47,6 +52,7 @@ SUPPORTED: dict[str, str] = {
     LABELED_RESPONSE: "",
     MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
+    METADATA: "before-connect",
     MULTI_PREFIX: "",
     READ_MARKER: "",
     SASL: "PLAIN,EXTERNAL",
@@ -59,6 +65,14 @@ STICKY: frozenset[str] = frozenset({CAP_NOTIFY})
 """Capabilities implied by ``CAP LS 302`` and that cannot be removed (IRCv3 cap-notify)."""
 
 
-def ls_tokens(version: int) -> list[str]:
-    """The tokens of a ``CAP LS`` reply: values are shown only to clients that asked for version 302."""
-    return [f"{name}={value}" if value and version >= 302 else name for name, value in sorted(SUPPORTED.items())]
+def ls_tokens(version: int, values: Mapping[str, str] | None = None) -> list[str]:
+    """The tokens of a ``CAP LS`` reply: values are shown only to clients that asked for version 302.
+
+    ``values`` replaces the values of :data:`SUPPORTED` that depend on the configuration."""
+    merged = {**SUPPORTED, **values} if values else SUPPORTED
+    return [f"{name}={value}" if value and version >= 302 else name for name, value in sorted(merged.items())]
+
+
+def metadata_value(*, max_subs: int, max_keys: int, max_value_bytes: int) -> str:
+    """The value of :data:`METADATA` in ``CAP LS 302``: keys may be set before registration, and the limits."""
+    return f"before-connect,max-subs={max_subs},max-keys={max_keys},max-value-bytes={max_value_bytes}"
