@@ -22,7 +22,8 @@ from trio_chat.server.state import Network, User
 SERVER = "irc.test"
 T0 = 1_700_000_000.0
 
-BEFORE_REGISTRATION = {"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT", "AUTHENTICATE", "REGISTER"}
+BEFORE_REGISTRATION = {"CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT", "AUTHENTICATE", "REGISTER", "METADATA"}
+"""METADATA: draft/metadata-3 before-connect (a client sets its own metadata while registering)."""
 IDLE_RESET = {"PRIVMSG", "NOTICE"}
 
 

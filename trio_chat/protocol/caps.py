@@ -33,6 +33,9 @@ MULTILINE = "draft/multiline"
 configuration, see :func:`ls_tokens`."""
 MULTILINE_CONCAT = "draft/multiline-concat"
 """The tag on a line of a multiline batch that continues the previous line (no line break between them)."""
+METADATA = "draft/metadata-3"
+"""IRCv3 metadata (the draft irctest and ergo implement): its value carries the server's limits, see
+:func:`metadata_value`."""
 DRAFT_EXTENDED_MONITOR = "draft/extended-monitor"
 """The name extended-monitor had before it was ratified, still requested by some clients and irctest."""
 
@@ -54,6 +57,7 @@ SUPPORTED: dict[str, str] = {
     LABELED_RESPONSE: "",
     MESSAGE_REDACTION: "",
     MESSAGE_TAGS: "",
+    METADATA: "before-connect",
     MULTI_PREFIX: "",
     MULTILINE: "max-bytes=4096,max-lines=100",
     READ_MARKER: "",
@@ -79,3 +83,8 @@ def ls_tokens(version: int, values: Mapping[str, str] | None = None) -> list[str
 def multiline_value(max_bytes: int, max_lines: int) -> str:
     """The value of ``draft/multiline`` in ``CAP LS 302``: its limits."""
     return f"max-bytes={max_bytes},max-lines={max_lines}"
+
+
+def metadata_value(*, max_subs: int, max_keys: int, max_value_bytes: int) -> str:
+    """The value of :data:`METADATA` in ``CAP LS 302``: keys may be set before registration, and the limits."""
+    return f"before-connect,max-subs={max_subs},max-keys={max_keys},max-value-bytes={max_value_bytes}"

@@ -24,6 +24,7 @@ from .handlers import (
     info,
     markers,
     messaging,
+    metadata,
     modes,
     monitor,
     multiline,
@@ -72,6 +73,7 @@ COMMANDS: dict[str, Command] = {
     "TAGMSG": Command(messaging.handle_tagmsg, 0),
     "AWAY": Command(messaging.handle_away),
     "SETNAME": Command(messaging.handle_setname, 1),
+    "METADATA": Command(metadata.handle_metadata, 2, before_registration=True),
     # channels
     "JOIN": Command(channels.handle_join, 1),
     "PART": Command(channels.handle_part, 1),

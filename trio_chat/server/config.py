@@ -167,6 +167,15 @@ class ServerConfig:
     multiline_max_lines: int = 100
     """Most lines in one ``draft/multiline`` message (``max-lines``)."""
 
+    # IRCv3 metadata (draft/metadata-3), announced in the capability's value.
+    metadata_max_keys: int = 20
+    """Metadata keys one user or one channel may have set (``LIMIT_REACHED`` beyond)."""
+    metadata_max_value_bytes: int = 256
+    """Longest metadata value, in bytes of UTF-8 (``INVALID_VALUE`` beyond); at most 300, so that a value with
+    its key, target and nick fits on one 512-byte line."""
+    metadata_max_subs: int = 50
+    """Metadata keys one client may subscribe to (``TOO_MANY_SUBS`` beyond)."""
+
     def __post_init__(self) -> None:
         for name in PORT_SETTINGS:
             port = getattr(self, name)
@@ -199,6 +208,12 @@ class ServerConfig:
             raise ConfigError("multiline_max_lines must be from 1 to 10000")
         if not self.channel_stream_length >= 100:
             raise ConfigError("channel_stream_length must be 100 or more")
+        if not 1 <= self.metadata_max_keys <= 1000:
+            raise ConfigError("metadata_max_keys must be from 1 to 1000")
+        if not 1 <= self.metadata_max_value_bytes <= 300:
+            raise ConfigError("metadata_max_value_bytes must be from 1 to 300 (a value must fit on one line)")
+        if not 1 <= self.metadata_max_subs <= 1000:
+            raise ConfigError("metadata_max_subs must be from 1 to 1000")
 
     def exempt_networks(self) -> tuple[IPNetwork, ...]:
         """``max_per_ip_exempt`` parsed; a range that is not one is a :class:`ConfigError`."""

@@ -195,6 +195,12 @@ class User:
     knocks: dict[str, float] | None = None
     """KNOCK: folded channel -> trio time of this user's last KNOCK there, recent ones only; None while empty."""
 
+    metadata: dict[str, str] = field(default_factory=dict)
+    """IRCv3 metadata set on this user (by them, before or after registration); it lives as long as the
+    connection."""
+    metadata_subs: set[str] = field(default_factory=set)
+    """Metadata keys this connection subscribed to (``METADATA * SUB``): it is told when they change."""
+
     @property
     def source(self) -> str:
         return f"{self.nick}!{self.username}@{self.host}"
@@ -277,6 +283,9 @@ class Channel:
     """Folded account names that get operator status on joining (``CS AMODE +o``), besides the founder."""
     knocked: float | None = None
     """Trio time of the last KNOCK delivered to this channel's operators."""
+
+    metadata: dict[str, str] = field(default_factory=dict)
+    """IRCv3 metadata set on this channel by its operators."""
 
     def record(self) -> ChannelRecord:
         """What the store keeps of this channel."""
@@ -820,6 +829,49 @@ class Network:
             targets.update(w for w in watchers if cap in w.caps and wants_extended_monitor(w))
             targets.discard(user)
         return targets
+
+    # ---- metadata (IRCv3 draft/metadata-3) ------------------------------------------------------------------
+
+    def set_metadata(self, setter: User, target: User | Channel, name: str, key: str, value: str | None) -> bool:
+        """Set (``value``) or delete (None) ``target``'s metadata ``key`` and tell its subscribers; ``name`` is how
+        the target is shown.  Returns whether anything changed.  The caller checks permissions and limits."""
+        if value is None:
+            if target.metadata.pop(key, None) is None:
+                return False
+        else:
+            if target.metadata.get(key) == value:
+                return False
+            target.metadata[key] = value
+        self._metadata_notify(setter, target, name, key, value)
+        return True
+
+    def clear_metadata(self, setter: User, target: User | Channel, name: str) -> dict[str, str]:
+        """Delete all of ``target``'s metadata, telling subscribers of each key; returns what was set."""
+        old = dict(target.metadata)
+        target.metadata.clear()
+        for key in old:
+            self._metadata_notify(setter, target, name, key, None)
+        return old
+
+    def _metadata_notify(self, setter: User, target: User | Channel, name: str, key: str, value: str | None) -> None:
+        """``RPL_KEYVALUE`` / ``RPL_KEYNOTSET`` to those who see ``target`` and subscribed to ``key``: a channel's
+        members, or those sharing a channel with (or monitoring) a user; the setter excluded.  One line for all:
+        its first parameter, the recipient's nick in replies, is ``*`` (as ergo does)."""
+        if isinstance(target, Channel):
+            audience: Iterable[User] = [m for m in target.members if caps.METADATA in m.caps]
+        else:
+            audience = self.notified(target, caps.METADATA)
+        recipients = [u for u in audience if u is not setter and key in u.metadata_subs]
+        if not recipients:
+            return
+        server = self.config.server_name
+        if value is None:
+            message = Message(N.RPL_KEYNOTSET, ("*", name, key, "Key deleted"), server)
+        else:
+            message = Message(N.RPL_KEYVALUE, ("*", name, key, "*", value), server)
+        line = message.to_bytes()
+        for user in recipients:
+            self.deliver(user, line)
 
     # ---- MONITOR --------------------------------------------------------------------------------------------
 

@@ -73,6 +73,7 @@ REPLICATED = frozenset(
         "RENAME",
         "KNOCK",
         "WALLOPS",
+        "METADATA",
     }
 )
 """Commands of registered users that change the network state: they go through the log as the client sent them.

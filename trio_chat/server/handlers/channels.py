@@ -17,6 +17,7 @@ from ..state import Channel
 from .history import replay_on_join
 from .info import names_lines
 from .markers import marker_on_join
+from .metadata import sync_on_join
 
 
 def _channel_or_error(ctx: Context, name: str) -> Channel | None:
@@ -52,6 +53,7 @@ def handle_join(ctx: Context, msg: Message) -> None:
         send_topic(ctx, channel, on_join=True)
         names_lines(ctx, channel)
         replay_on_join(ctx, channel)
+        sync_on_join(ctx, channel)
 
 
 def _may_join(ctx: Context, channel: Channel, key: str) -> bool:

@@ -73,6 +73,10 @@ Lists channels with their user count and topic. Conditions (ELIST=U):
 Shows how many users, operators and channels there are.""",
     "MARKREAD": """MARKREAD <target> [timestamp=<time>]
 Reads or moves your read marker for a channel or nick (capability draft/read-marker).""",
+    "METADATA": """METADATA <target> GET <key>... | LIST | SET <key> [:<value>] | CLEAR | SYNC
+METADATA * SUB <key>... | UNSUB <key>... | SUBS
+Reads and sets metadata of users and channels, and subscribes to its changes
+(capability draft/metadata-3).""",
     "MODE": """MODE <nick> [+|-modes]
 MODE <#channel> [+|-modes [arguments]]
 Shows or changes modes. User modes: +i invisible, +B bot, +w receive WALLOPS,

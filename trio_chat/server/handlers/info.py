@@ -17,6 +17,7 @@ from ...protocol.names import CHANTYPES, is_channel_name, mask_matches
 from ..config import ServerConfig
 from ..context import VERSION, Context
 from ..state import Channel, User, status_prefix
+from . import metadata
 
 USER_MODES = "Biow"
 CHANNEL_MODES = "CIbeiklmnostv"
@@ -323,6 +324,7 @@ def handle_whois(ctx: Context, msg: Message) -> None:
         ctx.reply(N.RPL_WHOISACCOUNT, target.nick, target.account, "is logged in as")
     if target.away:
         ctx.reply(N.RPL_AWAY, target.nick, target.away)
+    metadata.whois_lines(ctx, target)
     clock = ctx.network.clock()
     ctx.reply(
         N.RPL_WHOISIDLE,

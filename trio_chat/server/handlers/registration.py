@@ -10,7 +10,7 @@ from ...protocol import numerics as N
 from ...protocol.message import Message
 from ...protocol.names import is_valid_nick, is_valid_username
 from ..context import Context
-from . import info
+from . import info, metadata
 
 log = logging.getLogger("trio_chat.server")
 
@@ -28,8 +28,17 @@ def handle_cap(ctx: Context, msg: Message) -> None:
         if version >= 302:
             user.set_caps(user.caps | caps.STICKY)
         config = ctx.config
+        metadata_limits = caps.metadata_value(
+            max_subs=config.metadata_max_subs,
+            max_keys=config.metadata_max_keys,
+            max_value_bytes=config.metadata_max_value_bytes,
+        )
         tokens = caps.ls_tokens(
-            version, {caps.MULTILINE: caps.multiline_value(config.multiline_max_bytes, config.multiline_max_lines)}
+            version,
+            {
+                caps.MULTILINE: caps.multiline_value(config.multiline_max_bytes, config.multiline_max_lines),
+                caps.METADATA: metadata_limits,
+            },
         )
         if not ctx.config.registration_before_connect:
             tokens = [caps.ACCOUNT_REGISTRATION if t.startswith(caps.ACCOUNT_REGISTRATION) else t for t in tokens]
@@ -150,6 +159,7 @@ def complete_registration(ctx: Context) -> None:
     ctx.network.register(user)
     log.info("[%d] registered as %s", user.id, user.source)
     welcome(ctx)
+    metadata.after_registration(ctx)
     ctx.network.claim_nick(user)
 
 
