@@ -205,4 +205,9 @@ def test_two_browsers_and_a_tcp_client_chat(tmp_path: Path) -> None:
         alice.save_screenshot(str(tmp_path / "web-client.png"))
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(tmp_path / "web-client.png", DOCS_SCREENSHOT)
+        # A phone's width: the buffer list becomes a strip, the nick list hides, the text still fits.
+        alice.set_window_size(390, 800)
+        wait_until(alice, lambda d: not d.find_element(By.ID, "nicklist").is_displayed(), "the phone layout")
+        assert alice.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+        alice.save_screenshot(str(tmp_path / "web-client-phone.png"))
         carol.sock.close()
