@@ -27,6 +27,7 @@ SERVE_OPTIONS: list[tuple[str, str, type, str]] = [
     ("--tls-port", "tls_port", int, "also listen for TLS on this port (6697 by convention)"),
     ("--tls-cert", "tls_cert", str, "PEM certificate chain for TLS (reloaded on SIGHUP)"),
     ("--tls-key", "tls_key", str, "PEM private key for TLS (reloaded on SIGHUP)"),
+    ("--web-port", "web_port", int, "serve the web client and IRC over WebSocket on this port (off by default)"),
     ("--log-level", "log_level", str, "DEBUG, INFO (default), WARNING or ERROR"),
     ("--sendq", "sendq", int, "lines queued to a client before it is dropped as not reading (default 4096)"),
     ("--ping-interval", "ping_interval", float, "seconds of silence before the server PINGs (default 90)"),

@@ -25,6 +25,7 @@ from .state import Network
 
 if TYPE_CHECKING:
     from .cluster.node import Node
+    from .web.listener import WebListener
 from .store import SQLiteHistory, StoreWorker
 from .store.inline import InlineStoreWorker
 
@@ -162,6 +163,8 @@ class Server:
         """This server's link to the other nodes of its network (``redis_url``); None on a single node."""
         if config.redis_url is not None:
             self.node = open_node(self.network, config)
+        self.web: WebListener | None = None
+        """The web client and IRC over WebSocket (``web_port``), served by :meth:`run` when set."""
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         """Serve one connection until it ends; a bug in one connection never reaches the others."""
@@ -206,6 +209,11 @@ class Server:
             return "Too many connections from your address"
         return None
 
+    @property
+    def shutting_down(self) -> bool:
+        """Whether :meth:`shutdown` was called: listeners that accept on their own (web) refuse from then on."""
+        return self._shutdown.is_set()
+
     def shutdown(self) -> None:
         """Ask :func:`serve` to stop accepting and close every connection with an ERROR line."""
         self._shutdown.set()
@@ -222,6 +230,8 @@ class Server:
         """
         async with trio.open_nursery() as services:
             await services.start(self.run_services)
+            if self.web is not None:
+                await services.start(self.web.run, self)
             await self._serve_connections(listeners, task_status)
             if self.node is not None:
                 with trio.move_on_after(self.config.shutdown_grace):
@@ -394,6 +404,18 @@ async def open_listeners(
     return listeners
 
 
+async def open_web(config: ServerConfig, context: ssl.SSLContext | None) -> WebListener:
+    """The web listener on ``web_port``; a ConfigError if its packages (the ``web`` extra) are missing."""
+    from .web import web_missing
+
+    problem = web_missing()
+    if problem is not None:
+        raise ConfigError(problem)
+    from .web.listener import open_web_listener
+
+    return await open_web_listener(config, context)
+
+
 def listener_port(listener: trio.abc.Listener[trio.abc.Stream]) -> tuple[str, int]:
     """``("plain" | "tls", port)`` of a listener that :func:`open_listeners` made."""
     if isinstance(listener, trio.SSLListener):
@@ -416,13 +438,20 @@ async def serve(
     certificate or MOTD file, StoreError for a history database that cannot be used.
     """
     server = Server(config)
+    listeners: list[trio.abc.Listener[trio.abc.Stream]] = []
     try:
-        context = tls_context(config) if config.tls_port is not None else None
+        # The web port serves HTTPS/WSS with the same certificate when one is configured.
+        tls_wanted = config.tls_port is not None or (config.web_port is not None and config.tls_cert is not None)
+        context = tls_context(config) if tls_wanted else None
         if server.node is not None:
             await server.node.check()
         listeners = await open_listeners(config, context)
+        if config.web_port is not None:
+            server.web = await open_web(config, context)
     except BaseException:
         server.store.close()  # nothing was stored; release the database file at once
+        for listener in listeners:  # the IRC ports, when the web port is the one that failed
+            await trio.aclose_forcefully(listener)
         raise
     server.listeners = listeners
     signals_wanted = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]

@@ -23,7 +23,7 @@ FIELD_OF_KEY: Mapping[str, str] = MappingProxyType({"flood_limit": "flood_rate",
 """Config keys that differ from the field they set (the keys follow the flags ``--flood-limit`` and ``--sendq``)."""
 KEY_ALIASES: Mapping[str, str] = MappingProxyType({field: key for key, field in FIELD_OF_KEY.items()})
 """Old config keys still accepted, and the key each is now spelt as: ``flood_rate`` and ``sendq_lines``."""
-PORT_SETTINGS = ("port", "tls_port")
+PORT_SETTINGS = ("port", "tls_port", "web_port")
 """Fields that hold a TCP port: 0 (any free port) or 1 to 65535."""
 DEFAULT_PER_IP_EXEMPT = ("127.0.0.0/8", "::1/128")
 
@@ -46,6 +46,12 @@ class ServerConfig:
     """PEM certificate chain for TLS; reloaded on SIGHUP."""
     tls_key: str | None = None
     """PEM private key for TLS; reloaded on SIGHUP."""
+    web_port: int | None = None
+    """Port of the web listener (the page at ``/`` and IRC over WebSocket); none means no web listener.  It
+    serves HTTPS/WSS with the TLS certificate when ``tls_cert`` and ``tls_key`` are set."""
+    web_origins: tuple[str, ...] = ()
+    """Origins (``https://chat.example.org``) whose pages may open a WebSocket; empty: only the page's own origin
+    (the request's ``Host``); ``*``: any."""
     server_name: str = "trio-chat.local"
     network_name: str = "TrioChat"
     server_info: str = "trio-chat IRC server"

@@ -56,8 +56,9 @@ class Session:
         self.stream = stream
         self.sendq = SendQ(config.sendq_lines)
         self.user = network.add_connection(host, self, self.sendq)
-        self.user.secure = isinstance(stream, trio.SSLStream)
-        self._tls_unchecked = self.user.secure
+        self._tls_unchecked = isinstance(stream, trio.SSLStream)
+        # A WebSocket over TLS (web/stream.py) says so itself.
+        self.user.secure = self._tls_unchecked or getattr(stream, "secure", False) is True
         self.id = self.user.id
         self.close_reason: str | None = None
         self._abort = False

@@ -1,0 +1,410 @@
+"""IRC over WebSocket (``web_port``) against the real listener on port 0: hypercorn, the ASGI app, the stream
+adapter and the server's ordinary sessions, with trio-websocket as the client."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+
+from tests.helpers import FAST, IRCTestClient
+from trio_chat.server.app import Server, listener_port, serve
+from trio_chat.server.config import ConfigError, ServerConfig
+from trio_chat.server.web.asgi import CONTENT_SECURITY_POLICY, choose_subprotocol, origin_allowed
+from trio_chat.server.web.stream import CLOSE_TIMEOUT, WebSocketStream
+
+CONFIG = replace(FAST, port=0, web_port=0)
+
+
+class WebSocketClientStream(trio.abc.Stream):
+    """The client side of the IRCv3 WebSocket transport as a stream, so IRCTestClient can speak it: each message
+    received is one line (it must hold no CR or LF), each line sent is one message."""
+
+    def __init__(self, ws: WebSocketConnection, tcp: trio.SocketStream) -> None:
+        self.ws = ws
+        self.tcp = tcp
+        self.kinds: set[type] = set()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        for line in bytes(data).split(b"\r\n"):
+            if line:
+                await self.ws.send_message(line if self.ws.subprotocol == "binary.ircv3.net" else line.decode())
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        try:
+            message = await self.ws.get_message()
+        except ConnectionClosed:
+            return b""
+        self.kinds.add(type(message))
+        data = message.encode() if isinstance(message, str) else message
+        assert b"\r" not in data and b"\n" not in data, f"a line break inside a WebSocket message: {data!r}"
+        return data + b"\r\n"
+
+    async def aclose(self) -> None:
+        await self.ws.aclose()
+        await self.tcp.aclose()  # trio-websocket leaves it open when the server closed first
+
+
+class WebNet:
+    """A running server with a web port, and the clients a test opened on it (all closed at the end)."""
+
+    def __init__(self, server: Server, nursery: trio.Nursery) -> None:
+        self.server = server
+        self.nursery = nursery
+        self.streams: list[trio.abc.Stream] = []
+        assert server.web is not None
+        self.port = server.web.port
+
+    async def ws_connect(
+        self, *, subprotocols: list[str] | None = None, origin: str | None = None, queue: int = 100
+    ) -> WebSocketClientStream:
+        headers = [(b"Origin", (origin or f"http://127.0.0.1:{self.port}").encode())]
+        tcp = await trio.open_tcp_stream("127.0.0.1", self.port)
+        self.streams.append(tcp)
+        ws = await wrap_client_stream(
+            self.nursery,
+            tcp,
+            f"127.0.0.1:{self.port}",
+            "/",
+            subprotocols=["text.ircv3.net"] if subprotocols is None else subprotocols,
+            extra_headers=headers,
+            message_queue_size=queue,
+        )
+        stream = WebSocketClientStream(ws, tcp)
+        self.streams.append(stream)
+        return stream
+
+    async def ws(self, nick: str, *, subprotocols: list[str] | None = None, queue: int = 100) -> IRCTestClient:
+        client = IRCTestClient(await self.ws_connect(subprotocols=subprotocols, queue=queue), nick)
+        await client.register(nick)
+        return client
+
+    async def tcp(self, nick: str) -> IRCTestClient:
+        stream = await trio.open_tcp_stream("127.0.0.1", listener_port(self.server.listeners[0])[1])
+        self.streams.append(stream)
+        client = IRCTestClient(stream, nick)
+        await client.register(nick)
+        return client
+
+    async def handshake_status(self, *, origin: str | None = None, subprotocols: str | None = None) -> int:
+        """The HTTP status a WebSocket handshake gets (101: accepted)."""
+        headers = [
+            "GET / HTTP/1.1",
+            f"Host: 127.0.0.1:{self.port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+        ]
+        if origin is not None:
+            headers.append(f"Origin: {origin}")
+        if subprotocols is not None:
+            headers.append(f"Sec-WebSocket-Protocol: {subprotocols}")
+        async with await trio.open_tcp_stream("127.0.0.1", self.port) as stream:
+            await stream.send_all(("\r\n".join(headers) + "\r\n\r\n").encode())
+            data = b""
+            with trio.fail_after(5):
+                while b"\r\n" not in data:
+                    chunk = await stream.receive_some(4096)
+                    assert chunk, "closed before a status line"
+                    data += chunk
+        return int(data.split(b" ", 2)[1])
+
+    async def close(self) -> None:
+        for stream in reversed(self.streams):
+            with trio.move_on_after(2):
+                await stream.aclose()
+
+
+@asynccontextmanager
+async def web_server(**changes: object) -> AsyncIterator[WebNet]:
+    config = replace(CONFIG, **changes)  # type: ignore[arg-type]
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(serve, config)
+        net = WebNet(server, nursery)
+        try:
+            yield net
+        finally:
+            await net.close()
+            server.shutdown()
+
+
+# ---- handshake ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("subprotocol", "kind"), [("text.ircv3.net", str), ("binary.ircv3.net", bytes)])
+async def test_websocket_and_tcp_clients_chat(subprotocol: str, kind: type) -> None:
+    async with web_server() as net:
+        alice = await net.ws("alice", subprotocols=[subprotocol])
+        assert isinstance(alice.stream, WebSocketClientStream)
+        assert alice.stream.ws.subprotocol == subprotocol
+        bob = await net.tcp("bob")
+        await alice.send("JOIN #web")
+        await alice.expect(" 366 ")
+        await bob.send("JOIN #web")
+        await alice.expect(r":bob!~bob@127\.0\.0\.1 JOIN #web")
+        await bob.send("PRIVMSG #web :hello from TCP")
+        assert (await alice.expect("PRIVMSG")).params == ("#web", "hello from TCP")
+        await alice.send("PRIVMSG #web :héllo from the web")
+        message = await bob.expect("PRIVMSG")
+        assert message.source == "alice!~alice@127.0.0.1"
+        assert message.params == ("#web", "héllo from the web")
+        assert alice.stream.kinds == {kind}
+        assert len(net.server.sessions) == 2 and net.server.per_host == {"127.0.0.1": 2}
+        await alice.send("QUIT :bye")
+        assert (await alice.expect_closed())[-1].command == "ERROR"
+        await bob.expect(r":alice!\S+ QUIT :Quit: bye")
+
+
+async def test_no_subprotocol_asked_is_text() -> None:
+    async with web_server() as net:
+        alice = await net.ws("alice", subprotocols=[])
+        assert isinstance(alice.stream, WebSocketClientStream)
+        assert alice.stream.ws.subprotocol is None
+        await alice.sync()
+        assert alice.stream.kinds == {str}
+
+
+async def test_only_unknown_subprotocols_are_refused() -> None:
+    async with web_server() as net:
+        assert await net.handshake_status(subprotocols="chat, irc") == 400
+        assert await net.handshake_status(subprotocols="chat, binary.ircv3.net") == 101
+        assert await net.handshake_status() == 101
+        assert net.server.sessions == set() or all(s.user.nick == "*" for s in net.server.sessions)
+    assert choose_subprotocol(["Text.IRCv3.net", "binary.ircv3.net"]) == "text.ircv3.net"
+    assert choose_subprotocol(["chat", "binary.ircv3.net"]) == "binary.ircv3.net"
+    assert choose_subprotocol([]) is None
+
+
+async def test_a_page_of_another_origin_is_refused_with_403() -> None:
+    async with web_server() as net:
+        assert await net.handshake_status(origin="https://evil.example") == 403
+        assert await net.handshake_status(origin=f"http://127.0.0.1:{net.port}") == 101
+        assert await net.handshake_status(origin="https://chat.example.org") == 403
+    async with web_server(web_origins=("https://chat.example.org",)) as net:
+        assert await net.handshake_status(origin="https://chat.example.org") == 101
+        assert await net.handshake_status(origin="https://evil.example") == 403
+
+
+def test_origin_rules() -> None:
+    assert origin_allowed("http://chat.example.org:8080", "chat.example.org:8080", ())
+    assert origin_allowed("https://chat.example.org", "chat.example.org", ())
+    assert not origin_allowed("http://chat.example.org:8081", "chat.example.org:8080", ())
+    assert not origin_allowed("http://evil.example", "chat.example.org", ())
+    assert not origin_allowed("null", "chat.example.org", ())
+    assert origin_allowed("https://app.example.org/", "chat.example.org", ("https://app.example.org",))
+    assert origin_allowed("http://anything.example", "chat.example.org", ("*",))
+    assert origin_allowed(None, "chat.example.org", ())  # no browser, nobody's credentials borrowed
+
+
+# ---- lines: the same answers as over TCP ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "PING :one\r\nPING :two",  # a line break inside a message: two lines, as over TCP
+        "PRIVMSG #nowhere :" + "x" * 600,  # past the line limit: 417
+        "NOTICE bob :" + "y" * 20_000,  # past the ReadQ (16 KiB): ReadQ exceeded
+    ],
+    ids=["crlf-inside", "over-line-limit", "over-readq"],
+)
+async def test_a_frame_gets_what_the_same_line_gets_over_tcp(frame: str) -> None:
+    async with web_server() as net:
+        web = await net.ws("web")
+        tcp = await net.tcp("tcp")
+        await web.stream.send_all(frame.encode() + b"\r\n")  # one message: the adapter strips nothing but CRLF
+        await tcp.send_raw(frame.encode() + b"\r\n")
+        answers = []
+        for client in (web, tcp):
+            await client.send("PING :end")
+            lines = await client.collect_until(r"(PONG \S+ :?end|^ERROR)")
+            answers.append([m.to_line().replace(client.name, "NICK") for m in lines])
+        assert answers[0] == answers[1]
+        assert answers[0]  # something was answered
+
+
+async def test_a_slow_websocket_reader_gets_sendq_exceeded() -> None:
+    # The SendQ holds more than one round of messages: only a client that stops reading overflows it.
+    async with web_server(sendq_lines=300, shutdown_grace=0.5) as net:
+        alice = await net.tcp("alice")
+        fast = await net.ws("fast")
+        for client in (alice, fast):
+            await client.send("JOIN #room")
+            await client.expect(" 366 ")
+        # slow's client library stops reading the socket once one message waits in its queue.
+        slow = await net.ws("slow", queue=0)
+        await slow.send("JOIN #room")
+        await alice.expect(r":slow!\S+ JOIN #room")
+        text = "z" * 400
+        quits: list[str] = []
+        sent = 0
+        with trio.fail_after(60):
+            while not quits:
+                await alice.send(*(f"PRIVMSG #room :{sent + i} {text}" for i in range(100)), "PING :sync")
+                sent += 100
+                lines = await alice.collect_until(r"PONG \S+ :?sync")
+                quits += [m.to_line() for m in lines if m.command == "QUIT"]
+                await fast.expect(f"PRIVMSG #room :{sent - 1} ")  # the fast reader keeps up
+                assert sent < 100_000
+        assert quits == [":slow!~slow@127.0.0.1 QUIT :SendQ exceeded"]
+        assert net.server.network.find_user("slow") is None
+        assert net.server.network.find_user("fast") is not None
+        assert sent > 300  # it took the socket's buffers filling up, not one burst
+        # The connection under the WebSocket is cut: reading on, slow gets what was buffered, then the end.
+        await slow.expect_closed(within=10)
+
+
+async def test_per_address_limit_counts_websockets_and_tcp_together() -> None:
+    async with web_server(max_per_ip=2, max_per_ip_exempt=()) as net:
+        await net.tcp("tcp")
+        await net.ws("web")
+        assert net.server.per_host == {"127.0.0.1": 2}
+        refused = IRCTestClient(await net.ws_connect(), "third")
+        lines = await refused.expect_closed()
+        assert [m.to_line() for m in lines] == ["ERROR :Too many connections from your address"]
+        assert net.server.per_host == {"127.0.0.1": 2}
+
+
+async def test_shutdown_tells_websocket_clients() -> None:
+    async with web_server() as net:
+        alice = await net.ws("alice")
+        net.server.shutdown()
+        lines = await alice.expect_closed()
+        assert lines[-1].to_line() == "ERROR :Server shutting down"
+    assert net.server.sessions == set()
+
+
+# ---- the page -----------------------------------------------------------------------------------------------
+
+
+async def http_get(port: int, path: str) -> tuple[str, dict[str, str], bytes]:
+    """One GET; the body is read as far as Content-Length says."""
+    async with await trio.open_tcp_stream("127.0.0.1", port) as stream:
+        await stream.send_all(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        data = b""
+        with trio.fail_after(5):
+            while b"\r\n\r\n" not in data:
+                data += await stream.receive_some(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            status, *header_lines = head.decode().split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+            while len(body) < int(headers.get("content-length", "0")):
+                body += await stream.receive_some(65536)
+    return status, headers, body
+
+
+async def test_the_page_is_served_with_a_strict_content_security_policy() -> None:
+    async with web_server() as net:
+        status, headers, body = await http_get(net.port, "/")
+        assert " 200 " in status
+        assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+        assert headers["content-type"].startswith("text/html")
+        assert b"<html" in body.lower() or b"<!doctype html" in body.lower()
+        status, _, _ = await http_get(net.port, "/static/../app.py")
+        assert " 404 " in status
+
+
+# ---- configuration --------------------------------------------------------------------------------------------
+
+
+def test_web_port_is_checked_like_the_other_ports() -> None:
+    with pytest.raises(ConfigError, match="web_port must be from 1 to 65535"):
+        ServerConfig(web_port=70000)
+    assert ServerConfig().web_port is None  # off by default
+    assert ServerConfig().merged({"web-port": 8080, "web_origins": ["https://a.example"]}).web_origins == (
+        "https://a.example",
+    )
+
+
+async def test_a_web_port_in_use_is_an_error_before_serving() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = replace(CONFIG, web_port=taken.getsockname()[1])
+        with pytest.raises(OSError):
+            await serve(config)
+
+
+# ---- the stream adapter alone, on MockClock ---------------------------------------------------------------------
+
+
+class StuckPeer:
+    """An ASGI WebSocket whose peer reads ``capacity`` messages and then nothing: ``send`` then hangs shielded,
+    as hypercorn's socket writes do, until the connection is aborted."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.sent: list[dict[str, object]] = []
+        self.aborted = trio.Event()
+        self.incoming_send, self.incoming = trio.open_memory_channel[dict[str, object]](10)
+
+    async def send(self, message: MutableMapping[str, Any]) -> None:
+        if len(self.sent) >= self.capacity:
+            with trio.CancelScope(shield=True):
+                await self.aborted.wait()
+            return
+        self.sent.append(dict(message))
+        await trio.lowlevel.checkpoint()
+
+    async def receive(self) -> MutableMapping[str, Any]:
+        if self.aborted.is_set():
+            return {"type": "websocket.disconnect", "code": 1006}
+        return await self.incoming.receive()
+
+    def stream(self, *, binary: bool = False) -> WebSocketStream:
+        return WebSocketStream(
+            self.receive, self.send, binary=binary, socket=trio.socket.socket(), secure=False, abort=self.aborted.set
+        )
+
+
+async def test_stream_frames_lines_and_aborts_a_peer_that_stops_reading(autojump_clock: trio.testing.MockClock) -> None:
+    peer = StuckPeer(capacity=2)
+    stream = peer.stream()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stream.run_pump)
+        await stream.send_all(b"PING :a\r\nPING :b\r\n")
+        assert peer.sent == [
+            {"type": "websocket.send", "text": "PING :a"},
+            {"type": "websocket.send", "text": "PING :b"},
+        ]
+        await peer.incoming_send.send({"type": "websocket.receive", "text": "NICK x\r\nUSER"})
+        assert await stream.receive_some(5) == b"NICK "
+        assert await stream.receive_some() == b"x\r\nUSER\r\n"
+        # The peer stops reading: the next write waits (cancellably, unlike the shielded send under it)...
+        with trio.move_on_after(10) as waited:
+            await stream.send_all(b"PRIVMSG x :stuck\r\n")
+        assert waited.cancelled_caught
+        # ...and closing the stream cuts the connection after CLOSE_TIMEOUT, which ends the pump.
+        start = trio.current_time()
+        await stream.aclose()
+        assert peer.aborted.is_set() and trio.current_time() - start == pytest.approx(CLOSE_TIMEOUT)
+    stream.socket.close()
+
+
+async def test_stream_sends_binary_frames_and_closes_cleanly(autojump_clock: trio.testing.MockClock) -> None:
+    peer = StuckPeer(capacity=10)
+    stream = peer.stream(binary=True)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stream.run_pump)
+        await stream.send_all(b":s 001 x :hi\r\n")
+        await stream.aclose()
+    assert peer.sent == [
+        {"type": "websocket.send", "bytes": b":s 001 x :hi"},
+        {"type": "websocket.close", "code": 1000},
+    ]
+    assert not peer.aborted.is_set()
+    with pytest.raises(trio.ClosedResourceError):
+        await stream.send_all(b"more\r\n")
+    stream.socket.close()

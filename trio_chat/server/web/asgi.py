@@ -1,0 +1,151 @@
+"""The ASGI side of the web listener: the page (``/`` and ``/static/``) and the IRC WebSocket endpoint.
+
+A WebSocket handshake is checked before it is accepted, as a browser's peer must be:
+
+* ``Origin``: a page on another site must not open a chat connection in its visitor's name (the browser sends
+  the visitor's cookies and address along).  Allowed are the page's own origin (the request's ``Host``) and the
+  origins in ``web_origins`` (``*``: any); anything else is refused with 403.  A request without ``Origin``
+  comes from no browser and is allowed: the check protects browsers' users, not the server.
+* Subprotocol: the IRCv3 WebSocket spec's ``text.ircv3.net`` and ``binary.ircv3.net``, in the client's order
+  of preference.  A client that asks for none gets text; one that asks only for others is refused (400), since
+  accepting would answer in a framing it did not ask for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import trio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from .stream import WebSocketStream
+
+if TYPE_CHECKING:
+    from ..app import Server
+
+log = logging.getLogger("trio_chat.web")
+
+STATIC = Path(__file__).parent / "static"
+TEXT_SUBPROTOCOL = "text.ircv3.net"
+BINARY_SUBPROTOCOL = "binary.ircv3.net"
+SUBPROTOCOLS = (TEXT_SUBPROTOCOL, BINARY_SUBPROTOCOL)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+"""No inline script or style, nothing from elsewhere: the page's code is the files it ships, nothing more."""
+PAGE_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """The TCP connection an ASGI request came on: its socket, whether it is TLS, and how to cut it."""
+
+    socket: trio.socket.SocketType
+    secure: bool
+    abort: Callable[[], None]
+
+
+class Refused(Exception):
+    """A WebSocket handshake that is answered with an HTTP error instead of accepted."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: tuple[str, ...]) -> bool:
+    """Whether a WebSocket from a page of ``origin`` may connect, the request being for ``host`` (its Host)."""
+    if origin is None:
+        return True  # no browser: nobody's cookies or address are being borrowed
+    origin = origin.strip().lower().rstrip("/")
+    if "*" in allowed or origin in {o.strip().lower().rstrip("/") for o in allowed}:
+        return True
+    if host is None or origin == "null":
+        return False
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == host.strip().lower()
+
+
+def choose_subprotocol(offered: list[str]) -> str | None:
+    """The subprotocol to accept (None: the client asked for none, text framing); Refused if none fits."""
+    if not offered:
+        return None
+    for name in offered:
+        if name.strip().lower() in SUBPROTOCOLS:
+            return name.strip().lower()
+    raise Refused(400, f"unsupported WebSocket subprotocol; this server speaks {', '.join(SUBPROTOCOLS)}")
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS, media_type="text/html; charset=utf-8")
+
+
+class WebApp:
+    """Builds the ASGI app of one TCP connection: the page, or an IRC session over WebSocket."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.origins = server.config.web_origins
+        self.pages = Starlette(
+            routes=[
+                Route("/", index, methods=["GET", "HEAD"]),
+                Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+            ]
+        )
+
+    def for_connection(self, connection: Connection) -> ASGIApp:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "websocket":
+                await self.serve_websocket(connection, scope, receive, send)
+            else:
+                await self.pages(scope, receive, send)
+
+        return app
+
+    async def serve_websocket(self, connection: Connection, scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        try:
+            if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"), self.origins):
+                raise Refused(403, "this page's origin may not connect (web_origins)")
+            subprotocol = choose_subprotocol(list(scope.get("subprotocols") or []))
+            if self.server.shutting_down:
+                raise Refused(503, "server shutting down")
+        except Refused as refusal:
+            log.info("refused WebSocket from %s: %s", scope.get("client"), refusal.reason)
+            await websocket.send_denial_response(PlainTextResponse(refusal.reason, status_code=refusal.status))
+            return
+        await websocket.accept(subprotocol=subprotocol)
+        stream = WebSocketStream(
+            receive,
+            send,
+            binary=subprotocol == BINARY_SUBPROTOCOL,
+            socket=connection.socket,
+            secure=connection.secure,
+            abort=connection.abort,
+        )
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stream.run_pump)
+            try:
+                await self.server.handle_connection(stream)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await stream.aclose()
