@@ -161,18 +161,15 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
     Recipients that negotiated draft/multiline and batch get it as one batch, the others as its non-blank lines
     (see :class:`~..relay.MultilineRelay`); with echo-message the sender gets it back the same way.  The checks
     and errors are those of PRIVMSG and NOTICE (none for NOTICE).  The history keeps the lines a client without
-    the capability sees, the first under the message's msgid.  Across several nodes (``cluster/``), and to an
-    offline account, each non-blank line goes as a message of its own through the ordinary path.
+    the capability sees, the first under the message's msgid.  To members and users on other nodes
+    (``cluster/``), and to an offline account, each non-blank line goes as a message of its own.
     """
     verb = batch.verb or "PRIVMSG"
     quiet = verb == "NOTICE"
     network, sender = ctx.network, ctx.user
     texts = [text for text, _ in batch.lines if text]
     tags = batch.client_tags or {}
-    if network.cluster is not None:
-        for text in texts:
-            _send_message(ctx, Message(verb, (batch.target, text), tags=tags), verb)
-        return
+    cluster = network.cluster
     targets = unique(batch.target.split(","))
     if len(targets) > ctx.config.max_targets:
         if not quiet:
@@ -220,9 +217,14 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
             for member in channel_recipients(channel, status, verb):
                 if member is not sender:
                     deliver_multiline(ctx, member, relay)
+            kept = relay.kept(network.next_msgid)
             if not status:
-                for line, text in relay.kept(network.next_msgid):
+                for line, text in kept:
                     network.remember(channel, line, sender, verb, text, receipt=echo)
+            if cluster is not None:
+                # To the members on other nodes, each non-blank line as a message of its own.
+                for line, text in kept:
+                    cluster.relay_channel(channel, line, sender, status=status, verb=verb, text=text)
         elif casefold(name) in SERVICE_NICKS:
             ctx.server_message("FAIL", "BATCH", "MULTILINE_INVALID", f"{name} takes one command per message")
             continue
@@ -237,7 +239,11 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
                     ctx.reply(N.ERR_NOSUCHNICK, name, "No such nick/channel")
                 continue
             relay = relay_to(user.nick)
-            if user is sender and echo:
+            if user.home is not None and cluster is not None:
+                # A user of another node: each non-blank line as a message of its own.
+                for line, text in relay.kept(network.next_msgid):
+                    cluster.relay_private(user, line, sender, verb=verb, text=text)
+            elif user is sender and echo:
                 pending, user.pending = user.pending, None  # the delivery is not part of the command's answer
                 try:
                     deliver_multiline(ctx, user, relay)
