@@ -22,8 +22,10 @@ from trio_chat.client.core import (
     ClientConfig,
     OpenStream,
     backoff_delay,
+    connect_error_is_final,
     default_opener,
     describe_connect_error,
+    looks_like_tls,
 )
 from trio_chat.client.model import BufferKind, ChatModel, ConnectionState, LineKind
 from trio_chat.protocol import LineBuffer, Message, parse_line
@@ -256,6 +258,35 @@ async def test_reconnects_with_backoff_rejoins_and_restores_nick(autojump_clock:
         assert client.connections == 2
         assert any("Connection refused by 127.0.0.1:6667" in t for t in model.texts(model.server))
         client.quit()
+
+
+async def test_tls_insecure_warns_in_the_server_buffer_at_every_connect(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with network() as net:
+        client, model = await net.start_client("alice", port=6697, tls=True, tls_insecure=True)
+        await wait_until(model, joined(model, "#lobby"))
+        net.drop_everyone()
+        await wait_until(model, lambda: client.connections == 2 and joined(model, "#lobby")())
+        warnings = [line for line in model.server.lines if "--tls-insecure" in line.text]
+        assert len(warnings) == 2, "once per connection"
+        assert all(w.kind is LineKind.ERROR for w in warnings)
+        assert "the certificate of 127.0.0.1:6697 is not checked" in warnings[0].text
+        client.quit()
+    async with network() as net:
+        secure, smodel = await net.start_client("bob", tls=True)
+        await wait_until(smodel, joined(smodel, "#lobby"))
+        assert not any("--tls-insecure" in t for t in smodel.texts(smodel.server))
+        secure.quit()
+
+
+async def test_a_tls_record_on_a_plaintext_connection_ends_the_client() -> None:
+    async with scripted() as (client, model, server):
+        await server.expect("USER")
+        await server.stream.send_all(b"\x15\x03\x03\x00\x02\x02\x46")  # a TLS alert: protocol_version
+        await wait_until(model, lambda: model.state is ConnectionState.FAILED)
+        assert client.fatal_error == "127.0.0.1:6667 speaks TLS, not plaintext: use --tls"
+        assert looks_like_tls(b"\x16\x03\x01\x02\x00") and not looks_like_tls(b":irc.example NOTICE")
 
 
 async def test_lag_is_measured(autojump_clock: trio.testing.MockClock) -> None:
@@ -518,8 +549,54 @@ async def test_tls_failure_and_tls_insecure_on_a_real_socket() -> None:
         text = describe_connect_error(info.value, strict)
         assert text.startswith(f"TLS failure with 127.0.0.1:{port}: certificate not trusted"), text
         assert "--tls-insecure" in text
+        assert connect_error_is_final(info.value)
         insecure = ClientConfig("alice", port=port, tls=True, tls_insecure=True)
         stream = await default_opener(insecure)()
         assert b"hello over TLS" in await stream.receive_some()
         await stream.aclose()
+
+        # The whole client: an untrusted certificate is said once and ends it, without a retry.
+        model = ChatModel("alice")
+        client = ChatClient(strict, model)
+        with trio.fail_after(10):
+            await client.run()
+        assert client.fatal_error == text
+        assert model.state is ConnectionState.FAILED
+        assert client.connections == 0
+        assert [t for t in model.texts(model.server) if "TLS failure" in t] == [text]
+        assert not any("Reconnecting" in t for t in model.texts(model.server))
+
+        # Plaintext to the TLS port: the server drops us without a word; the client says to use --tls.
+        model = ChatModel("alice")
+        client = ChatClient(ClientConfig("alice", port=port), model)
+        with trio.fail_after(10):
+            await client.run()
+        assert client.fatal_error == (
+            f"127.0.0.1:{port} closed the connection without answering: if it is a TLS port, use --tls "
+            "(TLS ports are usually 6697)"
+        )
+        assert model.state is ConnectionState.FAILED
+        nursery.cancel_scope.cancel()
+
+
+async def test_tls_to_a_plaintext_port_says_to_leave_out_tls() -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+
+    async def plaintext_irc(stream: trio.SocketStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await stream.send_all(b":irc.example NOTICE * :*** Looking up your hostname...\r\n")
+            await stream.receive_some()
+            await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, plaintext_irc, listeners)
+        model = ChatModel("alice")
+        client = ChatClient(ClientConfig("alice", port=port, tls=True), model)
+        with trio.fail_after(10):
+            await client.run()
+        assert client.fatal_error is not None
+        assert client.fatal_error.startswith(f"TLS failure with 127.0.0.1:{port}: the server does not speak TLS")
+        assert client.fatal_error.endswith("it is a plaintext port: leave out --tls")
+        assert model.state is ConnectionState.FAILED
         nursery.cancel_scope.cancel()

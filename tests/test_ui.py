@@ -26,7 +26,14 @@ from tests.helpers import FAST, IRCTestClient
 from trio_chat.client.core import ChatClient, ClientConfig
 from trio_chat.client.model import HISTORY_BEGINNING, ChatModel, ConnectionState, Line, LineKind
 from trio_chat.server.app import Server
-from trio_chat.ui.app import UsageError, add_join_arguments, config_from_args, run_client, run_with_guest
+from trio_chat.ui.app import (
+    UsageError,
+    add_join_arguments,
+    config_from_args,
+    exit_notes,
+    run_client,
+    run_with_guest,
+)
 from trio_chat.ui.render import line_fragments, plain, wrap_fragments
 from trio_chat.ui.view import ChatUI, MessagePane, status_fragments
 
@@ -349,6 +356,16 @@ def test_join_arguments_and_config() -> None:
     assert (default.host, default.port, default.channels, default.tls) == ("127.0.0.1", 6667, ("#lobby",), False)
     with pytest.raises(UsageError):
         config_from_args(parser.parse_args(["9lives"]))
+
+
+def test_tls_insecure_and_fatal_errors_are_said_on_the_terminal_after_exit() -> None:
+    parser = argparse.ArgumentParser()
+    add_join_arguments(parser)
+    insecure = config_from_args(parser.parse_args(["alice", "--tls-insecure", "--host", "irc.example"]))
+    notes = exit_notes(insecure, "Wrong password")
+    assert len(notes) == 2 and notes[1] == "Wrong password"
+    assert notes[0].startswith("Warning: --tls-insecure: the certificate of irc.example:6697 is not checked")
+    assert exit_notes(config_from_args(parser.parse_args(["alice", "--tls"])), None) == []
 
 
 def test_no_terminal_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

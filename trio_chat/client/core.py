@@ -84,6 +84,8 @@ READ_BUFFER_BYTES = MAX_SERVER_TAG_BYTES + MAX_LINE_BYTES
 SEND_QUEUE_LINES = 1000
 """Lines waiting to be written; a paste longer than this is refused rather than buffered without bound."""
 CLIENT_VERSION = "trio-chat"
+PLAINTEXT_SSL_REASONS = frozenset({"WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG"})
+"""OpenSSL's reasons when what came back to our TLS hello was not TLS at all: a plaintext port."""
 
 _connection_ids = itertools.count(1)
 
@@ -181,8 +183,8 @@ class FatalError(Exception):
     """The server refused us in a way retrying cannot fix (wrong password, banned, invalid nick)."""
 
 
-def describe_connect_error(exc: BaseException, config: ClientConfig) -> str:
-    """A person's explanation of why connecting failed, from the exception chain trio raises."""
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything it was raised from or during, groups opened (trio wraps the real reasons)."""
     # trio raises OSError("all attempts to connect … failed") from an ExceptionGroup of the real reasons.
     chain: list[BaseException] = []
     todo: list[BaseException] = [exc]
@@ -194,24 +196,70 @@ def describe_connect_error(exc: BaseException, config: ClientConfig) -> str:
         if isinstance(seen, BaseExceptionGroup):
             todo.extend(seen.exceptions)
         todo.extend(e for e in (seen.__cause__, seen.__context__) if e is not None)
+    return chain
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, str) else str(exc)
+
+
+def describe_connect_error(exc: BaseException, config: ClientConfig) -> str:
+    """A person's explanation of why connecting failed, from the exception chain trio raises."""
+    chain = _causes(exc)
     for e in chain:
         if isinstance(e, ssl.SSLCertVerificationError):
             return (
                 f"TLS failure with {config.address}: certificate not trusted ({e.verify_message}); "
                 "use --tls-insecure to connect anyway"
             )
+        if isinstance(e, ssl.SSLError) and _ssl_reason(e) in PLAINTEXT_SSL_REASONS:
+            return (
+                f"TLS failure with {config.address}: the server does not speak TLS there "
+                f"({_ssl_reason(e).lower().replace('_', ' ')}); it is a plaintext port: leave out --tls"
+            )
         if isinstance(e, ssl.SSLError):
-            return f"TLS failure with {config.address}: {getattr(e, 'reason', None) or e} (is the port a TLS port?)"
+            return f"TLS failure with {config.address}: {_ssl_reason(e)} (is the port a TLS port?)"
     for e in chain:
         if isinstance(e, ConnectionRefusedError):
             return f"Connection refused by {config.address} (is the server running?)"
         if isinstance(e, trio.TooSlowError):
+            if config.tls:
+                return (
+                    f"Connecting to {config.address} timed out (no TLS handshake: if it is a plaintext port, "
+                    "leave out --tls)"
+                )
             return f"Connecting to {config.address} timed out"
     if isinstance(exc, OSError) and "Name or service not known" in str(exc):
         return f"Cannot find host {config.host}"
     if isinstance(exc, trio.BrokenResourceError) and config.tls:
         return f"TLS failure with {config.address}: the connection closed during the handshake"
     return f"Cannot connect to {config.address}: {exc}"
+
+
+def insecure_warning(config: ClientConfig) -> str:
+    """What ``--tls-insecure`` costs, said in the server buffer at every connect and on the terminal at exit."""
+    return (
+        f"Warning: --tls-insecure: the certificate of {config.address} is not checked, so anyone on the way "
+        "could pose as the server and read everything (passwords included)"
+    )
+
+
+def connect_error_is_final(exc: BaseException) -> bool:
+    """Whether trying again cannot help: the certificate is not trusted, or the port does not speak TLS.  The
+    client then says why once and ends (exit code 1) instead of retrying forever."""
+    for e in _causes(exc):
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(e, ssl.SSLError) and _ssl_reason(e) in PLAINTEXT_SSL_REASONS:
+            return True
+    return False
+
+
+def looks_like_tls(data: bytes | bytearray) -> bool:
+    """Whether the first bytes from a server are a TLS record (an alert or a handshake), not IRC: a plaintext
+    connection to a TLS port."""
+    return len(data) >= 2 and data[0] in (0x15, 0x16) and data[1] == 0x03
 
 
 @dataclass
@@ -248,6 +296,10 @@ class _Link:
     sasl: str = ""
     """The SASL login of this connection: "" (none or not yet), "requested" (in CAP REQ), "authenticating"
     (AUTHENTICATE PLAIN sent), "sent" (the payload sent), "done" (903)."""
+    received_any: bool = False
+    """Whether the server has sent anything at all on this connection."""
+    closed_by_peer: bool = False
+    """The server closed (or reset) the connection, rather than our side ending it."""
     hidden_echoes: int = 0
     """Echoes (echo-message) still to come of ``/register`` and ``/identify`` messages to NickServ: not shown."""
 
@@ -280,6 +332,7 @@ class ChatClient:
         self.registered = trio.Event()
         """Set at the first successful registration (001)."""
         self.fatal_error: str | None = None
+        self._ever_registered = False
         """Why :meth:`run` gave up by itself (wrong password, banned…); ``None`` after a normal quit."""
 
     # -- the UI's side ------------------------------------------------------------------------------------------
@@ -382,17 +435,20 @@ class ChatClient:
                     with trio.fail_after(self.config.connect_timeout):
                         stream = await self._open_stream()
                 except (OSError, trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
-                    self._notify(describe_connect_error(exc, self.config))
+                    why = describe_connect_error(exc, self.config)
+                    if connect_error_is_final(exc):
+                        self._give_up(why)
+                        break
+                    self._notify(why)
                 else:
                     try:
                         reason = await self._session(stream)
                     except FatalError as exc:
-                        self.fatal_error = str(exc)
-                        self._notify(str(exc))
                         self._link_lost()
-                        self.model.set_state(ConnectionState.FAILED, str(exc))
+                        self._give_up(str(exc))
                         break
                     if self._link is not None and self._link.registered:
+                        self._ever_registered = True
                         attempt = 0
                     self._link_lost()
                     if not self._quitting:
@@ -409,6 +465,12 @@ class ChatClient:
         if self.model.state is not ConnectionState.FAILED:
             self.model.set_state(ConnectionState.DISCONNECTED)
 
+    def _give_up(self, why: str) -> None:
+        """Retrying cannot help: say why once, and :meth:`run` ends with :attr:`fatal_error` set."""
+        self.fatal_error = why
+        self._notify(why)
+        self.model.set_state(ConnectionState.FAILED, why)
+
     async def _session(self, stream: trio.abc.Stream) -> str:
         """One connection, from registration until it ends; returns why it ended (raises FatalError)."""
         send, receive = trio.open_memory_channel[bytes](SEND_QUEUE_LINES)
@@ -418,6 +480,8 @@ class ChatClient:
         log.info("conn %d: connected to %s", link.conn_id, self.config.address)
         self.model.set_state(ConnectionState.REGISTERING, self.config.address)
         self._info(f"Connected to {self.config.address}; registering as {self._wanted_nick}", buf=self.model.server)
+        if self.config.tls and self.config.tls_insecure:
+            self._error(insecure_warning(self.config), buf=self.model.server)
         try:
             async with trio.open_nursery() as nursery:
                 link.scope = nursery.cancel_scope
@@ -435,6 +499,14 @@ class ChatClient:
             send.close()
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
+        silent_close = link.closed_by_peer and not link.received_any and not self._quitting
+        if silent_close and not self.config.tls and not self._ever_registered:
+            # Not one byte in answer to our CAP, NICK and USER: most likely a TLS port (which waits for a TLS hello
+            # and drops us).  Trying again the same way would only do the same.
+            link.fatal = link.fatal or (
+                f"{self.config.address} closed the connection without answering: if it is a TLS port, use --tls "
+                "(TLS ports are usually 6697)"
+            )
         log.info("conn %d: closed (%s)", link.conn_id, link.fatal or link.error or "eof")
         if link.fatal:
             raise FatalError(link.fatal)
@@ -459,6 +531,11 @@ class ChatClient:
         try:
             async for data in stream:
                 link.last_received = trio.current_time()
+                if not link.received_any and data:
+                    link.received_any = True
+                    if not self.config.tls and looks_like_tls(data):
+                        link.fatal = f"{self.config.address} speaks TLS, not plaintext: use --tls"
+                        return
                 try:
                     lines = buffer.feed(data)
                 except ProtocolError:
@@ -470,7 +547,9 @@ class ChatClient:
                         self._handle(message)
                     if link.fatal:
                         return
+            link.closed_by_peer = True
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            link.closed_by_peer = True
             link.error = link.error or f"Connection lost: {exc}"
 
     @staticmethod

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import trio
 from outcome import Outcome
 
-from trio_chat.client.core import ChatClient, ClientConfig
+from trio_chat.client.core import ChatClient, ClientConfig, insecure_warning
 from trio_chat.client.model import ChatModel
 from trio_chat.protocol.names import is_channel_name, is_valid_nick
 
@@ -232,8 +232,18 @@ def run_client(args: argparse.Namespace) -> int:
         code = asyncio.run(run_with_guest(ui, client.run, client.cancel, on_terminate=client.quit))
     finally:
         root.removeHandler(quiet)
+    # The screen is gone by now: what must not be missed goes to the restored terminal, where it stays readable.
+    for note in exit_notes(config, client.fatal_error if code == 0 else None):
+        print(f"trio-chat join: {note}", file=sys.stderr)
     if code == 0 and client.fatal_error:
-        # The screen is gone by now: say why on the restored terminal, where it stays readable.
-        print(f"trio-chat join: {client.fatal_error}", file=sys.stderr)
         return 1
     return code
+
+
+def exit_notes(config: ClientConfig, fatal_error: str | None) -> list[str]:
+    """What is printed on the terminal after the screen closes: the ``--tls-insecure`` warning (said in the
+    server buffer too, where it scrolls away), then why the client gave up, if it did."""
+    notes = [insecure_warning(config)] if config.tls and config.tls_insecure else []
+    if fatal_error:
+        notes.append(fatal_error)
+    return notes
