@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from trio_chat.client.commands import (
     COMMANDS,
     CloseBuffer,
+    Ctcp,
     InputContext,
     OpenQuery,
     Quit,
@@ -75,6 +76,7 @@ def test_plain_text_goes_to_the_current_buffer() -> None:
         ("/list", ["LIST"]),
         ("/quote PRIVMSG #x :raw line", ["PRIVMSG #x :raw line"]),
         ("/QUOTE ping :x", ["ping x"]),
+        ("/version", ["VERSION"]),
     ],
 )
 def test_commands_become_messages(text: str, expected: list[str]) -> None:
@@ -99,6 +101,17 @@ def test_messages_actions_and_queries() -> None:
     assert Say("#a", "notice", ("hi",)).messages() == [Message("NOTICE", ("#a", "hi"))]
     assert isinstance(parse_input("/me waves", IN_SERVER)[0], ShowError)
     assert isinstance(parse_input("/msg bob", IN_SERVER)[0], ShowError)
+
+
+def test_ctcp_commands() -> None:
+    assert parse_input("/ctcp bob version", IN_LOBBY) == [Ctcp("bob", "VERSION")]
+    assert parse_input("/ctcp #dev PING 123 456", IN_LOBBY) == [Ctcp("#dev", "PING", "123 456")]
+    assert parse_input("/ping bob", IN_LOBBY) == [Ctcp("bob", "PING")]
+    assert parse_input("/ping", IN_QUERY) == [Ctcp("bob", "PING")]
+    assert parse_input("/version bob", IN_LOBBY) == [Ctcp("bob", "VERSION")]
+    for text in ("/ctcp bob", "/ping", "/ctcp bob \x01X"):
+        [error] = parse_input(text, IN_LOBBY)
+        assert isinstance(error, ShowError) and error.text.startswith("Usage: /"), text
 
 
 def test_local_actions() -> None:

@@ -289,6 +289,54 @@ async def test_a_tls_record_on_a_plaintext_connection_ends_the_client() -> None:
         assert looks_like_tls(b"\x16\x03\x01\x02\x00") and not looks_like_tls(b":irc.example NOTICE")
 
 
+def everything(model: ChatModel) -> list[str]:
+    return [line.text for buf in model.buffers for line in buf.lines]
+
+
+async def test_ctcp_requests_and_replies_are_shown_once_and_own_ones_not_as_someone_elses() -> None:
+    async with network() as net:
+        alice, amodel = await net.start_client("alice")
+        await wait_until(amodel, joined(amodel, "#lobby"))
+        bob, bmodel = await net.start_client("bob")
+        await wait_until(bmodel, joined(bmodel, "#lobby"))
+        bob.submit("/version alice")
+        await wait_until(bmodel, has_line(bmodel, "#lobby", "VERSION reply from alice: trio-chat"))
+        bob.submit("/ctcp #lobby time")
+        await wait_until(bmodel, has_line(bmodel, "#lobby", "TIME reply from alice: "))
+        bob.submit("/msg alice sync")
+        await wait_until(amodel, has_line(amodel, "bob", "sync"))
+        assert [t for t in everything(amodel) if "VERSION" in t or "TIME" in t] == [
+            "bob asked for your VERSION",
+            "bob asked for #lobby's TIME",
+        ], "each request once, in the server buffer; the replies alice's client sent are not shown to her"
+        assert [line.nick for line in amodel.server.lines if "asked for" in line.text] == ["bob", "bob"]
+        assert [t for t in everything(bmodel) if "VERSION" in t] == [
+            "CTCP VERSION sent to alice",
+            "VERSION reply from alice: trio-chat",
+        ], "bob's own request is said once (its echo is not shown again)"
+        alice.quit()
+        bob.quit()
+
+
+async def test_ctcp_ping_reply_is_timed(autojump_clock: trio.testing.MockClock) -> None:
+    async with scripted() as (client, model, server):
+        await server.expect("USER")
+        await server.send(":s 001 alice :Welcome")
+        await wait_until(model, lambda: client.connected)
+        client.submit("/ping bob")
+        request = await server.expect("PRIVMSG")
+        assert request.params[0] == "bob"
+        token = request.params[1].strip("\x01").removeprefix("PING ")
+        await trio.sleep(0.12)
+        await server.send(f":bob!b@h NOTICE alice :\x01PING {token}\x01", ":bob!b@h NOTICE alice :\x01PING 12345\x01")
+        await wait_until(model, has_line(model, "server", "PING reply from bob: 12345"))
+        assert "PING reply from bob: 0.12 s" in model.texts(model.server)
+        await server.send(":bob!b@h PRIVMSG alice :\x01PING 99 1\x01", ":bob!b@h PRIVMSG alice :\x01FINGER\x01")
+        assert (await server.expect("NOTICE")).params == ("bob", "\x01PING 99 1\x01")
+        await wait_until(model, has_line(model, "server", "bob asked for your FINGER"))
+        assert "bob asked for your PING" in model.texts(model.server)
+
+
 async def test_lag_is_measured(autojump_clock: trio.testing.MockClock) -> None:
     async with network() as net:
         client, model = await net.start_client("alice", ping_interval=5)

@@ -103,7 +103,17 @@ class Identify:
     account: str | None = None
 
 
-Action = Send | Say | OpenQuery | SwitchBuffer | CloseBuffer | Quit | ShowHelp | ShowError | Register | Identify
+@dataclass(frozen=True, slots=True)
+class Ctcp:
+    """Send the CTCP request ``kind`` (upper case) to ``target``; the core adds the token of a ``PING`` and times
+    its reply."""
+
+    target: str
+    kind: str
+    arg: str = ""
+
+
+Action = Send | Say | OpenQuery | SwitchBuffer | CloseBuffer | Quit | ShowHelp | ShowError | Register | Identify | Ctcp
 
 NICKSERV = "NickServ"
 SECRET_MASK = "********"
@@ -119,6 +129,7 @@ COMMANDS: dict[str, CommandInfo] = {
     "away": CommandInfo("/away [message]", "mark yourself away with a message, or back without one"),
     "buffer": CommandInfo("/buffer N|name", "switch to buffer N (as Alt-N) or the one with that name"),
     "close": CommandInfo("/close", "close the current buffer (leaving the channel)"),
+    "ctcp": CommandInfo("/ctcp nick|#channel TYPE [args]", "send a CTCP request (VERSION, PING, TIME…)"),
     "help": CommandInfo("/help [command]", "list the commands, or show how to use one"),
     "identify": CommandInfo("/identify [account] password", "log in to your account (NickServ IDENTIFY)"),
     "invite": CommandInfo("/invite nick [#channel]", "invite someone to a channel (default: this one)"),
@@ -132,11 +143,13 @@ COMMANDS: dict[str, CommandInfo] = {
     "nick": CommandInfo("/nick newnick", "change your nickname"),
     "notice": CommandInfo("/notice nick|#channel text", "send a notice"),
     "part": CommandInfo("/part [#channel] [reason]", "leave a channel (default: this one)"),
+    "ping": CommandInfo("/ping nick", "measure the round trip to someone's client (CTCP PING)"),
     "query": CommandInfo("/query nick [text]", "open a private conversation with someone"),
     "quit": CommandInfo("/quit [reason]", "disconnect and exit"),
     "quote": CommandInfo("/quote RAW LINE", "send a raw IRC line to the server"),
     "register": CommandInfo("/register [email] password", "register your nick as an account, and log in to it"),
     "topic": CommandInfo("/topic [#channel] [new topic]", "show or set a channel's topic"),
+    "version": CommandInfo("/version [nick]", "ask someone's client for its version, or the server without a nick"),
     "who": CommandInfo("/who [mask]", "list users matching a mask (default: this channel)"),
     "whois": CommandInfo("/whois nick", "show information about someone"),
 }
@@ -415,6 +428,29 @@ def _identify(rest: str, ctx: InputContext) -> list[Action]:
     return _usage("identify")
 
 
+def _ctcp(rest: str, ctx: InputContext) -> list[Action]:
+    args = _words(rest, 3)
+    if len(args) < 2 or "\x01" in rest:
+        return _usage("ctcp")
+    return [Ctcp(args[0], args[1].upper(), args[2] if len(args) > 2 else "")]
+
+
+def _ping(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if not args and ctx.target is not None and not is_channel_name(ctx.target):
+        args = [ctx.target]
+    if len(args) != 1:
+        return _usage("ping")
+    return [Ctcp(args[0], "PING")]
+
+
+def _version(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if not args:
+        return [Send(Message("VERSION", ()))]
+    return [Ctcp(args[0], "VERSION")]
+
+
 def _buffer(rest: str, ctx: InputContext) -> list[Action]:
     args = rest.split()
     if len(args) != 1:
@@ -433,6 +469,7 @@ _HANDLERS: dict[str, Callable[[str, InputContext], list[Action]]] = {
     "away": _away,
     "buffer": _buffer,
     "close": _close,
+    "ctcp": _ctcp,
     "help": _help,
     "identify": _identify,
     "invite": _invite,
@@ -446,11 +483,13 @@ _HANDLERS: dict[str, Callable[[str, InputContext], list[Action]]] = {
     "nick": _nick,
     "notice": _notice,
     "part": _part,
+    "ping": _ping,
     "query": _query,
     "quit": _quit,
     "quote": _quote,
     "register": _register,
     "topic": _topic,
+    "version": _version,
     "who": _who,
     "whois": _whois,
 }

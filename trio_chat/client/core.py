@@ -333,6 +333,9 @@ class ChatClient:
         """Set at the first successful registration (001)."""
         self.fatal_error: str | None = None
         self._ever_registered = False
+        self._ctcp_ping_seq = itertools.count(1)
+        self._ctcp_pings: dict[tuple[str, str], float] = {}
+        """(case-folded nick, token) of CTCP PINGs we sent -> when (trio's clock): their replies are timed."""
         """Why :meth:`run` gave up by itself (wrong password, banned…); ``None`` after a normal quit."""
 
     # -- the UI's side ------------------------------------------------------------------------------------------
@@ -642,6 +645,20 @@ class ChatClient:
             self._register(action)
         elif isinstance(action, cmd.Identify):
             self._identify(action)
+        elif isinstance(action, cmd.Ctcp):
+            self._send_ctcp(action)
+
+    def _send_ctcp(self, action: cmd.Ctcp) -> None:
+        """A CTCP request; a PING carries a token of ours, and its reply is timed on trio's clock."""
+        arg = action.arg
+        if action.kind == "PING" and not arg:
+            arg = f"{next(self._ctcp_ping_seq)}"
+        body = f"{action.kind} {arg}" if arg else action.kind
+        if not self._send(Message("PRIVMSG", (action.target, f"\x01{body}\x01"))):
+            return
+        if action.kind == "PING":
+            self._ctcp_pings[(casefold(action.target), arg)] = trio.current_time()
+        self._info(f"CTCP {action.kind} sent to {action.target}")
 
     def _register(self, action: cmd.Register) -> None:
         """``/register``: with ``REGISTER`` where the server offers draft/account-registration, else through
@@ -1080,13 +1097,34 @@ class ChatClient:
         self.model.add(buf, line)
 
     def _ctcp(self, msg: Message, nick: str, ctcp: str, arg: str, reply: bool) -> None:
-        if reply:
-            self._info(f"CTCP {ctcp} reply from {nick}: {strip_formatting(arg)}")
+        """A CTCP request (PRIVMSG) or reply (NOTICE), shown once and readably.  Our own, echoed back by
+        echo-message (the answers our client sent, the requests /ctcp sent and said so), are not shown again."""
+        if self._is_me(nick):
             return
-        answer = {"VERSION": CLIENT_VERSION, "PING": arg, "TIME": self._now().strftime("%c")}.get(ctcp)
-        if answer is not None and not self._is_me(nick):
-            self._send(Message("NOTICE", (nick, f"\x01{ctcp} {answer}\x01")))
-        self._info(f"CTCP {ctcp} from {nick}", buf=self.model.server)
+        target = msg.params[0]
+        if reply:
+            self._info(self._ctcp_reply_text(nick, ctcp, arg))
+            return
+        answer = {
+            "VERSION": CLIENT_VERSION,
+            "PING": arg,
+            "TIME": self._now().strftime("%c"),
+            "CLIENTINFO": "ACTION CLIENTINFO PING TIME VERSION",
+        }.get(ctcp)
+        if answer is not None:
+            self._send(Message("NOTICE", (nick, f"\x01{ctcp} {answer}\x01" if answer else f"\x01{ctcp}\x01")))
+        whose = "your" if not is_channel_name(target) else f"{target}'s"
+        self.model.add(
+            self.model.server, Line(self._time(msg), LineKind.INFO, f"{nick} asked for {whose} {ctcp}", nick)
+        )
+
+    def _ctcp_reply_text(self, nick: str, ctcp: str, arg: str) -> str:
+        if ctcp == "PING":
+            sent = self._ctcp_pings.pop((casefold(nick), arg.strip()), None)
+            if sent is not None:
+                return f"PING reply from {nick}: {trio.current_time() - sent:.2f} s"
+        said = strip_formatting(arg)
+        return f"{ctcp} reply from {nick}: {said}" if said else f"{ctcp} reply from {nick}"
 
     def _on_join(self, msg: Message) -> None:
         if not msg.params:
