@@ -106,7 +106,14 @@ class Buffer:
     unread: int = 0
     highlights: int = 0
     scroll: int = 0
-    """Rows scrolled up from the bottom (0 = following new lines); the UI clamps it to what exists."""
+    """Rows scrolled up from the bottom (0 = following new lines), as of the last scroll; the UI clamps it to
+    what exists."""
+    held: int = 0
+    """Lines added at the bottom since the last scroll while scrolled up: the view is ``scroll`` rows plus these
+    lines' rows above the bottom, so new lines do not move it (the UI folds them into ``scroll`` when scrolling,
+    knowing how many rows they take)."""
+    new_below: int = 0
+    """Lines that came while scrolled up, not yet seen by scrolling back down (the status line counts them)."""
     recent_speakers: list[str] = field(default_factory=list)
     """Case-folded nicks, most recent speaker first: completion offers them before the others."""
     history_loading: bool = False
@@ -117,6 +124,17 @@ class Buffer:
     @property
     def key(self) -> str:
         return casefold(self.name)
+
+    @property
+    def scrolled(self) -> bool:
+        """Whether the view is above the bottom (new lines then stay out of sight, and are counted)."""
+        return self.scroll > 0 or self.held > 0
+
+    def follow(self) -> None:
+        """Back at the bottom, following new lines."""
+        self.scroll = 0
+        self.held = 0
+        self.new_below = 0
 
     def nicks(self) -> list[str]:
         """Member nicks sorted the way nick lists show them: by highest prefix, then by name."""
@@ -496,8 +514,12 @@ class ChatModel:
                 buf.unread += 1
             if line.highlight:
                 buf.highlights += 1
-        elif buf.scroll and line.own:
-            buf.scroll = 0  # you said something: follow the conversation again
+        if buf.scrolled:
+            if line.own:
+                buf.follow()  # you said something: follow the conversation again
+            else:
+                buf.held += 1  # the view stays on what it shows
+                buf.new_below += 1
         self.changed()
 
     def add_history(self, buf: Buffer, lines: Sequence[Line]) -> int:

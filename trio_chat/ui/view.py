@@ -120,11 +120,21 @@ class MessagePane(UIControl):
                 return None
         return max(0, count - self.height)
 
+    def scroll_rows(self, buf: Buffer) -> int:
+        """How many rows above the bottom the view of ``buf`` is: ``scroll``, plus the rows (at the width last
+        drawn) of the lines that came since while scrolled up."""
+        held = min(buf.held, len(buf.lines))
+        if not held:
+            return buf.scroll
+        width = self.width or 80
+        return buf.scroll + sum(len(render_line(buf.lines[-i], width)) for i in range(1, held + 1))
+
     def create_content(self, width: int, height: int) -> UIContent:
         self.height = height
         self.width = width
         buf = self.model.current
-        need = height + buf.scroll
+        scroll = self.scroll_rows(buf)
+        need = height + scroll
         chunks: list[list[StyleAndTextTuples]] = []
         count = 0
         exhausted = True
@@ -136,9 +146,9 @@ class MessagePane(UIControl):
             chunks.append(rows)
             count += len(rows)
         if exhausted:
-            buf.scroll = max(0, min(buf.scroll, count - height))
+            scroll = max(0, min(scroll, count - height))  # drawn clamped; the model is left as it is
         all_rows = [row for rows in reversed(chunks) for row in rows]
-        end = len(all_rows) - buf.scroll
+        end = len(all_rows) - scroll
         visible = all_rows[max(0, end - height) : end]
         shown: list[StyleAndTextTuples] = [[] for _ in range(height - len(visible))] + visible
         return UIContent(get_line=lambda i: shown[i], line_count=len(shown), show_cursor=False)
@@ -350,7 +360,10 @@ class ChatUI:
         which is inserted above without moving what is on screen; PageUp again shows it."""
         buf = self.model.current
         step = max(1, self.pane.height - 2)
-        buf.scroll = max(0, buf.scroll + pages * step)
+        buf.scroll = max(0, self.pane.scroll_rows(buf) + pages * step)
+        buf.held = 0
+        if buf.scroll == 0:
+            buf.follow()
         if pages > 0:
             top = self.pane.top_scroll(buf, buf.scroll)
             if top is not None:
@@ -393,6 +406,9 @@ def status_fragments(model: ChatModel) -> StyleAndTextTuples:
             out.append((cls, f" {number}:{other.name}({other.unread}{mark})"))
     if buf.history_loading:
         out.append(("class:status", "  loading older messages…"))
-    if buf.scroll:
+    if buf.new_below:
+        lines = "line" if buf.new_below == 1 else "lines"
+        out.append(("class:status.activity", f"  -- {buf.new_below} new {lines} below (PageDown) --"))
+    elif buf.scrolled:
         out.append(("class:status.activity", "  -- more below (PageDown) --"))
     return out
