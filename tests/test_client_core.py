@@ -502,7 +502,7 @@ async def test_events_land_in_their_buffers() -> None:
             LineKind.QUIT,
         ]
         message = next(line for line in buf.lines if line.kind is LineKind.MESSAGE)
-        assert message.text == "bold red [31mtext", "formatting and control characters never reach the terminal"
+        assert message.text == "\x02bold\x02 \x0304red\x03 [31mtext", "formatting kept, other control characters gone"
         assert message.time == datetime(2020, 1, 1, 10, tzinfo=UTC)
         assert "dave (d@h) joined #c" in model.texts(buf)
         assert buf.topic == "new topic"

@@ -45,7 +45,8 @@ from trio_chat.protocol.message import MAX_LINE_BYTES, MAX_SERVER_TAG_BYTES
 from trio_chat.protocol.names import is_channel_name, split_userhost
 
 from . import commands as cmd
-from .model import Buffer, BufferKind, ChatModel, ConnectionState, Line, LineKind, mentions, strip_formatting
+from .formatting import clean_formatting, strip_formatting
+from .model import Buffer, BufferKind, ChatModel, ConnectionState, Line, LineKind, mentions
 
 log = logging.getLogger(__name__)
 
@@ -858,7 +859,7 @@ class ChatClient:
         return Line(
             self._time(msg),
             kind,
-            strip_formatting(text),
+            clean_formatting(text),
             nick=nick or msg.source,
             own=self._is_me(nick),
             history=True,
@@ -1091,7 +1092,7 @@ class ChatClient:
         else:
             buf = self.model.open(nick)
         highlight = not own and (buf.kind is BufferKind.QUERY or mentions(text, self.model.nick))
-        text = strip_formatting(text)
+        text = clean_formatting(text)  # drawn with its bold, colours…; other control characters go
         msgid = msg.tags.get("msgid")
         line = Line(self._time(msg), kind, text, nick=nick or msg.source, own=own, highlight=highlight, msgid=msgid)
         self.model.add(buf, line)

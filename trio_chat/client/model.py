@@ -7,7 +7,6 @@ draws it, and the tests poke it directly.  Names of channels and nicks are compa
 from __future__ import annotations
 
 import enum
-import re
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -202,11 +201,6 @@ def nick_colour(nick: str, colours: int = NICK_COLOURS) -> int:
     return zlib.crc32(casefold(nick).encode("utf-8")) % colours
 
 
-_FORMATTING = re.compile(
-    r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?|[\x00-\x08\x0a-\x1f\x7f]"
-)
-
-
 def day_line(when: datetime) -> Line:
     """The rule above history lines of the day ``when`` falls on (in its own time zone)."""
     return Line(when, LineKind.DAY, f"{when:%A} {when.day} {when:%B %Y}", history=True)
@@ -235,11 +229,6 @@ def _fresh(lines: Sequence[Line], known: set[str]) -> list[Line]:
             seen.add(line.msgid)
         out.append(line)
     return out
-
-
-def strip_formatting(text: str) -> str:
-    """Remove mIRC colour/bold codes and every other control character (a terminal must never see ESC)."""
-    return _FORMATTING.sub("", text.replace("\t", " "))
 
 
 def mentions(text: str, nick: str) -> bool:

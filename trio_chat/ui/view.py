@@ -43,11 +43,15 @@ from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
 
 from trio_chat.client.commands import InputContext, command_names, is_secret, secret_start
+from trio_chat.client.formatting import BOLD, COLOUR, RESET, UNDERLINE
 from trio_chat.client.model import Buffer, BufferKind, ChatModel, ConnectionState, Member
 from trio_chat.protocol.casemap import casefold
 
 from .render import STYLE_RULES, render_line
 
+FORMATTING_KEYS = {"c-b": BOLD, "c-_": UNDERLINE, "c-k": COLOUR, "c-o": RESET}
+"""Keys that insert mIRC formatting codes in the input line, as in weechat and irssi (Ctrl-K then ``4,1``: red
+on black); the input line shows them as ``^B``, ``^_``, ``^C``, ``^O``."""
 DOUBLE_CTRL_C_SECONDS = 3.0
 """A second Ctrl-C within this long quits; one alone only clears the input line."""
 NICKLIST_WIDTH = 18
@@ -327,6 +331,12 @@ class ChatUI:
         @kb.add("tab")
         def _tab(event: KeyPressEvent) -> None:
             self.complete()
+
+        for key, code in FORMATTING_KEYS.items():
+
+            @kb.add(key)
+            def _format(event: KeyPressEvent, code: str = code) -> None:
+                self.input_buffer.insert_text(code)
 
         return kb
 
