@@ -318,6 +318,52 @@ async def test_ctcp_requests_and_replies_are_shown_once_and_own_ones_not_as_some
         bob.quit()
 
 
+async def test_ignore_clear_and_set() -> None:
+    async with scripted() as (client, model, server):
+        await server.expect("USER")
+        await server.send(":s 001 alice :Welcome", ":alice!a@h JOIN #c", ":s 366 alice #c :End")
+        await wait_until(model, joined(model, "#c"))
+        client.submit("/ignore Bob")
+        client.submit("/ignore *!*@spam.example")
+        assert model.ignores == ["bob!*@*", "*!*@spam.example"]
+        await server.send(
+            ":bob!b@h PRIVMSG #c :you cannot see me",
+            ":bob!b@h PRIVMSG alice :\x01VERSION\x01",
+            ":bob!b@h INVITE alice #trap",
+            ":eve!e@spam.example PRIVMSG alice :buy now",
+            ":carol!c@h PRIVMSG #c :carol is seen",
+        )
+        await wait_until(model, has_line(model, "#c", "carol is seen"))
+        shown = everything(model)
+        assert not any("you cannot see me" in t or "buy now" in t or "#trap" in t or "VERSION" in t for t in shown)
+        assert model.find("bob") is None and model.find("eve") is None
+        client.submit("/unignore bob")
+        client.submit("/ignore")
+        assert model.texts()[-1] == "Ignoring: *!*@spam.example"
+        await server.send(":bob!b@h PRIVMSG #c :back in sight")
+        await wait_until(model, has_line(model, "#c", "back in sight"))
+
+        client.submit("/set highlight_words release,deploy")
+        await server.send(":carol!c@h PRIVMSG #c :the Release is out", ":carol!c@h PRIVMSG #c :releases")
+        await wait_until(model, has_line(model, "#c", "releases"))
+        assert [line.highlight for line in model.current.lines if line.nick == "carol"] == [False, True, False]
+        client.submit("/set timestamp_format %H:%M:%S")
+        client.submit("/set nicklist_width 12")
+        client.submit("/set nicklist_width 500")
+        client.submit("/set colour blue")
+        assert model.settings.timestamp_format == "%H:%M:%S"
+        assert model.settings.nicklist_width == 12
+        assert model.texts()[-2:] == ["nicklist_width: a number from 8 to 40", "No setting colour; /set lists them"]
+        client.submit("/set")
+        assert model.texts()[-3:] == [
+            "timestamp_format = %H:%M:%S",
+            "nicklist_width = 12",
+            "highlight_words = release,deploy",
+        ]
+        client.submit("/clear")
+        assert model.texts() == []
+
+
 async def test_ctcp_ping_reply_is_timed(autojump_clock: trio.testing.MockClock) -> None:
     async with scripted() as (client, model, server):
         await server.expect("USER")

@@ -347,6 +347,21 @@ def test_scrolled_up_the_view_stays_put_and_the_status_line_counts_new_lines() -
     asyncio.run(main())
 
 
+def test_timestamp_format_and_nicklist_width_settings_are_drawn() -> None:
+    model = ChatModel("alice")
+    model.settings.timestamp_format = "[%H:%M:%S]"
+    model.add(model.server, Line(NOW, LineKind.MESSAGE, "word " * 6, nick="bob"))
+    pane = MessagePane(model)
+    content = pane.create_content(width=30, height=2)
+    rows = [plain(content.get_line(i)) for i in range(content.line_count)]
+    assert rows == ["[12:34:00] <bob> word word ", "           word word word word"], "continued under the text"
+    ui = ChatUI(chat_model(), FakeClient())
+    ui.model.settings.nicklist_width = 10
+    lobby = ui.model.current
+    lobby.add_member("averyveryverylongnick")
+    assert all(len(row) <= 10 for row in plain(ui._nicklist_fragments()).splitlines())
+
+
 def test_line_rendering_by_kind() -> None:
     text = {kind: plain(line_fragments(Line(NOW, kind, "x", nick="bob"))) for kind in LineKind}
     assert text[LineKind.MESSAGE] == "12:34 <bob> x"

@@ -46,7 +46,17 @@ from trio_chat.protocol.names import is_channel_name, split_userhost
 
 from . import commands as cmd
 from .formatting import clean_formatting, strip_formatting
-from .model import Buffer, BufferKind, ChatModel, ConnectionState, Line, LineKind, mentions
+from .model import (
+    NICKLIST_WIDTHS,
+    Buffer,
+    BufferKind,
+    ChatModel,
+    ConnectionState,
+    Line,
+    LineKind,
+    ignore_mask,
+    mentions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -631,6 +641,12 @@ class ChatClient:
                 self._error(f"No buffer {action.number if action.number is not None else action.name}")
         elif isinstance(action, cmd.CloseBuffer):
             self._close(action.name)
+        elif isinstance(action, cmd.Ignore):
+            self._ignore(action)
+        elif isinstance(action, cmd.ClearBuffer):
+            model.clear(model.current)
+        elif isinstance(action, cmd.SetOption):
+            self._set_option(action)
         elif not self.connected:
             self._error("Not connected; nothing was sent")
         elif isinstance(action, cmd.Send):
@@ -648,6 +664,52 @@ class ChatClient:
             self._identify(action)
         elif isinstance(action, cmd.Ctcp):
             self._send_ctcp(action)
+
+    def _ignore(self, action: cmd.Ignore) -> None:
+        ignores = self.model.ignores
+        if action.mask is None:
+            self._info("Ignoring: " + ", ".join(ignores) if ignores else "Ignoring no one (/ignore nick to start)")
+            return
+        mask = ignore_mask(action.mask)
+        if action.undo:
+            if mask not in ignores:
+                self._error(f"{mask} is not ignored (/ignore lists who is)")
+                return
+            ignores.remove(mask)
+            self._info(f"No longer ignoring {mask}")
+        elif mask not in ignores:
+            ignores.append(mask)
+            self._info(f"Ignoring {mask}: what they say is not shown (/unignore {action.mask} to undo)")
+
+    def _set_option(self, action: cmd.SetOption) -> None:
+        settings = self.model.settings
+        shown = {
+            "timestamp_format": settings.timestamp_format,
+            "nicklist_width": str(settings.nicklist_width),
+            "highlight_words": ",".join(settings.highlight_words),
+        }
+        name, value = action.name, action.value
+        if name is None or (name in shown and value is None):
+            for key, current in shown.items():
+                if name in (None, key):
+                    self._info(f"{key} = {current}")
+            return
+        if name == "timestamp_format" and value is not None:
+            if "\n" in value or len(self._now().strftime(value)) > 40:
+                self._error("timestamp_format: a strftime format for one short time, such as %H:%M:%S")
+                return
+            settings.timestamp_format = value
+        elif name == "nicklist_width" and value is not None:
+            if not value.isdigit() or int(value) not in NICKLIST_WIDTHS:
+                self._error(f"nicklist_width: a number from {NICKLIST_WIDTHS[0]} to {NICKLIST_WIDTHS[-1]}")
+                return
+            settings.nicklist_width = int(value)
+        elif name == "highlight_words" and value is not None:
+            settings.highlight_words = tuple(w for w in value.replace(",", " ").split() if w and w != "-")
+        else:
+            self._error(f"No setting {name}; /set lists them")
+            return
+        self._info(f"{name} = {value}")
 
     def _send_ctcp(self, action: cmd.Ctcp) -> None:
         """A CTCP request; a PING carries a token of ours, and its reply is timed on trio's clock."""
@@ -1052,6 +1114,8 @@ class ChatClient:
         target, text = msg.params[0], msg.params[1]
         notice = msg.command.upper() == "NOTICE"
         own = self._is_me(nick)
+        if not own and self.model.ignored(msg.source):
+            return  # not shown, not answered (CTCP), not counted
         kind = LineKind.NOTICE if notice else LineKind.MESSAGE
         link = self._link
         from_user = bool(msg.source) and "!" in (msg.source or "")
@@ -1091,7 +1155,8 @@ class ChatClient:
             buf = self.model.current
         else:
             buf = self.model.open(nick)
-        highlight = not own and (buf.kind is BufferKind.QUERY or mentions(text, self.model.nick))
+        words = (self.model.nick, *self.model.settings.highlight_words)
+        highlight = not own and (buf.kind is BufferKind.QUERY or any(mentions(text, w) for w in words))
         text = clean_formatting(text)  # drawn with its bold, colours…; other control characters go
         msgid = msg.tags.get("msgid")
         line = Line(self._time(msg), kind, text, nick=nick or msg.source, own=own, highlight=highlight, msgid=msgid)
@@ -1346,6 +1411,8 @@ class ChatClient:
             return
         nick = split_userhost(msg.source or "")[0]
         who, channel = msg.params[0], msg.params[1]
+        if self.model.ignored(msg.source):
+            return
         if self._is_me(who):
             text = f"{nick} invites you to {channel} (/join {channel})"
             self.model.add(self.model.current, Line(self._time(msg), LineKind.INFO, text, nick, highlight=True))

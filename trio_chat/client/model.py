@@ -7,6 +7,7 @@ draws it, and the tests poke it directly.  Names of channels and nicks are compa
 from __future__ import annotations
 
 import enum
+import fnmatch
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -366,6 +367,27 @@ class TabCompleter:
         return self._last
 
 
+@dataclass(slots=True)
+class Settings:
+    """What ``/set`` changes: how lines look and what counts as a mention."""
+
+    timestamp_format: str = "%H:%M"
+    """strftime format of the time before each line."""
+    nicklist_width: int = 18
+    highlight_words: tuple[str, ...] = ()
+    """Words that make a line a highlight, as your nick does (compared case-folded, as whole words)."""
+
+
+NICKLIST_WIDTHS = range(8, 41)
+"""Nick list widths ``/set nicklist_width`` accepts."""
+
+
+def ignore_mask(who: str) -> str:
+    """A nick as an ignore mask (``bob`` -> ``bob!*@*``), case-folded; a mask stays a mask."""
+    mask = who if any(c in who for c in "!@*?") else f"{who}!*@*"
+    return casefold(mask)
+
+
 class ChatModel:
     """All buffers and the session's visible state; the UI listens for changes and redraws."""
 
@@ -381,6 +403,9 @@ class ChatModel:
         """The account we are logged in to (900), ``None`` when not logged in."""
         self.prefix_order = "~&@%+"
         self.history = InputHistory()
+        self.settings = Settings()
+        self.ignores: list[str] = []
+        """Case-folded ``nick!user@host`` globs whose messages are not shown (``/ignore``)."""
         self.completer = TabCompleter()
         self._listeners: list[Callable[[], None]] = []
 
@@ -562,6 +587,19 @@ class ChatModel:
         buf.lines.extendleft(reversed(block))
         self.changed()
         return keep
+
+    def clear(self, buf: Buffer) -> None:
+        """Empty ``buf``'s scrollback (``/clear``); nothing is asked of the server."""
+        buf.lines.clear()
+        buf.follow()
+        self.changed()
+
+    def ignored(self, source: str | None) -> bool:
+        """Whether a message from ``source`` (``nick!user@host``) is hidden by ``/ignore``."""
+        if not self.ignores or not source or "!" not in source:
+            return False
+        folded = casefold(source)
+        return any(fnmatch.fnmatchcase(folded, mask) for mask in self.ignores)
 
     def set_history_loading(self, buf: Buffer, loading: bool) -> None:
         buf.history_loading = loading

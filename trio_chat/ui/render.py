@@ -74,15 +74,16 @@ def nick_style(nick: str) -> str:
 RULE = "───"
 
 
-def line_fragments(line: Line) -> StyleAndTextTuples:
+def line_fragments(line: Line, time_format: str = TIME_FORMAT) -> StyleAndTextTuples:
     """One model line as styled text: time, then a marker or nick by kind, then the text.
 
     History (replayed from the server) looks like the live line it was, dimmed; separators and dates between
     history and live lines are rules, under the time column left empty.
     """
     if line.kind in (LineKind.SEPARATOR, LineKind.DAY):
-        return [("", " " * TIME_WIDTH), ("class:history-rule", f"{RULE} {line.text} {RULE}")]
-    out = _live_fragments(line)
+        indent = time_width(time_format, line)
+        return [("", " " * indent), ("class:history-rule", f"{RULE} {line.text} {RULE}")]
+    out = _live_fragments(line, time_format)
     if line.history:
         out = [(f"{style} class:history", text) for style, text, *_ in out]
     return out
@@ -147,8 +148,13 @@ def text_fragments(text: str, base: str = "") -> StyleAndTextTuples:
     return out
 
 
-def _live_fragments(line: Line) -> StyleAndTextTuples:
-    out: StyleAndTextTuples = [("class:timestamp", line.time.strftime(TIME_FORMAT) + " ")]
+def time_width(time_format: str, line: Line) -> int:
+    """Cells the time column takes (the time and a space): continuation rows are indented this much."""
+    return get_cwidth(line.time.strftime(time_format)) + 1
+
+
+def _live_fragments(line: Line, time_format: str) -> StyleAndTextTuples:
+    out: StyleAndTextTuples = [("class:timestamp", line.time.strftime(time_format) + " ")]
     nick = line.nick or ""
     nick_cls = nick_style(nick) + (" class:own-nick" if line.own else "")
     text_cls = "class:highlight" if line.highlight else ""
@@ -207,8 +213,8 @@ def wrap_fragments(fragments: StyleAndTextTuples, width: int, indent: int = TIME
             return rows
 
 
-def render_line(line: Line, width: int) -> list[StyleAndTextTuples]:
-    return wrap_fragments(line_fragments(line), width)
+def render_line(line: Line, width: int, time_format: str = TIME_FORMAT) -> list[StyleAndTextTuples]:
+    return wrap_fragments(line_fragments(line, time_format), width, time_width(time_format, line))
 
 
 def plain(row: StyleAndTextTuples) -> str:

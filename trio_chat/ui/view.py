@@ -119,7 +119,7 @@ class MessagePane(UIControl):
         (as last drawn: that width and height); None when there is more above."""
         count = 0
         for line in reversed(buf.lines):
-            count += len(render_line(line, self.width))
+            count += len(render_line(line, self.width, self.model.settings.timestamp_format))
             if count > self.height + scroll:
                 return None
         return max(0, count - self.height)
@@ -131,7 +131,8 @@ class MessagePane(UIControl):
         if not held:
             return buf.scroll
         width = self.width or 80
-        return buf.scroll + sum(len(render_line(buf.lines[-i], width)) for i in range(1, held + 1))
+        time_format = self.model.settings.timestamp_format
+        return buf.scroll + sum(len(render_line(buf.lines[-i], width, time_format)) for i in range(1, held + 1))
 
     def create_content(self, width: int, height: int) -> UIContent:
         self.height = height
@@ -146,7 +147,7 @@ class MessagePane(UIControl):
             if count >= need:
                 exhausted = False
                 break
-            rows = render_line(line, width)
+            rows = render_line(line, width, self.model.settings.timestamp_format)
             chunks.append(rows)
             count += len(rows)
         if exhausted:
@@ -204,7 +205,7 @@ class ChatUI:
                                     Window(width=1, char="│", style="class:separator"),
                                     Window(
                                         FormattedTextControl(self._nicklist_fragments),
-                                        width=NICKLIST_WIDTH,
+                                        width=lambda: self.model.settings.nicklist_width,
                                         style="class:nicklist",
                                     ),
                                 ]
@@ -253,7 +254,7 @@ class ChatUI:
                 style = "class:nicklist.voice"
             else:
                 style = "class:nicklist"
-            out.append((style, nicklist_entry(member) + "\n"))
+            out.append((style, nicklist_entry(member, self.model.settings.nicklist_width) + "\n"))
         return out
 
     def _status_fragments(self) -> StyleAndTextTuples:
