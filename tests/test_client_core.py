@@ -364,6 +364,48 @@ async def test_ignore_clear_and_set() -> None:
         assert model.texts() == []
 
 
+async def test_replies_land_where_they_belong() -> None:
+    async with network() as net:
+        bob, bmodel = await net.start_client("bob")
+        await wait_until(bmodel, joined(bmodel, "#lobby"))
+        bob.submit("/away gone to lunch")
+        await wait_until(bmodel, lambda: bmodel.away)
+        alice, model = await net.start_client("alice")
+        await wait_until(model, joined(model, "#lobby"))
+        assert "No message of the day" in model.texts(model.server)
+        assert not any(line.kind is LineKind.ERROR for buf in model.buffers for line in buf.lines)
+
+        alice.submit("/query bob are you there?")
+        await wait_until(model, has_line(model, "bob", "bob is away: gone to lunch"))
+        alice.submit("hello?")
+        await wait_until(bmodel, has_line(bmodel, "alice", "hello?"))
+        alice.submit("/msg bob sync")
+        await wait_until(bmodel, has_line(bmodel, "alice", "sync"))
+        assert model.texts(model.find("bob")).count("bob is away: gone to lunch") == 1, "once, in the query"
+
+        model.switch(model.index_of(model.find("#lobby")))  # type: ignore[arg-type]
+        alice.submit("/whois bob")
+        await wait_until(model, has_line(model, "#lobby", "End of /WHOIS list"))
+        whois = model.texts()[model.texts().index("─── whois bob ───") :]
+        created = datetime.fromtimestamp(1_700_000_000).astimezone().strftime("%Y-%m-%d %H:%M")
+        assert whois == [
+            "─── whois bob ───",
+            "bob is ~bob@unknown (trio-chat user)",
+            "bob is in @#lobby",
+            "bob is on test.server (TrioChat)",
+            "bob is away: gone to lunch",
+            f"bob has been idle 0 s, connected since {created}",
+            "bob End of /WHOIS list",
+        ], "in the current buffer, under a header, the away message included"
+
+        alice.submit("/mode")
+        await wait_until(model, has_line(model, "#lobby", "#lobby was created on "))
+        assert f"#lobby was created on {created}" in model.texts()
+        assert any(t.startswith("#lobby modes: +") for t in model.texts())
+        alice.quit()
+        bob.quit()
+
+
 async def test_ctcp_ping_reply_is_timed(autojump_clock: trio.testing.MockClock) -> None:
     async with scripted() as (client, model, server):
         await server.expect("USER")

@@ -311,6 +311,8 @@ class _Link:
     """Whether the server has sent anything at all on this connection."""
     closed_by_peer: bool = False
     """The server closed (or reset) the connection, rather than our side ending it."""
+    whois_open: set[str] = field(default_factory=set)
+    """Case-folded nicks whose WHOIS answer has begun (311) and not ended (318): a 301 then belongs to it."""
     hidden_echoes: int = 0
     """Echoes (echo-message) still to come of ``/register`` and ``/identify`` messages to NickServ: not shown."""
 
@@ -344,6 +346,8 @@ class ChatClient:
         """Set at the first successful registration (001)."""
         self.fatal_error: str | None = None
         self._ever_registered = False
+        self._away_said: dict[str, str] = {}
+        """Case-folded nick -> the away message last shown for them (a server repeats it for every message)."""
         self._ctcp_ping_seq = itertools.count(1)
         self._ctcp_pings: dict[tuple[str, str], float] = {}
         """(case-folded nick, token) of CTCP PINGs we sent -> when (trio's clock): their replies are timed."""
@@ -1334,10 +1338,7 @@ class ChatClient:
         if len(msg.params) < 4:
             return
         who = split_userhost(msg.params[2])[0]
-        try:
-            when = datetime.fromtimestamp(int(msg.params[3])).astimezone().strftime("%Y-%m-%d %H:%M")
-        except (ValueError, OverflowError, OSError):
-            when = msg.params[3]
+        when = self._date(msg.params[3])
         self.model.add(self.model.open(msg.params[1]), Line(self._time(msg), LineKind.TOPIC, f"Set by {who} on {when}"))
 
     def _on_names(self, msg: Message) -> None:
@@ -1404,6 +1405,8 @@ class ChatClient:
             member = buf.members.get(casefold(nick))
             if member is not None:
                 member.away = bool(msg.params)
+        if not msg.params:
+            self._away_said.pop(casefold(nick), None)  # back: the next away message is news again
         self.model.changed()
 
     def _on_invite(self, msg: Message) -> None:
@@ -1532,15 +1535,70 @@ class ChatClient:
         else:
             self._show_unknown(msg)
 
+    def _on_away_reply(self, msg: Message) -> None:
+        """301: in a WHOIS answer, part of it; otherwise the answer to a message we sent someone who is away,
+        shown in the query with them (once per away message, as servers repeat it for every message)."""
+        p = msg.params
+        link = self._link
+        if len(p) < 3 or link is None:
+            return
+        if casefold(p[1]) in link.whois_open:
+            self._on_whois(msg)
+            return
+        said = strip_formatting(p[2])
+        if self._away_said.get(casefold(p[1])) == said:
+            return
+        self._away_said[casefold(p[1])] = said
+        buf = self.model.find(p[1]) or self.model.current
+        self.model.add(buf, Line(self._time(msg), LineKind.INFO, f"{p[1]} is away: {said}", p[1]))
+
+    def _on_no_motd(self, msg: Message) -> None:
+        """422: the server has no message of the day; news for the server buffer, not an error."""
+        self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, "No message of the day"))
+
+    def _on_channel_time(self, msg: Message) -> None:
+        """329 ``me #chan <unix time>``: when the channel was created, as a date."""
+        p = msg.params
+        if len(p) < 3:
+            return
+        text = f"{p[1]} was created on {self._date(p[2])}"
+        self.model.add(self.model.find(p[1]) or self.model.current, Line(self._time(msg), LineKind.INFO, text))
+
+    def _on_channel_modes(self, msg: Message) -> None:
+        """324 ``me #chan +modes [args]``."""
+        p = msg.params
+        if len(p) < 3:
+            return
+        text = f"{p[1]} modes: {' '.join(p[2:])}"
+        self.model.add(self.model.find(p[1]) or self.model.current, Line(self._time(msg), LineKind.INFO, text))
+
+    @staticmethod
+    def _date(stamp: str) -> str:
+        try:
+            return datetime.fromtimestamp(int(stamp)).astimezone().strftime("%Y-%m-%d %H:%M")
+        except (ValueError, OverflowError, OSError):
+            return stamp
+
+    def _on_end_of_whois(self, msg: Message) -> None:
+        if self._link is not None and len(msg.params) >= 2:
+            self._link.whois_open.discard(casefold(msg.params[1]))
+        self._on_whois(msg)
+
     def _on_whois(self, msg: Message) -> None:
         p = msg.params
         code = msg.command
         if code == rpl.RPL_WHOISUSER and len(p) >= 6:
+            if self._link is not None and len(self._link.whois_open) < 16:
+                self._link.whois_open.add(casefold(p[1]))
+            header = Line(self._time(msg), LineKind.INFO, f"─── whois {p[1]} ───", p[1])
+            self.model.add(self.model.current, header)
             text = f"{p[1]} is {p[2]}@{p[3]} ({strip_formatting(p[5])})"
         elif code == rpl.RPL_WHOISSERVER and len(p) >= 4:
             text = f"{p[1]} is on {p[2]} ({p[3]})"
         elif code == rpl.RPL_WHOISIDLE and len(p) >= 3:
             text = f"{p[1]} has been idle {p[2]} s"
+            if len(p) >= 5 and p[3].isdigit():
+                text += f", connected since {self._date(p[3])}"
         elif code == rpl.RPL_WHOISCHANNELS and len(p) >= 3:
             text = f"{p[1]} is in {p[2]}"
         elif code == rpl.RPL_AWAY and len(p) >= 3:
@@ -1556,7 +1614,6 @@ class ChatClient:
 
 _CURRENT_BUFFER_NUMERICS = frozenset(
     {
-        rpl.RPL_ENDOFWHOIS,
         rpl.RPL_ENDOFWHO,
         rpl.RPL_WHOISOPERATOR,
         rpl.RPL_WHOISHOST,
@@ -1564,8 +1621,6 @@ _CURRENT_BUFFER_NUMERICS = frozenset(
         "338",
         rpl.RPL_LISTSTART,
         rpl.RPL_LISTEND,
-        rpl.RPL_CHANNELMODEIS,
-        rpl.RPL_CREATIONTIME,
         rpl.RPL_INVITING,
         rpl.RPL_UMODEIS,
         rpl.RPL_BANLIST,
@@ -1616,7 +1671,11 @@ _NUMERIC_HANDLERS: dict[str, _Handler] = {
     rpl.RPL_WHOISSERVER: ChatClient._on_whois,
     rpl.RPL_WHOISIDLE: ChatClient._on_whois,
     rpl.RPL_WHOISCHANNELS: ChatClient._on_whois,
-    rpl.RPL_AWAY: ChatClient._on_whois,
+    rpl.RPL_AWAY: ChatClient._on_away_reply,
+    rpl.ERR_NOMOTD: ChatClient._on_no_motd,
+    rpl.RPL_CREATIONTIME: ChatClient._on_channel_time,
+    rpl.RPL_CHANNELMODEIS: ChatClient._on_channel_modes,
+    rpl.RPL_ENDOFWHOIS: ChatClient._on_end_of_whois,
     rpl.RPL_WHOREPLY: ChatClient._on_whois,
     rpl.RPL_LIST: ChatClient._on_whois,
     rpl.RPL_WHOISACCOUNT: ChatClient._on_whois_account,
