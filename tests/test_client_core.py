@@ -425,6 +425,41 @@ async def test_ctcp_ping_reply_is_timed(autojump_clock: trio.testing.MockClock) 
         assert "bob asked for your PING" in model.texts(model.server)
 
 
+async def test_reconnect_keeps_the_username_channel_keys_and_regains_a_ghosted_nick(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with network() as net:
+        op = await net.raw_client("op")
+        await op.send("JOIN #k", "MODE #k +k secret")
+        await op.expect(r" MODE #k \+k")
+        client, model = await net.start_client("alice", reconnect_initial=5, nick_retry_interval=15)
+        await wait_until(model, joined(model, "#lobby"))
+        client.submit("/join #k secret")
+        await wait_until(model, joined(model, "#k"))
+        client.submit("/nick alicia")
+        await wait_until(model, lambda: model.nick == "alicia")
+        model.switch(0)
+
+        for session in list(net.server.sessions):
+            if session.user.nick == "alicia":
+                session.close("Ping timeout")
+        # Before the client is back, its nick is taken: as by the ghost of a connection the server has not
+        # noticed is dead yet.
+        ghost = await net.raw_client("alicia")
+        await wait_until(model, lambda: client.connections == 2 and joined(model, "#k")() and model.nick == "alicia_")
+        assert joined(model, "#lobby")()
+        await op.send("WHOIS alicia_")
+        assert (await op.expect(" 311 ")).params[1:3] == ("alicia_", "~alice"), "the user name stays alice"
+
+        await trio.sleep(40)  # the ghost lingers; the client asks for its nick twice meanwhile, quietly
+        assert model.nick == "alicia_"
+        assert not any("already in use" in t for t in everything(model))
+        await ghost.send("QUIT :ghost gone")
+        await wait_until(model, lambda: model.nick == "alicia", within=30)
+        assert "Got the nick alicia back" in model.texts(model.server)
+        client.quit()
+
+
 async def test_lag_is_measured(autojump_clock: trio.testing.MockClock) -> None:
     async with network() as net:
         client, model = await net.start_client("alice", ping_interval=5)

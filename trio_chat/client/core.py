@@ -127,6 +127,11 @@ class ClientConfig:
     ping_timeout: float = 120.0
     quit_grace: float = 2.0
     max_nick_attempts: int = 5
+    nick_retry_interval: float = 15.0
+    """Registered under another nick because ours was taken (a ghost of our last connection, most often): ask
+    for ours again this often…"""
+    nick_retries: int = 40
+    """…this many times (ten minutes by default: longer than servers take to drop a dead connection)."""
 
     @property
     def address(self) -> str:
@@ -311,6 +316,8 @@ class _Link:
     """Whether the server has sent anything at all on this connection."""
     closed_by_peer: bool = False
     """The server closed (or reset) the connection, rather than our side ending it."""
+    nick_retry: str | None = None
+    """The nick asked for again by the retry loop, until the server answers (a 433 then is not news)."""
     whois_open: set[str] = field(default_factory=set)
     """Case-folded nicks whose WHOIS answer has begun (311) and not ended (318): a 301 then belongs to it."""
     hidden_echoes: int = 0
@@ -334,6 +341,10 @@ class ChatClient:
         self._now = now or (lambda: datetime.now().astimezone())
         self._link: _Link | None = None
         self._wanted_nick = config.nick
+        self._username = config.username or config.nick
+        """The user name (ident) of every connection: the nick we started with, not the one we have now."""
+        self._keys: dict[str, str] = {}
+        """Case-folded channel -> its key (from /join or a +k we saw): rejoined with it after a reconnect."""
         self._autojoin: list[str] = list(config.channels)
         self._quiet_joins: set[str] = {casefold(c) for c in config.channels[1:]}
         self._quitting = False
@@ -505,12 +516,12 @@ class ChatClient:
                 link.scope = nursery.cancel_scope
                 nursery.start_soon(self._write_loop, stream, receive, link)
                 nursery.start_soon(self._keepalive_loop, link)
+                nursery.start_soon(self._regain_nick_loop, link)
                 self._send(Message("CAP", ("LS", "302")))
                 if self.config.password:
                     self._send(Message("PASS", (self.config.password,)))
                 self._send(Message("NICK", (self._wanted_nick,)))
-                user = self.config.username or self._wanted_nick
-                self._send(Message("USER", (user, "0", "*", self.config.realname)))
+                self._send(Message("USER", (self._username, "0", "*", self.config.realname)))
                 await self._read_loop(stream, link)
                 nursery.cancel_scope.cancel()
         finally:
@@ -611,6 +622,15 @@ class ChatClient:
             if link.registered and not link.pings:
                 self._send_lag_ping(link)
 
+    async def _regain_nick_loop(self, link: _Link) -> None:
+        """Registered as ``alice_`` because ``alice`` was taken: ask for ``alice`` again every
+        ``nick_retry_interval`` until we have it (or chose another), quietly."""
+        for _ in range(self.config.nick_retries):
+            await trio.sleep(self.config.nick_retry_interval)
+            if link.registered and not self._is_me(self._wanted_nick) and not link.nick_retry:
+                link.nick_retry = self._wanted_nick
+                self._send(Message("NICK", (self._wanted_nick,)))
+
     # -- sending ------------------------------------------------------------------------------------------------
 
     def _send(self, message: Message) -> bool:
@@ -655,8 +675,12 @@ class ChatClient:
             self._error("Not connected; nothing was sent")
         elif isinstance(action, cmd.Send):
             if action.message.command == "JOIN":
-                for name in action.message.params[0].split(","):
+                names = action.message.params[0].split(",")
+                keys = action.message.params[1].split(",") if len(action.message.params) > 1 else []
+                for name, key in itertools.zip_longest(names, keys[: len(names)], fillvalue=""):
                     self._quiet_joins.discard(casefold(name))
+                    if key:
+                        self._keys[casefold(name)] = key
             if action.message.command == "NAMES":
                 self._link_names_requested(action.message.params[0])
             self._send(action.message)
@@ -1053,9 +1077,14 @@ class ChatClient:
             self.registered.set()
         if not self._is_me(self._wanted_nick):
             self._info(f"Registered as {self.model.nick}; {self._wanted_nick} is in use", buf=self.model.server)
-        if self._autojoin:
-            for i in range(0, len(self._autojoin), 10):
-                self._send(Message("JOIN", (",".join(self._autojoin[i : i + 10]),)))
+        keyed = [c for c in self._autojoin if casefold(c) in self._keys]
+        plain = [c for c in self._autojoin if casefold(c) not in self._keys]
+        for i in range(0, len(keyed), 10):
+            group = keyed[i : i + 10]
+            keys = ",".join(self._keys[casefold(c)] for c in group)
+            self._send(Message("JOIN", (",".join(group), keys)))  # keyed channels first, as JOIN pairs them
+        for i in range(0, len(plain), 10):
+            self._send(Message("JOIN", (",".join(plain[i : i + 10]),)))
 
     def _on_isupport(self, msg: Message) -> None:
         for token in msg.params[1:-1]:
@@ -1078,6 +1107,9 @@ class ChatClient:
         assert link is not None
         taken = msg.params[1] if len(msg.params) > 2 else "?"
         if link.registered:
+            if link.nick_retry is not None and casefold(taken) == casefold(link.nick_retry):
+                link.nick_retry = None  # still taken: try again later, without a word
+                return
             self._error(f"The nick {taken} is already in use")
             return
         link.nick_attempt += 1
@@ -1302,8 +1334,14 @@ class ChatClient:
         new = msg.params[0]
         when = self._time(msg)
         if self._is_me(old):
+            link = self._link
+            regained = link is not None and link.nick_retry is not None and casefold(new) == casefold(link.nick_retry)
+            if link is not None:
+                link.nick_retry = None
             self.model.nick = new
             self._wanted_nick = new
+            if regained:
+                self._info(f"Got the nick {new} back", buf=self.model.server)
             targets = [self.model.server, *(b for b in self.model.channels() if b.joined)]
             for buf in targets:
                 buf.rename_member(old, new)
@@ -1379,7 +1417,24 @@ class ChatClient:
             return
         buf = self.model.open(target)
         self._apply_prefix_modes(buf, msg.params[1], list(msg.params[2:]))
+        self._note_key(target, msg.params[1], list(msg.params[2:]))
         self.model.add(buf, Line(self._time(msg), LineKind.MODE, f"{nick} sets mode {change}", nick))
+
+    def _note_key(self, channel: str, modes: str, args: list[str]) -> None:
+        """Follow the channel key (``+k key`` / ``-k``) in MODE changes and 324, to rejoin with it."""
+        always, param, set_only, _ = self._chanmodes
+        adding = True
+        for ch in modes:
+            if ch in "+-":
+                adding = ch == "+"
+            elif ch == "k":
+                key = args.pop(0) if args else ""
+                if adding and key and key != "*":
+                    self._keys[casefold(channel)] = key
+                elif not adding:
+                    self._keys.pop(casefold(channel), None)
+            elif (ch in self._prefixes or ch in always or ch in param or (ch in set_only and adding)) and args:
+                args.pop(0)
 
     def _apply_prefix_modes(self, buf: Buffer, modes: str, args: list[str]) -> None:
         always, param, set_only, _ = self._chanmodes
@@ -1570,6 +1625,7 @@ class ChatClient:
         if len(p) < 3:
             return
         text = f"{p[1]} modes: {' '.join(p[2:])}"
+        self._note_key(p[1], p[2], list(p[3:]))
         self.model.add(self.model.find(p[1]) or self.model.current, Line(self._time(msg), LineKind.INFO, text))
 
     @staticmethod
