@@ -39,14 +39,15 @@ def _cli_has_join() -> bool:
 
 
 def join_command(nick: str, port: int) -> list[str]:
-    """``trio-chat join NICK --port PORT``, through the CLI once it knows ``join``."""
+    """``trio-chat join NICK --port PORT --no-log`` (no logs in the home directory of whoever runs the tests),
+    through the CLI once it knows ``join``."""
     if _cli_has_join():
-        return [sys.executable, "-m", "trio_chat.cli", "join", nick, "--port", str(port)]
+        return [sys.executable, "-m", "trio_chat.cli", "join", nick, "--port", str(port), "--no-log"]
     snippet = (
         "import argparse, sys; from trio_chat.ui.app import add_join_arguments, run_client; "
         "p = argparse.ArgumentParser(); add_join_arguments(p); sys.exit(run_client(p.parse_args(sys.argv[1:])))"
     )
-    return [sys.executable, "-c", snippet, nick, "--port", str(port)]
+    return [sys.executable, "-c", snippet, nick, "--port", str(port), "--no-log"]
 
 
 @contextmanager

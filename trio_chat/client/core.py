@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import trio
 
@@ -45,6 +46,7 @@ from trio_chat.protocol.message import MAX_LINE_BYTES, MAX_SERVER_TAG_BYTES
 from trio_chat.protocol.names import is_channel_name, split_userhost
 
 from . import commands as cmd
+from .chatlog import ChatLog
 from .formatting import clean_formatting, strip_formatting
 from .model import (
     NICKLIST_WIDTHS,
@@ -127,6 +129,8 @@ class ClientConfig:
     ping_timeout: float = 120.0
     quit_grace: float = 2.0
     max_nick_attempts: int = 5
+    log_dir: str | None = None
+    """Where conversation logs go (``<log_dir>/<network>/<buffer>.log``); None: not logged."""
     nick_retry_interval: float = 15.0
     """Registered under another nick because ours was taken (a ghost of our last connection, most often): ask
     for ours again this often…"""
@@ -344,6 +348,11 @@ class ChatClient:
         self._username = config.username or config.nick
         """The user name (ident) of every connection: the nick we started with, not the one we have now."""
         self._keys: dict[str, str] = {}
+        self.chatlog: ChatLog | None = None
+        if config.log_dir is not None:
+            self.chatlog = ChatLog(Path(config.log_dir), config.host, on_failure=self._log_failed)
+            chatlog = self.chatlog
+            model.add_line_listener(lambda buf, line: chatlog.write(buf.name, line))
         """Case-folded channel -> its key (from /join or a +k we saw): rejoined with it after a reconnect."""
         self._autojoin: list[str] = list(config.channels)
         self._quiet_joins: set[str] = {casefold(c) for c in config.channels[1:]}
@@ -453,6 +462,13 @@ class ChatClient:
 
     async def run(self) -> None:
         """Connect, and reconnect with growing backoff, until :meth:`quit` or a fatal refusal."""
+        try:
+            await self._run()
+        finally:
+            if self.chatlog is not None:
+                self.chatlog.close()
+
+    async def _run(self) -> None:
         with trio.CancelScope() as scope:
             self._run_scope = scope
             if self._quitting:
@@ -493,6 +509,9 @@ class ChatClient:
         self._link = None
         if self.model.state is not ConnectionState.FAILED:
             self.model.set_state(ConnectionState.DISCONNECTED)
+
+    def _log_failed(self, why: str) -> None:
+        self._error(why, buf=self.model.server)
 
     def _give_up(self, why: str) -> None:
         """Retrying cannot help: say why once, and :meth:`run` ends with :attr:`fatal_error` set."""
@@ -1098,6 +1117,8 @@ class ChatClient:
                 parts = value.split(",")
                 if len(parts) >= 4:
                     self._chanmodes = (parts[0], parts[1], parts[2], parts[3])
+            elif name == "NETWORK" and value and self.chatlog is not None:
+                self.chatlog.set_network(value)
             elif name == "CHATHISTORY" and self._link is not None:
                 self._link.chathistory_max = int(value) if value.isdigit() and int(value) > 0 else None
         self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, " ".join(msg.params[1:])))
@@ -1610,6 +1631,14 @@ class ChatClient:
     def _on_no_motd(self, msg: Message) -> None:
         """422: the server has no message of the day; news for the server buffer, not an error."""
         self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, "No message of the day"))
+        self._end_of_motd(msg)
+
+    def _end_of_motd(self, msg: Message) -> None:
+        """376 or 422: the welcome is over; a server that has not named its network by now will not."""
+        if msg.command == rpl.RPL_ENDOFMOTD:
+            self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, " ".join(msg.params[1:])))
+        if self.chatlog is not None:
+            self.chatlog.set_network(None)
 
     def _on_channel_time(self, msg: Message) -> None:
         """329 ``me #chan <unix time>``: when the channel was created, as a date."""
@@ -1729,6 +1758,7 @@ _NUMERIC_HANDLERS: dict[str, _Handler] = {
     rpl.RPL_WHOISCHANNELS: ChatClient._on_whois,
     rpl.RPL_AWAY: ChatClient._on_away_reply,
     rpl.ERR_NOMOTD: ChatClient._on_no_motd,
+    rpl.RPL_ENDOFMOTD: ChatClient._end_of_motd,
     rpl.RPL_CREATIONTIME: ChatClient._on_channel_time,
     rpl.RPL_CHANNELMODEIS: ChatClient._on_channel_modes,
     rpl.RPL_ENDOFWHOIS: ChatClient._on_end_of_whois,

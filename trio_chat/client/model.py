@@ -408,12 +408,17 @@ class ChatModel:
         """Case-folded ``nick!user@host`` globs whose messages are not shown (``/ignore``)."""
         self.completer = TabCompleter()
         self._listeners: list[Callable[[], None]] = []
+        self._line_listeners: list[Callable[[Buffer, Line], None]] = []
 
     # -- change notification -------------------------------------------------------------------------------
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every change (the UI passes its ``invalidate``)."""
         self._listeners.append(listener)
+
+    def add_line_listener(self, listener: Callable[[Buffer, Line], None]) -> None:
+        """Call ``listener(buffer, line)`` for every line added at the bottom of a buffer (the log writes them)."""
+        self._line_listeners.append(listener)
 
     def changed(self) -> None:
         for listener in self._listeners:
@@ -521,6 +526,8 @@ class ChatModel:
     def add(self, buf: Buffer, line: Line) -> None:
         """Append a line; a chat line in a buffer you are not looking at counts as unread (or a highlight)."""
         buf.lines.append(line)
+        for listener in self._line_listeners:
+            listener(buf, line)
         if line.kind in CHAT_KINDS and line.nick and not line.own:
             buf.note_speaker(line.nick)
         if buf is not self.current and not line.own:
