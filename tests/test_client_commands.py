@@ -8,12 +8,16 @@ from hypothesis import strategies as st
 
 from trio_chat.client.commands import (
     COMMANDS,
+    ClearBuffer,
     CloseBuffer,
+    Ctcp,
+    Ignore,
     InputContext,
     OpenQuery,
     Quit,
     Say,
     Send,
+    SetOption,
     ShowError,
     ShowHelp,
     SwitchBuffer,
@@ -75,6 +79,7 @@ def test_plain_text_goes_to_the_current_buffer() -> None:
         ("/list", ["LIST"]),
         ("/quote PRIVMSG #x :raw line", ["PRIVMSG #x :raw line"]),
         ("/QUOTE ping :x", ["ping x"]),
+        ("/version", ["VERSION"]),
     ],
 )
 def test_commands_become_messages(text: str, expected: list[str]) -> None:
@@ -99,6 +104,56 @@ def test_messages_actions_and_queries() -> None:
     assert Say("#a", "notice", ("hi",)).messages() == [Message("NOTICE", ("#a", "hi"))]
     assert isinstance(parse_input("/me waves", IN_SERVER)[0], ShowError)
     assert isinstance(parse_input("/msg bob", IN_SERVER)[0], ShowError)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/op bob", ["MODE #lobby +o bob"]),
+        ("/op #dev bob carol", ["MODE #dev +oo bob carol"]),
+        ("/deop a b c d e", ["MODE #lobby -oooo a b c d", "MODE #lobby -o e"]),
+        ("/voice bob", ["MODE #lobby +v bob"]),
+        ("/devoice bob", ["MODE #lobby -v bob"]),
+        ("/ban bob", ["MODE #lobby +b bob!*@*"]),
+        ("/ban #dev *!*@spam.example", ["MODE #dev +b *!*@spam.example"]),
+        ("/unban bob", ["MODE #lobby -b bob!*@*"]),
+        ("/kickban bob", ["MODE #lobby +b bob!*@*", "KICK #lobby bob"]),
+        ("/kickban #dev bob go away", ["MODE #dev +b bob!*@*", "KICK #dev bob :go away"]),
+        ("/whowas bob", ["WHOWAS bob"]),
+    ],
+)
+def test_channel_operator_commands(text: str, expected: list[str]) -> None:
+    assert sends(text) == expected
+
+
+def test_channel_operator_commands_need_a_channel_and_a_nick() -> None:
+    for text in ("/op bob", "/ban bob", "/kickban bob"):
+        [error] = parse_input(text, IN_SERVER)
+        assert isinstance(error, ShowError) and error.text.startswith("Usage: /"), text
+    for text in ("/op", "/voice", "/ban", "/unban", "/kickban", "/kickban *!*@h", "/whowas"):
+        [error] = parse_input(text, IN_LOBBY)
+        assert isinstance(error, ShowError) and error.text.startswith("Usage: /"), text
+
+
+def test_local_commands_ignore_clear_and_set() -> None:
+    assert parse_input("/ignore", IN_LOBBY) == [Ignore()]
+    assert parse_input("/ignore bob", IN_LOBBY) == [Ignore("bob")]
+    assert parse_input("/unignore bob", IN_LOBBY) == [Ignore("bob", undo=True)]
+    assert parse_input("/clear", IN_LOBBY) == [ClearBuffer()]
+    assert parse_input("/set", IN_LOBBY) == [SetOption()]
+    assert parse_input("/set Nicklist_Width", IN_LOBBY) == [SetOption("nicklist_width")]
+    assert parse_input("/set timestamp_format %H:%M:%S", IN_LOBBY) == [SetOption("timestamp_format", "%H:%M:%S")]
+
+
+def test_ctcp_commands() -> None:
+    assert parse_input("/ctcp bob version", IN_LOBBY) == [Ctcp("bob", "VERSION")]
+    assert parse_input("/ctcp #dev PING 123 456", IN_LOBBY) == [Ctcp("#dev", "PING", "123 456")]
+    assert parse_input("/ping bob", IN_LOBBY) == [Ctcp("bob", "PING")]
+    assert parse_input("/ping", IN_QUERY) == [Ctcp("bob", "PING")]
+    assert parse_input("/version bob", IN_LOBBY) == [Ctcp("bob", "VERSION")]
+    for text in ("/ctcp bob", "/ping", "/ctcp bob \x01X"):
+        [error] = parse_input(text, IN_LOBBY)
+        assert isinstance(error, ShowError) and error.text.startswith("Usage: /"), text
 
 
 def test_local_actions() -> None:
@@ -131,13 +186,20 @@ def test_help_lists_every_command_with_a_summary() -> None:
         "away",
         "invite",
     )
-    required += ("kick", "mode", "list", "quit", "help", "quote")
+    required += ("kick", "mode", "list", "quit", "help", "quote", "op", "deop", "voice", "devoice", "ban", "unban")
+    required += ("kickban", "whowas", "ctcp", "ping", "version", "ignore", "unignore", "clear", "set")
+    width = max(len(info.usage) for info in COMMANDS.values())
     for name in required:
-        assert name in COMMANDS
-        assert f"/{name} " in text or f"/{name}\n" in text or text.count(f"/{name}") >= 1
-        assert COMMANDS[name].summary in text
+        info = COMMANDS[name]
+        assert f"\n  {info.usage.ljust(width)}  {info.summary}\n" in text, name
+    assert len(shown.lines) == len(COMMANDS) + 3, "a heading, one line per command, the aliases, the keys"
+    assert shown.lines[-2] == (
+        "Aliases: /exit = /quit, /j = /join, /leave = /part, /login = /identify, /m = /msg, /q = /query, "
+        "/raw = /quote, /w = /whois."
+    )
     assert help_lines("kick") == ("/kick [#channel] nick [reason]  —  remove someone from a channel",)
-    assert help_lines("/j")[0].startswith("/join")
+    assert help_lines("/j") == ("/join #channel[,#other] [key]  —  join channels (also /j)",)
+    assert help_lines("part") == ("/part [#channel] [reason]  —  leave a channel (default: this one) (also /leave)",)
     assert help_lines("nope") == ("No such command: /nope",)
 
 
@@ -163,6 +225,12 @@ def test_split_prefers_spaces_and_never_breaks_a_character() -> None:
 def test_split_round_trips(text: str, budget: int) -> None:
     pieces = split_text(text, budget)
     assert all(len(p.encode()) <= budget for p in pieces)
-    joined = "".join(pieces)
-    # Only the spaces we split at are dropped.
-    assert joined.replace(" ", "") == text.replace(" ", "")
+    # The pieces are the text in order; between two of them at most the one space split at is dropped (a split
+    # inside a word happens only where no space fits, so a piece that follows one never starts at a space).
+    pos = 0
+    for i, piece in enumerate(pieces):
+        assert text.startswith(piece, pos), (pieces, pos)
+        pos += len(piece)
+        if i < len(pieces) - 1 and text[pos : pos + 1] == " ":
+            pos += 1
+    assert pos == len(text), pieces

@@ -22,8 +22,10 @@ from trio_chat.client.core import (
     ClientConfig,
     OpenStream,
     backoff_delay,
+    connect_error_is_final,
     default_opener,
     describe_connect_error,
+    looks_like_tls,
 )
 from trio_chat.client.model import BufferKind, ChatModel, ConnectionState, LineKind
 from trio_chat.protocol import LineBuffer, Message, parse_line
@@ -258,6 +260,206 @@ async def test_reconnects_with_backoff_rejoins_and_restores_nick(autojump_clock:
         client.quit()
 
 
+async def test_tls_insecure_warns_in_the_server_buffer_at_every_connect(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with network() as net:
+        client, model = await net.start_client("alice", port=6697, tls=True, tls_insecure=True)
+        await wait_until(model, joined(model, "#lobby"))
+        net.drop_everyone()
+        await wait_until(model, lambda: client.connections == 2 and joined(model, "#lobby")())
+        warnings = [line for line in model.server.lines if "--tls-insecure" in line.text]
+        assert len(warnings) == 2, "once per connection"
+        assert all(w.kind is LineKind.ERROR for w in warnings)
+        assert "the certificate of 127.0.0.1:6697 is not checked" in warnings[0].text
+        client.quit()
+    async with network() as net:
+        secure, smodel = await net.start_client("bob", tls=True)
+        await wait_until(smodel, joined(smodel, "#lobby"))
+        assert not any("--tls-insecure" in t for t in smodel.texts(smodel.server))
+        secure.quit()
+
+
+async def test_a_tls_record_on_a_plaintext_connection_ends_the_client() -> None:
+    async with scripted() as (client, model, server):
+        await server.expect("USER")
+        await server.stream.send_all(b"\x15\x03\x03\x00\x02\x02\x46")  # a TLS alert: protocol_version
+        await wait_until(model, lambda: model.state is ConnectionState.FAILED)
+        assert client.fatal_error == "127.0.0.1:6667 speaks TLS, not plaintext: use --tls"
+        assert looks_like_tls(b"\x16\x03\x01\x02\x00") and not looks_like_tls(b":irc.example NOTICE")
+
+
+def everything(model: ChatModel) -> list[str]:
+    return [line.text for buf in model.buffers for line in buf.lines]
+
+
+async def test_ctcp_requests_and_replies_are_shown_once_and_own_ones_not_as_someone_elses() -> None:
+    async with network() as net:
+        alice, amodel = await net.start_client("alice")
+        await wait_until(amodel, joined(amodel, "#lobby"))
+        bob, bmodel = await net.start_client("bob")
+        await wait_until(bmodel, joined(bmodel, "#lobby"))
+        bob.submit("/version alice")
+        await wait_until(bmodel, has_line(bmodel, "#lobby", "VERSION reply from alice: trio-chat"))
+        bob.submit("/ctcp #lobby time")
+        await wait_until(bmodel, has_line(bmodel, "#lobby", "TIME reply from alice: "))
+        bob.submit("/msg alice sync")
+        await wait_until(amodel, has_line(amodel, "bob", "sync"))
+        assert [t for t in everything(amodel) if "VERSION" in t or "TIME" in t] == [
+            "bob asked for your VERSION",
+            "bob asked for #lobby's TIME",
+        ], "each request once, in the server buffer; the replies alice's client sent are not shown to her"
+        assert [line.nick for line in amodel.server.lines if "asked for" in line.text] == ["bob", "bob"]
+        assert [t for t in everything(bmodel) if "VERSION" in t] == [
+            "CTCP VERSION sent to alice",
+            "VERSION reply from alice: trio-chat",
+        ], "bob's own request is said once (its echo is not shown again)"
+        alice.quit()
+        bob.quit()
+
+
+async def test_ignore_clear_and_set() -> None:
+    async with scripted() as (client, model, server):
+        await server.expect("USER")
+        await server.send(":s 001 alice :Welcome", ":alice!a@h JOIN #c", ":s 366 alice #c :End")
+        await wait_until(model, joined(model, "#c"))
+        client.submit("/ignore Bob")
+        client.submit("/ignore *!*@spam.example")
+        assert model.ignores == ["bob!*@*", "*!*@spam.example"]
+        await server.send(
+            ":bob!b@h PRIVMSG #c :you cannot see me",
+            ":bob!b@h PRIVMSG alice :\x01VERSION\x01",
+            ":bob!b@h INVITE alice #trap",
+            ":eve!e@spam.example PRIVMSG alice :buy now",
+            ":carol!c@h PRIVMSG #c :carol is seen",
+        )
+        await wait_until(model, has_line(model, "#c", "carol is seen"))
+        shown = everything(model)
+        assert not any("you cannot see me" in t or "buy now" in t or "#trap" in t or "VERSION" in t for t in shown)
+        assert model.find("bob") is None and model.find("eve") is None
+        client.submit("/unignore bob")
+        client.submit("/ignore")
+        assert model.texts()[-1] == "Ignoring: *!*@spam.example"
+        await server.send(":bob!b@h PRIVMSG #c :back in sight")
+        await wait_until(model, has_line(model, "#c", "back in sight"))
+
+        client.submit("/set highlight_words release,deploy")
+        await server.send(":carol!c@h PRIVMSG #c :the Release is out", ":carol!c@h PRIVMSG #c :releases")
+        await wait_until(model, has_line(model, "#c", "releases"))
+        assert [line.highlight for line in model.current.lines if line.nick == "carol"] == [False, True, False]
+        client.submit("/set timestamp_format %H:%M:%S")
+        client.submit("/set nicklist_width 12")
+        client.submit("/set nicklist_width 500")
+        client.submit("/set colour blue")
+        assert model.settings.timestamp_format == "%H:%M:%S"
+        assert model.settings.nicklist_width == 12
+        assert model.texts()[-2:] == ["nicklist_width: a number from 8 to 40", "No setting colour; /set lists them"]
+        client.submit("/set")
+        assert model.texts()[-3:] == [
+            "timestamp_format = %H:%M:%S",
+            "nicklist_width = 12",
+            "highlight_words = release,deploy",
+        ]
+        client.submit("/clear")
+        assert model.texts() == []
+
+
+async def test_replies_land_where_they_belong() -> None:
+    async with network() as net:
+        bob, bmodel = await net.start_client("bob")
+        await wait_until(bmodel, joined(bmodel, "#lobby"))
+        bob.submit("/away gone to lunch")
+        await wait_until(bmodel, lambda: bmodel.away)
+        alice, model = await net.start_client("alice")
+        await wait_until(model, joined(model, "#lobby"))
+        assert "No message of the day" in model.texts(model.server)
+        assert not any(line.kind is LineKind.ERROR for buf in model.buffers for line in buf.lines)
+
+        alice.submit("/query bob are you there?")
+        await wait_until(model, has_line(model, "bob", "bob is away: gone to lunch"))
+        alice.submit("hello?")
+        await wait_until(bmodel, has_line(bmodel, "alice", "hello?"))
+        alice.submit("/msg bob sync")
+        await wait_until(bmodel, has_line(bmodel, "alice", "sync"))
+        assert model.texts(model.find("bob")).count("bob is away: gone to lunch") == 1, "once, in the query"
+
+        model.switch(model.index_of(model.find("#lobby")))  # type: ignore[arg-type]
+        alice.submit("/whois bob")
+        await wait_until(model, has_line(model, "#lobby", "End of /WHOIS list"))
+        whois = model.texts()[model.texts().index("─── whois bob ───") :]
+        created = datetime.fromtimestamp(1_700_000_000).astimezone().strftime("%Y-%m-%d %H:%M")
+        assert whois == [
+            "─── whois bob ───",
+            "bob is ~bob@unknown (trio-chat user)",
+            "bob is in @#lobby",
+            "bob is on test.server (TrioChat)",
+            "bob is away: gone to lunch",
+            f"bob has been idle 0 s, connected since {created}",
+            "bob End of /WHOIS list",
+        ], "in the current buffer, under a header, the away message included"
+
+        alice.submit("/mode")
+        await wait_until(model, has_line(model, "#lobby", "#lobby was created on "))
+        assert f"#lobby was created on {created}" in model.texts()
+        assert any(t.startswith("#lobby modes: +") for t in model.texts())
+        alice.quit()
+        bob.quit()
+
+
+async def test_ctcp_ping_reply_is_timed(autojump_clock: trio.testing.MockClock) -> None:
+    async with scripted() as (client, model, server):
+        await server.expect("USER")
+        await server.send(":s 001 alice :Welcome")
+        await wait_until(model, lambda: client.connected)
+        client.submit("/ping bob")
+        request = await server.expect("PRIVMSG")
+        assert request.params[0] == "bob"
+        token = request.params[1].strip("\x01").removeprefix("PING ")
+        await trio.sleep(0.12)
+        await server.send(f":bob!b@h NOTICE alice :\x01PING {token}\x01", ":bob!b@h NOTICE alice :\x01PING 12345\x01")
+        await wait_until(model, has_line(model, "server", "PING reply from bob: 12345"))
+        assert "PING reply from bob: 0.12 s" in model.texts(model.server)
+        await server.send(":bob!b@h PRIVMSG alice :\x01PING 99 1\x01", ":bob!b@h PRIVMSG alice :\x01FINGER\x01")
+        assert (await server.expect("NOTICE")).params == ("bob", "\x01PING 99 1\x01")
+        await wait_until(model, has_line(model, "server", "bob asked for your FINGER"))
+        assert "bob asked for your PING" in model.texts(model.server)
+
+
+async def test_reconnect_keeps_the_username_channel_keys_and_regains_a_ghosted_nick(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with network() as net:
+        op = await net.raw_client("op")
+        await op.send("JOIN #k", "MODE #k +k secret")
+        await op.expect(r" MODE #k \+k")
+        client, model = await net.start_client("alice", reconnect_initial=5, nick_retry_interval=15)
+        await wait_until(model, joined(model, "#lobby"))
+        client.submit("/join #k secret")
+        await wait_until(model, joined(model, "#k"))
+        client.submit("/nick alicia")
+        await wait_until(model, lambda: model.nick == "alicia")
+        model.switch(0)
+
+        for session in list(net.server.sessions):
+            if session.user.nick == "alicia":
+                session.close("Ping timeout")
+        # Before the client is back, its nick is taken: as by the ghost of a connection the server has not
+        # noticed is dead yet.
+        ghost = await net.raw_client("alicia")
+        await wait_until(model, lambda: client.connections == 2 and joined(model, "#k")() and model.nick == "alicia_")
+        assert joined(model, "#lobby")()
+        await op.send("WHOIS alicia_")
+        assert (await op.expect(" 311 ")).params[1:3] == ("alicia_", "~alice"), "the user name stays alice"
+
+        await trio.sleep(40)  # the ghost lingers; the client asks for its nick twice meanwhile, quietly
+        assert model.nick == "alicia_"
+        assert not any("already in use" in t for t in everything(model))
+        await ghost.send("QUIT :ghost gone")
+        await wait_until(model, lambda: model.nick == "alicia", within=30)
+        assert "Got the nick alicia back" in model.texts(model.server)
+        client.quit()
+
+
 async def test_lag_is_measured(autojump_clock: trio.testing.MockClock) -> None:
     async with network() as net:
         client, model = await net.start_client("alice", ping_interval=5)
@@ -423,7 +625,7 @@ async def test_events_land_in_their_buffers() -> None:
             LineKind.QUIT,
         ]
         message = next(line for line in buf.lines if line.kind is LineKind.MESSAGE)
-        assert message.text == "bold red [31mtext", "formatting and control characters never reach the terminal"
+        assert message.text == "\x02bold\x02 \x0304red\x03 [31mtext", "formatting kept, other control characters gone"
         assert message.time == datetime(2020, 1, 1, 10, tzinfo=UTC)
         assert "dave (d@h) joined #c" in model.texts(buf)
         assert buf.topic == "new topic"
@@ -518,8 +720,54 @@ async def test_tls_failure_and_tls_insecure_on_a_real_socket() -> None:
         text = describe_connect_error(info.value, strict)
         assert text.startswith(f"TLS failure with 127.0.0.1:{port}: certificate not trusted"), text
         assert "--tls-insecure" in text
+        assert connect_error_is_final(info.value)
         insecure = ClientConfig("alice", port=port, tls=True, tls_insecure=True)
         stream = await default_opener(insecure)()
         assert b"hello over TLS" in await stream.receive_some()
         await stream.aclose()
+
+        # The whole client: an untrusted certificate is said once and ends it, without a retry.
+        model = ChatModel("alice")
+        client = ChatClient(strict, model)
+        with trio.fail_after(10):
+            await client.run()
+        assert client.fatal_error == text
+        assert model.state is ConnectionState.FAILED
+        assert client.connections == 0
+        assert [t for t in model.texts(model.server) if "TLS failure" in t] == [text]
+        assert not any("Reconnecting" in t for t in model.texts(model.server))
+
+        # Plaintext to the TLS port: the server drops us without a word; the client says to use --tls.
+        model = ChatModel("alice")
+        client = ChatClient(ClientConfig("alice", port=port), model)
+        with trio.fail_after(10):
+            await client.run()
+        assert client.fatal_error == (
+            f"127.0.0.1:{port} closed the connection without answering: if it is a TLS port, use --tls "
+            "(TLS ports are usually 6697)"
+        )
+        assert model.state is ConnectionState.FAILED
+        nursery.cancel_scope.cancel()
+
+
+async def test_tls_to_a_plaintext_port_says_to_leave_out_tls() -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+
+    async def plaintext_irc(stream: trio.SocketStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await stream.send_all(b":irc.example NOTICE * :*** Looking up your hostname...\r\n")
+            await stream.receive_some()
+            await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(trio.serve_listeners, plaintext_irc, listeners)
+        model = ChatModel("alice")
+        client = ChatClient(ClientConfig("alice", port=port, tls=True), model)
+        with trio.fail_after(10):
+            await client.run()
+        assert client.fatal_error is not None
+        assert client.fatal_error.startswith(f"TLS failure with 127.0.0.1:{port}: the server does not speak TLS")
+        assert client.fatal_error.endswith("it is a plaintext port: leave out --tls")
+        assert model.state is ConnectionState.FAILED
         nursery.cancel_scope.cancel()

@@ -39,14 +39,15 @@ def _cli_has_join() -> bool:
 
 
 def join_command(nick: str, port: int) -> list[str]:
-    """``trio-chat join NICK --port PORT``, through the CLI once it knows ``join``."""
+    """``trio-chat join NICK --port PORT --no-log`` (no logs in the home directory of whoever runs the tests),
+    through the CLI once it knows ``join``."""
     if _cli_has_join():
-        return [sys.executable, "-m", "trio_chat.cli", "join", nick, "--port", str(port)]
+        return [sys.executable, "-m", "trio_chat.cli", "join", nick, "--port", str(port), "--no-log"]
     snippet = (
         "import argparse, sys; from trio_chat.ui.app import add_join_arguments, run_client; "
         "p = argparse.ArgumentParser(); add_join_arguments(p); sys.exit(run_client(p.parse_args(sys.argv[1:])))"
     )
-    return [sys.executable, "-c", snippet, nick, "--port", str(port)]
+    return [sys.executable, "-c", snippet, nick, "--port", str(port), "--no-log"]
 
 
 @contextmanager
@@ -162,3 +163,48 @@ def test_wrong_password_is_said_plainly_and_exits_1(tmux: Tmux) -> None:
         assert tmux.exit_status("alice") == 1
         screen = tmux.wait_for("alice", r"trio-chat join: Wrong password for 127\.0\.0\.1:\d+")
         assert "Password incorrect" in screen
+
+
+def message_rows(screen: str) -> list[str]:
+    """The message pane (with the nick list): every row but the topic bar, the status line and the input line."""
+    return screen.rstrip("\n").splitlines()[1:-2]
+
+
+def test_scrollback_stays_put_and_formatting_is_drawn(tmux: Tmux) -> None:
+    with chat_server("--flood-limit", "0") as port:
+        tmux.start("alice", join_command("alice", port), width=80, height=16)
+        tmux.wait_for("alice", r"You joined #lobby")
+        tmux.start("bob", join_command("bob", port))
+        tmux.wait_for("bob", r"You joined #lobby")
+        for n in range(30):
+            tmux.type("bob", f"line {n}")
+            tmux.keys("bob", "Enter")
+        tmux.wait_for("alice", r"<bob> line 29")
+
+        tmux.keys("alice", "PageUp")
+        screen = tmux.wait_for("alice", r"-- more below \(PageDown\) --")
+        before = message_rows(screen)
+        assert not any("line 29" in row for row in before)
+        # Bob types bold (Ctrl-B) and red (Ctrl-K 4) text; alice, scrolled up, keeps her view.
+        tmux.keys("bob", "C-b")
+        tmux.type("bob", "bold")
+        tmux.keys("bob", "C-b")
+        tmux.type("bob", " and ")
+        tmux.keys("bob", "C-k")
+        tmux.type("bob", "4red")
+        tmux.keys("bob", "Enter")
+        tmux.wait_for("bob", r"<bob> bold and red")
+        screen = tmux.wait_for("alice", r"-- 1 new line below \(PageDown\) --")
+        assert message_rows(screen) == before, "the new line did not move the view"
+
+        tmux.keys("alice", "PageDown")
+        tmux.keys("alice", "PageDown")
+        screen = tmux.wait_for("alice", r"<bob> bold and red")
+        assert "below" not in screen
+        styled = tmux.run("capture-pane", "-e", "-p", "-t", "alice")
+        row = next(r for r in styled.splitlines() if "and" in r and "red" in r and "bob" in r)
+        assert re.search(r"\x1b\[[0-9;]*\b1m[^\x1b]*bold", row), repr(row)
+        assert re.search(r"\x1b\[[0-9;]*\b(91|31|38;5;9|38;5;1)m[^\x1b]*red", row), repr(row)
+        tmux.keys("alice", "C-d")
+        tmux.keys("bob", "C-d")
+        assert tmux.exit_status("alice") == 0

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import trio_chat.client
+from trio_chat.client.formatting import strip_formatting
 from trio_chat.client.model import (
     HISTORY_BEGINNING,
     HISTORY_SEPARATOR,
@@ -19,7 +20,6 @@ from trio_chat.client.model import (
     TabCompleter,
     mentions,
     nick_colour,
-    strip_formatting,
 )
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import ssl
@@ -64,7 +65,8 @@ async def test_tls_beside_plaintext(tmp_path: Path) -> None:
             await client.stream.aclose()
 
 
-async def test_tls_only_and_a_failed_handshake_harms_no_one(tmp_path: Path) -> None:
+async def test_tls_only_and_a_failed_handshake_harms_no_one(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="trio_chat")
     ca = trustme.CA()
     cert, key = _write_cert(ca, tmp_path, "server")
     config = ServerConfig(db=":memory:", port=0, plaintext=False, tls_port=0, tls_cert=cert, tls_key=key)
@@ -83,6 +85,10 @@ async def test_tls_only_and_a_failed_handshake_harms_no_one(tmp_path: Path) -> N
         server.shutdown()
         await good.expect_closed()
         await good.stream.aclose()
+    # Every session has ended: the confused client's is logged as what it is, not as a read error.
+    said = [r.getMessage() for r in caplog.records]
+    assert any("disconnected (*): TLS handshake failed: " in m for m in said), said
+    assert not any("Read error" in m for m in said)
 
 
 async def test_sighup_reloads_the_certificate_without_dropping_anyone(tmp_path: Path) -> None:

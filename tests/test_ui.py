@@ -26,7 +26,14 @@ from tests.helpers import FAST, IRCTestClient
 from trio_chat.client.core import ChatClient, ClientConfig
 from trio_chat.client.model import HISTORY_BEGINNING, ChatModel, ConnectionState, Line, LineKind
 from trio_chat.server.app import Server
-from trio_chat.ui.app import UsageError, add_join_arguments, config_from_args, run_client, run_with_guest
+from trio_chat.ui.app import (
+    UsageError,
+    add_join_arguments,
+    config_from_args,
+    exit_notes,
+    run_client,
+    run_with_guest,
+)
 from trio_chat.ui.render import line_fragments, plain, wrap_fragments
 from trio_chat.ui.view import ChatUI, MessagePane, status_fragments
 
@@ -297,8 +304,62 @@ def test_message_pane_wraps_at_spaces_and_aligns_to_the_bottom() -> None:
         "      xx",
     ], "few lines sit at the bottom, like a chat; words are not cut; continuation rows are indented"
     model.server.scroll = 1000
-    pane.create_content(width=20, height=2)
-    assert model.server.scroll == 4, "scrolling stops at the top"
+    content = pane.create_content(width=20, height=2)
+    rows = [plain(content.get_line(i)) for i in range(content.line_count)]
+    assert rows == ["12:34 <bob> word ", "      word word word"], "scrolling stops at the top"
+    assert model.server.scroll == 1000, "drawing does not change the model"
+
+
+def test_scrolled_up_the_view_stays_put_and_the_status_line_counts_new_lines() -> None:
+    async def main() -> None:
+        model = chat_model()
+        lobby = model.current
+        for i in range(100):
+            model.add(lobby, Line(NOW, LineKind.MESSAGE, f"line {i}", nick="bob"))
+        with pipe_session() as pipe:
+            ui = ChatUI(model, FakeClient())
+            async with running(ui):
+                await until(lambda: ui.pane.height > 0, "the first frame")
+                pipe.send_text(PAGE_UP)
+                await until(lambda: lobby.scroll > 0, "PageUp")
+                before = visible(ui)
+                assert "line 99" not in " ".join(before)
+                model.add(lobby, Line(NOW, LineKind.MESSAGE, "a long line " * 20, nick="carol"))
+                model.add(lobby, Line(NOW, LineKind.JOIN, "dave joined #lobby", nick="dave"))
+                assert visible(ui) == before, "new lines (one of them wrapped) do not move the view"
+                status = "".join(text for _style, text, *_ in status_fragments(model))
+                assert "-- 2 new lines below (PageDown) --" in status
+                pipe.send_text(PAGE_UP)
+                await until(lambda: visible(ui) != before, "PageUp again")
+                assert lobby.new_below == 2, "still below"
+                for _ in range(100):
+                    if not lobby.scrolled:
+                        break
+                    was = lobby.scroll
+                    pipe.send_text(PAGE_DOWN)
+                    await until(lambda was=was: lobby.scroll < was, "PageDown")  # type: ignore[misc]
+                await until(lambda: visible(ui)[-1].endswith("dave joined #lobby"), "the bottom")
+                assert lobby.new_below == 0
+                assert "below" not in "".join(text for _style, text, *_ in status_fragments(model))
+                model.add(lobby, Line(NOW, LineKind.MESSAGE, "followed", nick="bob"))
+                assert visible(ui)[-1].endswith("<bob> followed"), "at the bottom, new lines show"
+
+    asyncio.run(main())
+
+
+def test_timestamp_format_and_nicklist_width_settings_are_drawn() -> None:
+    model = ChatModel("alice")
+    model.settings.timestamp_format = "[%H:%M:%S]"
+    model.add(model.server, Line(NOW, LineKind.MESSAGE, "word " * 6, nick="bob"))
+    pane = MessagePane(model)
+    content = pane.create_content(width=30, height=2)
+    rows = [plain(content.get_line(i)) for i in range(content.line_count)]
+    assert rows == ["[12:34:00] <bob> word word ", "           word word word word"], "continued under the text"
+    ui = ChatUI(chat_model(), FakeClient())
+    ui.model.settings.nicklist_width = 10
+    lobby = ui.model.current
+    lobby.add_member("averyveryverylongnick")
+    assert all(len(row) <= 10 for row in plain(ui._nicklist_fragments()).splitlines())
 
 
 def test_line_rendering_by_kind() -> None:
@@ -349,6 +410,16 @@ def test_join_arguments_and_config() -> None:
     assert (default.host, default.port, default.channels, default.tls) == ("127.0.0.1", 6667, ("#lobby",), False)
     with pytest.raises(UsageError):
         config_from_args(parser.parse_args(["9lives"]))
+
+
+def test_tls_insecure_and_fatal_errors_are_said_on_the_terminal_after_exit() -> None:
+    parser = argparse.ArgumentParser()
+    add_join_arguments(parser)
+    insecure = config_from_args(parser.parse_args(["alice", "--tls-insecure", "--host", "irc.example"]))
+    notes = exit_notes(insecure, "Wrong password")
+    assert len(notes) == 2 and notes[1] == "Wrong password"
+    assert notes[0].startswith("Warning: --tls-insecure: the certificate of irc.example:6697 is not checked")
+    assert exit_notes(config_from_args(parser.parse_args(["alice", "--tls"])), None) == []
 
 
 def test_no_terminal_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

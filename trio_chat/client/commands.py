@@ -103,7 +103,54 @@ class Identify:
     account: str | None = None
 
 
-Action = Send | Say | OpenQuery | SwitchBuffer | CloseBuffer | Quit | ShowHelp | ShowError | Register | Identify
+@dataclass(frozen=True, slots=True)
+class Ctcp:
+    """Send the CTCP request ``kind`` (upper case) to ``target``; the core adds the token of a ``PING`` and times
+    its reply."""
+
+    target: str
+    kind: str
+    arg: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Ignore:
+    """Stop showing what ``mask`` (a nick, or a ``nick!user@host`` glob) says; no mask: list the ignores.
+    ``undo``: show them again."""
+
+    mask: str | None = None
+    undo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ClearBuffer:
+    """Empty the current buffer's scrollback (on screen only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetOption:
+    """``/set``: show the settings (no name), one setting (no value), or change one."""
+
+    name: str | None = None
+    value: str | None = None
+
+
+Action = (
+    Send
+    | Say
+    | OpenQuery
+    | SwitchBuffer
+    | CloseBuffer
+    | Quit
+    | ShowHelp
+    | ShowError
+    | Register
+    | Identify
+    | Ctcp
+    | Ignore
+    | ClearBuffer
+    | SetOption
+)
 
 NICKSERV = "NickServ"
 SECRET_MASK = "********"
@@ -117,13 +164,20 @@ class CommandInfo:
 
 COMMANDS: dict[str, CommandInfo] = {
     "away": CommandInfo("/away [message]", "mark yourself away with a message, or back without one"),
+    "ban": CommandInfo("/ban [#channel] nick|mask", "ban someone from a channel (a nick bans nick!*@*)"),
     "buffer": CommandInfo("/buffer N|name", "switch to buffer N (as Alt-N) or the one with that name"),
+    "clear": CommandInfo("/clear", "empty this buffer's scrollback (on your screen only)"),
     "close": CommandInfo("/close", "close the current buffer (leaving the channel)"),
+    "ctcp": CommandInfo("/ctcp nick|#channel TYPE [args]", "send a CTCP request (VERSION, PING, TIME…)"),
+    "deop": CommandInfo("/deop nick [nick…]", "take channel operator status away"),
+    "devoice": CommandInfo("/devoice nick [nick…]", "take voice away"),
     "help": CommandInfo("/help [command]", "list the commands, or show how to use one"),
+    "ignore": CommandInfo("/ignore [nick|mask]", "hide what someone says (no argument: list the ignores)"),
     "identify": CommandInfo("/identify [account] password", "log in to your account (NickServ IDENTIFY)"),
     "invite": CommandInfo("/invite nick [#channel]", "invite someone to a channel (default: this one)"),
     "join": CommandInfo("/join #channel[,#other] [key]", "join channels"),
     "kick": CommandInfo("/kick [#channel] nick [reason]", "remove someone from a channel"),
+    "kickban": CommandInfo("/kickban [#channel] nick [reason]", "ban someone (nick!*@*) and kick them"),
     "list": CommandInfo("/list [#channel…]", "list the channels on the server"),
     "me": CommandInfo("/me action", "describe what you are doing (* alice waves)"),
     "mode": CommandInfo("/mode [target] [+/-modes [args]]", "show or change channel or user modes"),
@@ -131,14 +185,25 @@ COMMANDS: dict[str, CommandInfo] = {
     "names": CommandInfo("/names [#channel]", "list who is in a channel"),
     "nick": CommandInfo("/nick newnick", "change your nickname"),
     "notice": CommandInfo("/notice nick|#channel text", "send a notice"),
+    "op": CommandInfo("/op nick [nick…]", "make people channel operators (in this channel)"),
     "part": CommandInfo("/part [#channel] [reason]", "leave a channel (default: this one)"),
+    "ping": CommandInfo("/ping nick", "measure the round trip to someone's client (CTCP PING)"),
     "query": CommandInfo("/query nick [text]", "open a private conversation with someone"),
     "quit": CommandInfo("/quit [reason]", "disconnect and exit"),
     "quote": CommandInfo("/quote RAW LINE", "send a raw IRC line to the server"),
     "register": CommandInfo("/register [email] password", "register your nick as an account, and log in to it"),
+    "set": CommandInfo(
+        "/set [name [value]]",
+        "show or change a setting: timestamp_format (strftime, %H:%M), nicklist_width, highlight_words (a,b)",
+    ),
     "topic": CommandInfo("/topic [#channel] [new topic]", "show or set a channel's topic"),
+    "unban": CommandInfo("/unban [#channel] nick|mask", "lift a ban"),
+    "unignore": CommandInfo("/unignore nick|mask", "show what someone says again"),
+    "version": CommandInfo("/version [nick]", "ask someone's client for its version, or the server without a nick"),
+    "voice": CommandInfo("/voice nick [nick…]", "give people voice (they may speak in a moderated channel)"),
     "who": CommandInfo("/who [mask]", "list users matching a mask (default: this channel)"),
     "whois": CommandInfo("/whois nick", "show information about someone"),
+    "whowas": CommandInfo("/whowas nick", "show who used a nick that is gone"),
 }
 
 ALIASES = {
@@ -160,13 +225,17 @@ def help_lines(topic: str | None = None) -> tuple[str, ...]:
         info = COMMANDS.get(name)
         if info is None:
             return (f"No such command: /{topic.lstrip('/')}",)
-        return (f"{info.usage}  —  {info.summary}",)
+        aliases = sorted(alias for alias, target in ALIASES.items() if target == name)
+        also = f" (also {', '.join('/' + a for a in aliases)})" if aliases else ""
+        return (f"{info.usage}  —  {info.summary}{also}",)
     width = max(len(info.usage) for info in COMMANDS.values())
     lines = ["Commands (text without a leading / goes to the current buffer; //text sends a literal /):"]
     lines += [f"  {info.usage.ljust(width)}  {info.summary}" for info in COMMANDS.values()]
+    lines.append("Aliases: " + ", ".join(f"/{alias} = /{name}" for alias, name in sorted(ALIASES.items())) + ".")
     lines.append(
         "Keys: Alt-1..9 / Ctrl-N / Ctrl-P switch buffer, PageUp/PageDown scroll, Tab completes, "
-        "Up/Down history, F2 nick list, Ctrl-D or Ctrl-C twice quits."
+        "Up/Down history, F2 nick list, Ctrl-B bold, Ctrl-_ underline, Ctrl-K colour, Ctrl-O plain, "
+        "Ctrl-D or Ctrl-C twice quits."
     )
     return tuple(lines)
 
@@ -415,6 +484,109 @@ def _identify(rest: str, ctx: InputContext) -> list[Action]:
     return _usage("identify")
 
 
+def _ctcp(rest: str, ctx: InputContext) -> list[Action]:
+    args = _words(rest, 3)
+    if len(args) < 2 or "\x01" in rest:
+        return _usage("ctcp")
+    return [Ctcp(args[0], args[1].upper(), args[2] if len(args) > 2 else "")]
+
+
+def _ping(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if not args and ctx.target is not None and not is_channel_name(ctx.target):
+        args = [ctx.target]
+    if len(args) != 1:
+        return _usage("ping")
+    return [Ctcp(args[0], "PING")]
+
+
+def _version(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if not args:
+        return [Send(Message("VERSION", ()))]
+    return [Ctcp(args[0], "VERSION")]
+
+
+MODES_PER_LINE = 4
+"""Nick modes sent per MODE line by /op and friends: the common ``MODES`` limit (ours and most servers')."""
+
+
+def _nick_modes(name: str, mode: str) -> Callable[[str, InputContext], list[Action]]:
+    def handler(rest: str, ctx: InputContext) -> list[Action]:
+        args = rest.split()
+        channel = _channel_or_current(args, ctx)
+        if channel is None or not args:
+            return _usage(name)
+        out: list[Action] = []
+        for i in range(0, len(args), MODES_PER_LINE):
+            nicks = args[i : i + MODES_PER_LINE]
+            out.append(Send(Message("MODE", (channel, mode[0] + mode[1] * len(nicks), *nicks))))
+        return out
+
+    return handler
+
+
+def ban_mask(who: str) -> str:
+    """A nick as a ban mask (``bob`` -> ``bob!*@*``); a mask stays as it is."""
+    return who if any(c in who for c in "!@*?") else f"{who}!*@*"
+
+
+def _ban(rest: str, ctx: InputContext, name: str = "ban", sign: str = "+") -> list[Action]:
+    args = rest.split()
+    channel = _channel_or_current(args, ctx)
+    if channel is None or len(args) != 1 or args[0].startswith(":"):
+        return _usage(name)
+    return [Send(Message("MODE", (channel, f"{sign}b", ban_mask(args[0]))))]
+
+
+def _unban(rest: str, ctx: InputContext) -> list[Action]:
+    return _ban(rest, ctx, "unban", "-")
+
+
+def _kickban(rest: str, ctx: InputContext) -> list[Action]:
+    args = _words(rest, 3)
+    channel = _channel_or_current(args, ctx)
+    if channel is None or not args:
+        return _usage("kickban")
+    nick, _, reason = " ".join(args).partition(" ")
+    if any(c in nick for c in "!@*?"):
+        return _usage("kickban")
+    kick = (channel, nick, reason) if reason else (channel, nick)
+    return [Send(Message("MODE", (channel, "+b", ban_mask(nick)))), Send(Message("KICK", kick))]
+
+
+def _whowas(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if len(args) != 1:
+        return _usage("whowas")
+    return [Send(Message("WHOWAS", (args[0],)))]
+
+
+def _ignore(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if len(args) > 1:
+        return _usage("ignore")
+    return [Ignore(args[0] if args else None)]
+
+
+def _unignore(rest: str, ctx: InputContext) -> list[Action]:
+    args = rest.split()
+    if len(args) != 1:
+        return _usage("unignore")
+    return [Ignore(args[0], undo=True)]
+
+
+def _clear(rest: str, ctx: InputContext) -> list[Action]:
+    return [ClearBuffer()]
+
+
+def _set(rest: str, ctx: InputContext) -> list[Action]:
+    name, _, value = rest.partition(" ")
+    if not name:
+        return [SetOption()]
+    return [SetOption(name.lower(), value.strip() if value.strip() else None)]
+
+
 def _buffer(rest: str, ctx: InputContext) -> list[Action]:
     args = rest.split()
     if len(args) != 1:
@@ -431,8 +603,21 @@ def _close(rest: str, ctx: InputContext) -> list[Action]:
 
 _HANDLERS: dict[str, Callable[[str, InputContext], list[Action]]] = {
     "away": _away,
+    "ban": _ban,
+    "clear": _clear,
+    "deop": _nick_modes("deop", "-o"),
+    "devoice": _nick_modes("devoice", "-v"),
+    "ignore": _ignore,
+    "kickban": _kickban,
+    "op": _nick_modes("op", "+o"),
+    "set": _set,
+    "unban": _unban,
+    "unignore": _unignore,
+    "voice": _nick_modes("voice", "+v"),
+    "whowas": _whowas,
     "buffer": _buffer,
     "close": _close,
+    "ctcp": _ctcp,
     "help": _help,
     "identify": _identify,
     "invite": _invite,
@@ -446,11 +631,13 @@ _HANDLERS: dict[str, Callable[[str, InputContext], list[Action]]] = {
     "nick": _nick,
     "notice": _notice,
     "part": _part,
+    "ping": _ping,
     "query": _query,
     "quit": _quit,
     "quote": _quote,
     "register": _register,
     "topic": _topic,
+    "version": _version,
     "who": _who,
     "whois": _whois,
 }

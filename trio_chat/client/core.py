@@ -20,6 +20,7 @@ import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import trio
 
@@ -45,7 +46,19 @@ from trio_chat.protocol.message import MAX_LINE_BYTES, MAX_SERVER_TAG_BYTES
 from trio_chat.protocol.names import is_channel_name, split_userhost
 
 from . import commands as cmd
-from .model import Buffer, BufferKind, ChatModel, ConnectionState, Line, LineKind, mentions, strip_formatting
+from .chatlog import ChatLog
+from .formatting import clean_formatting, strip_formatting
+from .model import (
+    NICKLIST_WIDTHS,
+    Buffer,
+    BufferKind,
+    ChatModel,
+    ConnectionState,
+    Line,
+    LineKind,
+    ignore_mask,
+    mentions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +97,8 @@ READ_BUFFER_BYTES = MAX_SERVER_TAG_BYTES + MAX_LINE_BYTES
 SEND_QUEUE_LINES = 1000
 """Lines waiting to be written; a paste longer than this is refused rather than buffered without bound."""
 CLIENT_VERSION = "trio-chat"
+PLAINTEXT_SSL_REASONS = frozenset({"WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG"})
+"""OpenSSL's reasons when what came back to our TLS hello was not TLS at all: a plaintext port."""
 
 _connection_ids = itertools.count(1)
 
@@ -114,6 +129,13 @@ class ClientConfig:
     ping_timeout: float = 120.0
     quit_grace: float = 2.0
     max_nick_attempts: int = 5
+    log_dir: str | None = None
+    """Where conversation logs go (``<log_dir>/<network>/<buffer>.log``); None: not logged."""
+    nick_retry_interval: float = 15.0
+    """Registered under another nick because ours was taken (a ghost of our last connection, most often): ask
+    for ours again this often…"""
+    nick_retries: int = 40
+    """…this many times (ten minutes by default: longer than servers take to drop a dead connection)."""
 
     @property
     def address(self) -> str:
@@ -181,8 +203,8 @@ class FatalError(Exception):
     """The server refused us in a way retrying cannot fix (wrong password, banned, invalid nick)."""
 
 
-def describe_connect_error(exc: BaseException, config: ClientConfig) -> str:
-    """A person's explanation of why connecting failed, from the exception chain trio raises."""
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and everything it was raised from or during, groups opened (trio wraps the real reasons)."""
     # trio raises OSError("all attempts to connect … failed") from an ExceptionGroup of the real reasons.
     chain: list[BaseException] = []
     todo: list[BaseException] = [exc]
@@ -194,24 +216,70 @@ def describe_connect_error(exc: BaseException, config: ClientConfig) -> str:
         if isinstance(seen, BaseExceptionGroup):
             todo.extend(seen.exceptions)
         todo.extend(e for e in (seen.__cause__, seen.__context__) if e is not None)
+    return chain
+
+
+def _ssl_reason(exc: ssl.SSLError) -> str:
+    reason = getattr(exc, "reason", None)
+    return reason if isinstance(reason, str) else str(exc)
+
+
+def describe_connect_error(exc: BaseException, config: ClientConfig) -> str:
+    """A person's explanation of why connecting failed, from the exception chain trio raises."""
+    chain = _causes(exc)
     for e in chain:
         if isinstance(e, ssl.SSLCertVerificationError):
             return (
                 f"TLS failure with {config.address}: certificate not trusted ({e.verify_message}); "
                 "use --tls-insecure to connect anyway"
             )
+        if isinstance(e, ssl.SSLError) and _ssl_reason(e) in PLAINTEXT_SSL_REASONS:
+            return (
+                f"TLS failure with {config.address}: the server does not speak TLS there "
+                f"({_ssl_reason(e).lower().replace('_', ' ')}); it is a plaintext port: leave out --tls"
+            )
         if isinstance(e, ssl.SSLError):
-            return f"TLS failure with {config.address}: {getattr(e, 'reason', None) or e} (is the port a TLS port?)"
+            return f"TLS failure with {config.address}: {_ssl_reason(e)} (is the port a TLS port?)"
     for e in chain:
         if isinstance(e, ConnectionRefusedError):
             return f"Connection refused by {config.address} (is the server running?)"
         if isinstance(e, trio.TooSlowError):
+            if config.tls:
+                return (
+                    f"Connecting to {config.address} timed out (no TLS handshake: if it is a plaintext port, "
+                    "leave out --tls)"
+                )
             return f"Connecting to {config.address} timed out"
     if isinstance(exc, OSError) and "Name or service not known" in str(exc):
         return f"Cannot find host {config.host}"
     if isinstance(exc, trio.BrokenResourceError) and config.tls:
         return f"TLS failure with {config.address}: the connection closed during the handshake"
     return f"Cannot connect to {config.address}: {exc}"
+
+
+def insecure_warning(config: ClientConfig) -> str:
+    """What ``--tls-insecure`` costs, said in the server buffer at every connect and on the terminal at exit."""
+    return (
+        f"Warning: --tls-insecure: the certificate of {config.address} is not checked, so anyone on the way "
+        "could pose as the server and read everything (passwords included)"
+    )
+
+
+def connect_error_is_final(exc: BaseException) -> bool:
+    """Whether trying again cannot help: the certificate is not trusted, or the port does not speak TLS.  The
+    client then says why once and ends (exit code 1) instead of retrying forever."""
+    for e in _causes(exc):
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(e, ssl.SSLError) and _ssl_reason(e) in PLAINTEXT_SSL_REASONS:
+            return True
+    return False
+
+
+def looks_like_tls(data: bytes | bytearray) -> bool:
+    """Whether the first bytes from a server are a TLS record (an alert or a handshake), not IRC: a plaintext
+    connection to a TLS port."""
+    return len(data) >= 2 and data[0] in (0x15, 0x16) and data[1] == 0x03
 
 
 @dataclass
@@ -248,6 +316,14 @@ class _Link:
     sasl: str = ""
     """The SASL login of this connection: "" (none or not yet), "requested" (in CAP REQ), "authenticating"
     (AUTHENTICATE PLAIN sent), "sent" (the payload sent), "done" (903)."""
+    received_any: bool = False
+    """Whether the server has sent anything at all on this connection."""
+    closed_by_peer: bool = False
+    """The server closed (or reset) the connection, rather than our side ending it."""
+    nick_retry: str | None = None
+    """The nick asked for again by the retry loop, until the server answers (a 433 then is not news)."""
+    whois_open: set[str] = field(default_factory=set)
+    """Case-folded nicks whose WHOIS answer has begun (311) and not ended (318): a 301 then belongs to it."""
     hidden_echoes: int = 0
     """Echoes (echo-message) still to come of ``/register`` and ``/identify`` messages to NickServ: not shown."""
 
@@ -269,6 +345,15 @@ class ChatClient:
         self._now = now or (lambda: datetime.now().astimezone())
         self._link: _Link | None = None
         self._wanted_nick = config.nick
+        self._username = config.username or config.nick
+        """The user name (ident) of every connection: the nick we started with, not the one we have now."""
+        self._keys: dict[str, str] = {}
+        self.chatlog: ChatLog | None = None
+        if config.log_dir is not None:
+            self.chatlog = ChatLog(Path(config.log_dir), config.host, on_failure=self._log_failed)
+            chatlog = self.chatlog
+            model.add_line_listener(lambda buf, line: chatlog.write(buf.name, line))
+        """Case-folded channel -> its key (from /join or a +k we saw): rejoined with it after a reconnect."""
         self._autojoin: list[str] = list(config.channels)
         self._quiet_joins: set[str] = {casefold(c) for c in config.channels[1:]}
         self._quitting = False
@@ -280,6 +365,12 @@ class ChatClient:
         self.registered = trio.Event()
         """Set at the first successful registration (001)."""
         self.fatal_error: str | None = None
+        self._ever_registered = False
+        self._away_said: dict[str, str] = {}
+        """Case-folded nick -> the away message last shown for them (a server repeats it for every message)."""
+        self._ctcp_ping_seq = itertools.count(1)
+        self._ctcp_pings: dict[tuple[str, str], float] = {}
+        """(case-folded nick, token) of CTCP PINGs we sent -> when (trio's clock): their replies are timed."""
         """Why :meth:`run` gave up by itself (wrong password, banned…); ``None`` after a normal quit."""
 
     # -- the UI's side ------------------------------------------------------------------------------------------
@@ -371,6 +462,13 @@ class ChatClient:
 
     async def run(self) -> None:
         """Connect, and reconnect with growing backoff, until :meth:`quit` or a fatal refusal."""
+        try:
+            await self._run()
+        finally:
+            if self.chatlog is not None:
+                self.chatlog.close()
+
+    async def _run(self) -> None:
         with trio.CancelScope() as scope:
             self._run_scope = scope
             if self._quitting:
@@ -382,17 +480,20 @@ class ChatClient:
                     with trio.fail_after(self.config.connect_timeout):
                         stream = await self._open_stream()
                 except (OSError, trio.BrokenResourceError, trio.TooSlowError, ssl.SSLError) as exc:
-                    self._notify(describe_connect_error(exc, self.config))
+                    why = describe_connect_error(exc, self.config)
+                    if connect_error_is_final(exc):
+                        self._give_up(why)
+                        break
+                    self._notify(why)
                 else:
                     try:
                         reason = await self._session(stream)
                     except FatalError as exc:
-                        self.fatal_error = str(exc)
-                        self._notify(str(exc))
                         self._link_lost()
-                        self.model.set_state(ConnectionState.FAILED, str(exc))
+                        self._give_up(str(exc))
                         break
                     if self._link is not None and self._link.registered:
+                        self._ever_registered = True
                         attempt = 0
                     self._link_lost()
                     if not self._quitting:
@@ -409,6 +510,15 @@ class ChatClient:
         if self.model.state is not ConnectionState.FAILED:
             self.model.set_state(ConnectionState.DISCONNECTED)
 
+    def _log_failed(self, why: str) -> None:
+        self._error(why, buf=self.model.server)
+
+    def _give_up(self, why: str) -> None:
+        """Retrying cannot help: say why once, and :meth:`run` ends with :attr:`fatal_error` set."""
+        self.fatal_error = why
+        self._notify(why)
+        self.model.set_state(ConnectionState.FAILED, why)
+
     async def _session(self, stream: trio.abc.Stream) -> str:
         """One connection, from registration until it ends; returns why it ended (raises FatalError)."""
         send, receive = trio.open_memory_channel[bytes](SEND_QUEUE_LINES)
@@ -418,23 +528,33 @@ class ChatClient:
         log.info("conn %d: connected to %s", link.conn_id, self.config.address)
         self.model.set_state(ConnectionState.REGISTERING, self.config.address)
         self._info(f"Connected to {self.config.address}; registering as {self._wanted_nick}", buf=self.model.server)
+        if self.config.tls and self.config.tls_insecure:
+            self._error(insecure_warning(self.config), buf=self.model.server)
         try:
             async with trio.open_nursery() as nursery:
                 link.scope = nursery.cancel_scope
                 nursery.start_soon(self._write_loop, stream, receive, link)
                 nursery.start_soon(self._keepalive_loop, link)
+                nursery.start_soon(self._regain_nick_loop, link)
                 self._send(Message("CAP", ("LS", "302")))
                 if self.config.password:
                     self._send(Message("PASS", (self.config.password,)))
                 self._send(Message("NICK", (self._wanted_nick,)))
-                user = self.config.username or self._wanted_nick
-                self._send(Message("USER", (user, "0", "*", self.config.realname)))
+                self._send(Message("USER", (self._username, "0", "*", self.config.realname)))
                 await self._read_loop(stream, link)
                 nursery.cancel_scope.cancel()
         finally:
             send.close()
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
+        silent_close = link.closed_by_peer and not link.received_any and not self._quitting
+        if silent_close and not self.config.tls and not self._ever_registered:
+            # Not one byte in answer to our CAP, NICK and USER: most likely a TLS port (which waits for a TLS hello
+            # and drops us).  Trying again the same way would only do the same.
+            link.fatal = link.fatal or (
+                f"{self.config.address} closed the connection without answering: if it is a TLS port, use --tls "
+                "(TLS ports are usually 6697)"
+            )
         log.info("conn %d: closed (%s)", link.conn_id, link.fatal or link.error or "eof")
         if link.fatal:
             raise FatalError(link.fatal)
@@ -459,6 +579,11 @@ class ChatClient:
         try:
             async for data in stream:
                 link.last_received = trio.current_time()
+                if not link.received_any and data:
+                    link.received_any = True
+                    if not self.config.tls and looks_like_tls(data):
+                        link.fatal = f"{self.config.address} speaks TLS, not plaintext: use --tls"
+                        return
                 try:
                     lines = buffer.feed(data)
                 except ProtocolError:
@@ -470,7 +595,9 @@ class ChatClient:
                         self._handle(message)
                     if link.fatal:
                         return
+            link.closed_by_peer = True
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            link.closed_by_peer = True
             link.error = link.error or f"Connection lost: {exc}"
 
     @staticmethod
@@ -514,6 +641,15 @@ class ChatClient:
             if link.registered and not link.pings:
                 self._send_lag_ping(link)
 
+    async def _regain_nick_loop(self, link: _Link) -> None:
+        """Registered as ``alice_`` because ``alice`` was taken: ask for ``alice`` again every
+        ``nick_retry_interval`` until we have it (or chose another), quietly."""
+        for _ in range(self.config.nick_retries):
+            await trio.sleep(self.config.nick_retry_interval)
+            if link.registered and not self._is_me(self._wanted_nick) and not link.nick_retry:
+                link.nick_retry = self._wanted_nick
+                self._send(Message("NICK", (self._wanted_nick,)))
+
     # -- sending ------------------------------------------------------------------------------------------------
 
     def _send(self, message: Message) -> bool:
@@ -548,12 +684,22 @@ class ChatClient:
                 self._error(f"No buffer {action.number if action.number is not None else action.name}")
         elif isinstance(action, cmd.CloseBuffer):
             self._close(action.name)
+        elif isinstance(action, cmd.Ignore):
+            self._ignore(action)
+        elif isinstance(action, cmd.ClearBuffer):
+            model.clear(model.current)
+        elif isinstance(action, cmd.SetOption):
+            self._set_option(action)
         elif not self.connected:
             self._error("Not connected; nothing was sent")
         elif isinstance(action, cmd.Send):
             if action.message.command == "JOIN":
-                for name in action.message.params[0].split(","):
+                names = action.message.params[0].split(",")
+                keys = action.message.params[1].split(",") if len(action.message.params) > 1 else []
+                for name, key in itertools.zip_longest(names, keys[: len(names)], fillvalue=""):
                     self._quiet_joins.discard(casefold(name))
+                    if key:
+                        self._keys[casefold(name)] = key
             if action.message.command == "NAMES":
                 self._link_names_requested(action.message.params[0])
             self._send(action.message)
@@ -563,6 +709,66 @@ class ChatClient:
             self._register(action)
         elif isinstance(action, cmd.Identify):
             self._identify(action)
+        elif isinstance(action, cmd.Ctcp):
+            self._send_ctcp(action)
+
+    def _ignore(self, action: cmd.Ignore) -> None:
+        ignores = self.model.ignores
+        if action.mask is None:
+            self._info("Ignoring: " + ", ".join(ignores) if ignores else "Ignoring no one (/ignore nick to start)")
+            return
+        mask = ignore_mask(action.mask)
+        if action.undo:
+            if mask not in ignores:
+                self._error(f"{mask} is not ignored (/ignore lists who is)")
+                return
+            ignores.remove(mask)
+            self._info(f"No longer ignoring {mask}")
+        elif mask not in ignores:
+            ignores.append(mask)
+            self._info(f"Ignoring {mask}: what they say is not shown (/unignore {action.mask} to undo)")
+
+    def _set_option(self, action: cmd.SetOption) -> None:
+        settings = self.model.settings
+        shown = {
+            "timestamp_format": settings.timestamp_format,
+            "nicklist_width": str(settings.nicklist_width),
+            "highlight_words": ",".join(settings.highlight_words),
+        }
+        name, value = action.name, action.value
+        if name is None or (name in shown and value is None):
+            for key, current in shown.items():
+                if name in (None, key):
+                    self._info(f"{key} = {current}")
+            return
+        if name == "timestamp_format" and value is not None:
+            if "\n" in value or len(self._now().strftime(value)) > 40:
+                self._error("timestamp_format: a strftime format for one short time, such as %H:%M:%S")
+                return
+            settings.timestamp_format = value
+        elif name == "nicklist_width" and value is not None:
+            if not value.isdigit() or int(value) not in NICKLIST_WIDTHS:
+                self._error(f"nicklist_width: a number from {NICKLIST_WIDTHS[0]} to {NICKLIST_WIDTHS[-1]}")
+                return
+            settings.nicklist_width = int(value)
+        elif name == "highlight_words" and value is not None:
+            settings.highlight_words = tuple(w for w in value.replace(",", " ").split() if w and w != "-")
+        else:
+            self._error(f"No setting {name}; /set lists them")
+            return
+        self._info(f"{name} = {value}")
+
+    def _send_ctcp(self, action: cmd.Ctcp) -> None:
+        """A CTCP request; a PING carries a token of ours, and its reply is timed on trio's clock."""
+        arg = action.arg
+        if action.kind == "PING" and not arg:
+            arg = f"{next(self._ctcp_ping_seq)}"
+        body = f"{action.kind} {arg}" if arg else action.kind
+        if not self._send(Message("PRIVMSG", (action.target, f"\x01{body}\x01"))):
+            return
+        if action.kind == "PING":
+            self._ctcp_pings[(casefold(action.target), arg)] = trio.current_time()
+        self._info(f"CTCP {action.kind} sent to {action.target}")
 
     def _register(self, action: cmd.Register) -> None:
         """``/register``: with ``REGISTER`` where the server offers draft/account-registration, else through
@@ -762,7 +968,7 @@ class ChatClient:
         return Line(
             self._time(msg),
             kind,
-            strip_formatting(text),
+            clean_formatting(text),
             nick=nick or msg.source,
             own=self._is_me(nick),
             history=True,
@@ -890,9 +1096,14 @@ class ChatClient:
             self.registered.set()
         if not self._is_me(self._wanted_nick):
             self._info(f"Registered as {self.model.nick}; {self._wanted_nick} is in use", buf=self.model.server)
-        if self._autojoin:
-            for i in range(0, len(self._autojoin), 10):
-                self._send(Message("JOIN", (",".join(self._autojoin[i : i + 10]),)))
+        keyed = [c for c in self._autojoin if casefold(c) in self._keys]
+        plain = [c for c in self._autojoin if casefold(c) not in self._keys]
+        for i in range(0, len(keyed), 10):
+            group = keyed[i : i + 10]
+            keys = ",".join(self._keys[casefold(c)] for c in group)
+            self._send(Message("JOIN", (",".join(group), keys)))  # keyed channels first, as JOIN pairs them
+        for i in range(0, len(plain), 10):
+            self._send(Message("JOIN", (",".join(plain[i : i + 10]),)))
 
     def _on_isupport(self, msg: Message) -> None:
         for token in msg.params[1:-1]:
@@ -906,6 +1117,8 @@ class ChatClient:
                 parts = value.split(",")
                 if len(parts) >= 4:
                     self._chanmodes = (parts[0], parts[1], parts[2], parts[3])
+            elif name == "NETWORK" and value and self.chatlog is not None:
+                self.chatlog.set_network(value)
             elif name == "CHATHISTORY" and self._link is not None:
                 self._link.chathistory_max = int(value) if value.isdigit() and int(value) > 0 else None
         self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, " ".join(msg.params[1:])))
@@ -915,6 +1128,9 @@ class ChatClient:
         assert link is not None
         taken = msg.params[1] if len(msg.params) > 2 else "?"
         if link.registered:
+            if link.nick_retry is not None and casefold(taken) == casefold(link.nick_retry):
+                link.nick_retry = None  # still taken: try again later, without a word
+                return
             self._error(f"The nick {taken} is already in use")
             return
         link.nick_attempt += 1
@@ -955,6 +1171,8 @@ class ChatClient:
         target, text = msg.params[0], msg.params[1]
         notice = msg.command.upper() == "NOTICE"
         own = self._is_me(nick)
+        if not own and self.model.ignored(msg.source):
+            return  # not shown, not answered (CTCP), not counted
         kind = LineKind.NOTICE if notice else LineKind.MESSAGE
         link = self._link
         from_user = bool(msg.source) and "!" in (msg.source or "")
@@ -994,20 +1212,42 @@ class ChatClient:
             buf = self.model.current
         else:
             buf = self.model.open(nick)
-        highlight = not own and (buf.kind is BufferKind.QUERY or mentions(text, self.model.nick))
-        text = strip_formatting(text)
+        words = (self.model.nick, *self.model.settings.highlight_words)
+        highlight = not own and (buf.kind is BufferKind.QUERY or any(mentions(text, w) for w in words))
+        text = clean_formatting(text)  # drawn with its bold, colours…; other control characters go
         msgid = msg.tags.get("msgid")
         line = Line(self._time(msg), kind, text, nick=nick or msg.source, own=own, highlight=highlight, msgid=msgid)
         self.model.add(buf, line)
 
     def _ctcp(self, msg: Message, nick: str, ctcp: str, arg: str, reply: bool) -> None:
-        if reply:
-            self._info(f"CTCP {ctcp} reply from {nick}: {strip_formatting(arg)}")
+        """A CTCP request (PRIVMSG) or reply (NOTICE), shown once and readably.  Our own, echoed back by
+        echo-message (the answers our client sent, the requests /ctcp sent and said so), are not shown again."""
+        if self._is_me(nick):
             return
-        answer = {"VERSION": CLIENT_VERSION, "PING": arg, "TIME": self._now().strftime("%c")}.get(ctcp)
-        if answer is not None and not self._is_me(nick):
-            self._send(Message("NOTICE", (nick, f"\x01{ctcp} {answer}\x01")))
-        self._info(f"CTCP {ctcp} from {nick}", buf=self.model.server)
+        target = msg.params[0]
+        if reply:
+            self._info(self._ctcp_reply_text(nick, ctcp, arg))
+            return
+        answer = {
+            "VERSION": CLIENT_VERSION,
+            "PING": arg,
+            "TIME": self._now().strftime("%c"),
+            "CLIENTINFO": "ACTION CLIENTINFO PING TIME VERSION",
+        }.get(ctcp)
+        if answer is not None:
+            self._send(Message("NOTICE", (nick, f"\x01{ctcp} {answer}\x01" if answer else f"\x01{ctcp}\x01")))
+        whose = "your" if not is_channel_name(target) else f"{target}'s"
+        self.model.add(
+            self.model.server, Line(self._time(msg), LineKind.INFO, f"{nick} asked for {whose} {ctcp}", nick)
+        )
+
+    def _ctcp_reply_text(self, nick: str, ctcp: str, arg: str) -> str:
+        if ctcp == "PING":
+            sent = self._ctcp_pings.pop((casefold(nick), arg.strip()), None)
+            if sent is not None:
+                return f"PING reply from {nick}: {trio.current_time() - sent:.2f} s"
+        said = strip_formatting(arg)
+        return f"{ctcp} reply from {nick}: {said}" if said else f"{ctcp} reply from {nick}"
 
     def _on_join(self, msg: Message) -> None:
         if not msg.params:
@@ -1115,8 +1355,14 @@ class ChatClient:
         new = msg.params[0]
         when = self._time(msg)
         if self._is_me(old):
+            link = self._link
+            regained = link is not None and link.nick_retry is not None and casefold(new) == casefold(link.nick_retry)
+            if link is not None:
+                link.nick_retry = None
             self.model.nick = new
             self._wanted_nick = new
+            if regained:
+                self._info(f"Got the nick {new} back", buf=self.model.server)
             targets = [self.model.server, *(b for b in self.model.channels() if b.joined)]
             for buf in targets:
                 buf.rename_member(old, new)
@@ -1151,10 +1397,7 @@ class ChatClient:
         if len(msg.params) < 4:
             return
         who = split_userhost(msg.params[2])[0]
-        try:
-            when = datetime.fromtimestamp(int(msg.params[3])).astimezone().strftime("%Y-%m-%d %H:%M")
-        except (ValueError, OverflowError, OSError):
-            when = msg.params[3]
+        when = self._date(msg.params[3])
         self.model.add(self.model.open(msg.params[1]), Line(self._time(msg), LineKind.TOPIC, f"Set by {who} on {when}"))
 
     def _on_names(self, msg: Message) -> None:
@@ -1195,7 +1438,24 @@ class ChatClient:
             return
         buf = self.model.open(target)
         self._apply_prefix_modes(buf, msg.params[1], list(msg.params[2:]))
+        self._note_key(target, msg.params[1], list(msg.params[2:]))
         self.model.add(buf, Line(self._time(msg), LineKind.MODE, f"{nick} sets mode {change}", nick))
+
+    def _note_key(self, channel: str, modes: str, args: list[str]) -> None:
+        """Follow the channel key (``+k key`` / ``-k``) in MODE changes and 324, to rejoin with it."""
+        always, param, set_only, _ = self._chanmodes
+        adding = True
+        for ch in modes:
+            if ch in "+-":
+                adding = ch == "+"
+            elif ch == "k":
+                key = args.pop(0) if args else ""
+                if adding and key and key != "*":
+                    self._keys[casefold(channel)] = key
+                elif not adding:
+                    self._keys.pop(casefold(channel), None)
+            elif (ch in self._prefixes or ch in always or ch in param or (ch in set_only and adding)) and args:
+                args.pop(0)
 
     def _apply_prefix_modes(self, buf: Buffer, modes: str, args: list[str]) -> None:
         always, param, set_only, _ = self._chanmodes
@@ -1221,6 +1481,8 @@ class ChatClient:
             member = buf.members.get(casefold(nick))
             if member is not None:
                 member.away = bool(msg.params)
+        if not msg.params:
+            self._away_said.pop(casefold(nick), None)  # back: the next away message is news again
         self.model.changed()
 
     def _on_invite(self, msg: Message) -> None:
@@ -1228,6 +1490,8 @@ class ChatClient:
             return
         nick = split_userhost(msg.source or "")[0]
         who, channel = msg.params[0], msg.params[1]
+        if self.model.ignored(msg.source):
+            return
         if self._is_me(who):
             text = f"{nick} invites you to {channel} (/join {channel})"
             self.model.add(self.model.current, Line(self._time(msg), LineKind.INFO, text, nick, highlight=True))
@@ -1347,15 +1611,79 @@ class ChatClient:
         else:
             self._show_unknown(msg)
 
+    def _on_away_reply(self, msg: Message) -> None:
+        """301: in a WHOIS answer, part of it; otherwise the answer to a message we sent someone who is away,
+        shown in the query with them (once per away message, as servers repeat it for every message)."""
+        p = msg.params
+        link = self._link
+        if len(p) < 3 or link is None:
+            return
+        if casefold(p[1]) in link.whois_open:
+            self._on_whois(msg)
+            return
+        said = strip_formatting(p[2])
+        if self._away_said.get(casefold(p[1])) == said:
+            return
+        self._away_said[casefold(p[1])] = said
+        buf = self.model.find(p[1]) or self.model.current
+        self.model.add(buf, Line(self._time(msg), LineKind.INFO, f"{p[1]} is away: {said}", p[1]))
+
+    def _on_no_motd(self, msg: Message) -> None:
+        """422: the server has no message of the day; news for the server buffer, not an error."""
+        self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, "No message of the day"))
+        self._end_of_motd(msg)
+
+    def _end_of_motd(self, msg: Message) -> None:
+        """376 or 422: the welcome is over; a server that has not named its network by now will not."""
+        if msg.command == rpl.RPL_ENDOFMOTD:
+            self.model.add(self.model.server, Line(self._time(msg), LineKind.INFO, " ".join(msg.params[1:])))
+        if self.chatlog is not None:
+            self.chatlog.set_network(None)
+
+    def _on_channel_time(self, msg: Message) -> None:
+        """329 ``me #chan <unix time>``: when the channel was created, as a date."""
+        p = msg.params
+        if len(p) < 3:
+            return
+        text = f"{p[1]} was created on {self._date(p[2])}"
+        self.model.add(self.model.find(p[1]) or self.model.current, Line(self._time(msg), LineKind.INFO, text))
+
+    def _on_channel_modes(self, msg: Message) -> None:
+        """324 ``me #chan +modes [args]``."""
+        p = msg.params
+        if len(p) < 3:
+            return
+        text = f"{p[1]} modes: {' '.join(p[2:])}"
+        self._note_key(p[1], p[2], list(p[3:]))
+        self.model.add(self.model.find(p[1]) or self.model.current, Line(self._time(msg), LineKind.INFO, text))
+
+    @staticmethod
+    def _date(stamp: str) -> str:
+        try:
+            return datetime.fromtimestamp(int(stamp)).astimezone().strftime("%Y-%m-%d %H:%M")
+        except (ValueError, OverflowError, OSError):
+            return stamp
+
+    def _on_end_of_whois(self, msg: Message) -> None:
+        if self._link is not None and len(msg.params) >= 2:
+            self._link.whois_open.discard(casefold(msg.params[1]))
+        self._on_whois(msg)
+
     def _on_whois(self, msg: Message) -> None:
         p = msg.params
         code = msg.command
         if code == rpl.RPL_WHOISUSER and len(p) >= 6:
+            if self._link is not None and len(self._link.whois_open) < 16:
+                self._link.whois_open.add(casefold(p[1]))
+            header = Line(self._time(msg), LineKind.INFO, f"─── whois {p[1]} ───", p[1])
+            self.model.add(self.model.current, header)
             text = f"{p[1]} is {p[2]}@{p[3]} ({strip_formatting(p[5])})"
         elif code == rpl.RPL_WHOISSERVER and len(p) >= 4:
             text = f"{p[1]} is on {p[2]} ({p[3]})"
         elif code == rpl.RPL_WHOISIDLE and len(p) >= 3:
             text = f"{p[1]} has been idle {p[2]} s"
+            if len(p) >= 5 and p[3].isdigit():
+                text += f", connected since {self._date(p[3])}"
         elif code == rpl.RPL_WHOISCHANNELS and len(p) >= 3:
             text = f"{p[1]} is in {p[2]}"
         elif code == rpl.RPL_AWAY and len(p) >= 3:
@@ -1371,7 +1699,6 @@ class ChatClient:
 
 _CURRENT_BUFFER_NUMERICS = frozenset(
     {
-        rpl.RPL_ENDOFWHOIS,
         rpl.RPL_ENDOFWHO,
         rpl.RPL_WHOISOPERATOR,
         rpl.RPL_WHOISHOST,
@@ -1379,8 +1706,6 @@ _CURRENT_BUFFER_NUMERICS = frozenset(
         "338",
         rpl.RPL_LISTSTART,
         rpl.RPL_LISTEND,
-        rpl.RPL_CHANNELMODEIS,
-        rpl.RPL_CREATIONTIME,
         rpl.RPL_INVITING,
         rpl.RPL_UMODEIS,
         rpl.RPL_BANLIST,
@@ -1431,7 +1756,12 @@ _NUMERIC_HANDLERS: dict[str, _Handler] = {
     rpl.RPL_WHOISSERVER: ChatClient._on_whois,
     rpl.RPL_WHOISIDLE: ChatClient._on_whois,
     rpl.RPL_WHOISCHANNELS: ChatClient._on_whois,
-    rpl.RPL_AWAY: ChatClient._on_whois,
+    rpl.RPL_AWAY: ChatClient._on_away_reply,
+    rpl.ERR_NOMOTD: ChatClient._on_no_motd,
+    rpl.RPL_ENDOFMOTD: ChatClient._end_of_motd,
+    rpl.RPL_CREATIONTIME: ChatClient._on_channel_time,
+    rpl.RPL_CHANNELMODEIS: ChatClient._on_channel_modes,
+    rpl.RPL_ENDOFWHOIS: ChatClient._on_end_of_whois,
     rpl.RPL_WHOREPLY: ChatClient._on_whois,
     rpl.RPL_LIST: ChatClient._on_whois,
     rpl.RPL_WHOISACCOUNT: ChatClient._on_whois_account,

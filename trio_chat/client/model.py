@@ -7,7 +7,7 @@ draws it, and the tests poke it directly.  Names of channels and nicks are compa
 from __future__ import annotations
 
 import enum
-import re
+import fnmatch
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -106,7 +106,14 @@ class Buffer:
     unread: int = 0
     highlights: int = 0
     scroll: int = 0
-    """Rows scrolled up from the bottom (0 = following new lines); the UI clamps it to what exists."""
+    """Rows scrolled up from the bottom (0 = following new lines), as of the last scroll; the UI clamps it to
+    what exists."""
+    held: int = 0
+    """Lines added at the bottom since the last scroll while scrolled up: the view is ``scroll`` rows plus these
+    lines' rows above the bottom, so new lines do not move it (the UI folds them into ``scroll`` when scrolling,
+    knowing how many rows they take)."""
+    new_below: int = 0
+    """Lines that came while scrolled up, not yet seen by scrolling back down (the status line counts them)."""
     recent_speakers: list[str] = field(default_factory=list)
     """Case-folded nicks, most recent speaker first: completion offers them before the others."""
     history_loading: bool = False
@@ -117,6 +124,17 @@ class Buffer:
     @property
     def key(self) -> str:
         return casefold(self.name)
+
+    @property
+    def scrolled(self) -> bool:
+        """Whether the view is above the bottom (new lines then stay out of sight, and are counted)."""
+        return self.scroll > 0 or self.held > 0
+
+    def follow(self) -> None:
+        """Back at the bottom, following new lines."""
+        self.scroll = 0
+        self.held = 0
+        self.new_below = 0
 
     def nicks(self) -> list[str]:
         """Member nicks sorted the way nick lists show them: by highest prefix, then by name."""
@@ -184,11 +202,6 @@ def nick_colour(nick: str, colours: int = NICK_COLOURS) -> int:
     return zlib.crc32(casefold(nick).encode("utf-8")) % colours
 
 
-_FORMATTING = re.compile(
-    r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?|[\x00-\x08\x0a-\x1f\x7f]"
-)
-
-
 def day_line(when: datetime) -> Line:
     """The rule above history lines of the day ``when`` falls on (in its own time zone)."""
     return Line(when, LineKind.DAY, f"{when:%A} {when.day} {when:%B %Y}", history=True)
@@ -217,11 +230,6 @@ def _fresh(lines: Sequence[Line], known: set[str]) -> list[Line]:
             seen.add(line.msgid)
         out.append(line)
     return out
-
-
-def strip_formatting(text: str) -> str:
-    """Remove mIRC colour/bold codes and every other control character (a terminal must never see ESC)."""
-    return _FORMATTING.sub("", text.replace("\t", " "))
 
 
 def mentions(text: str, nick: str) -> bool:
@@ -359,6 +367,27 @@ class TabCompleter:
         return self._last
 
 
+@dataclass(slots=True)
+class Settings:
+    """What ``/set`` changes: how lines look and what counts as a mention."""
+
+    timestamp_format: str = "%H:%M"
+    """strftime format of the time before each line."""
+    nicklist_width: int = 18
+    highlight_words: tuple[str, ...] = ()
+    """Words that make a line a highlight, as your nick does (compared case-folded, as whole words)."""
+
+
+NICKLIST_WIDTHS = range(8, 41)
+"""Nick list widths ``/set nicklist_width`` accepts."""
+
+
+def ignore_mask(who: str) -> str:
+    """A nick as an ignore mask (``bob`` -> ``bob!*@*``), case-folded; a mask stays a mask."""
+    mask = who if any(c in who for c in "!@*?") else f"{who}!*@*"
+    return casefold(mask)
+
+
 class ChatModel:
     """All buffers and the session's visible state; the UI listens for changes and redraws."""
 
@@ -374,14 +403,22 @@ class ChatModel:
         """The account we are logged in to (900), ``None`` when not logged in."""
         self.prefix_order = "~&@%+"
         self.history = InputHistory()
+        self.settings = Settings()
+        self.ignores: list[str] = []
+        """Case-folded ``nick!user@host`` globs whose messages are not shown (``/ignore``)."""
         self.completer = TabCompleter()
         self._listeners: list[Callable[[], None]] = []
+        self._line_listeners: list[Callable[[Buffer, Line], None]] = []
 
     # -- change notification -------------------------------------------------------------------------------
 
     def add_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` after every change (the UI passes its ``invalidate``)."""
         self._listeners.append(listener)
+
+    def add_line_listener(self, listener: Callable[[Buffer, Line], None]) -> None:
+        """Call ``listener(buffer, line)`` for every line added at the bottom of a buffer (the log writes them)."""
+        self._line_listeners.append(listener)
 
     def changed(self) -> None:
         for listener in self._listeners:
@@ -489,6 +526,8 @@ class ChatModel:
     def add(self, buf: Buffer, line: Line) -> None:
         """Append a line; a chat line in a buffer you are not looking at counts as unread (or a highlight)."""
         buf.lines.append(line)
+        for listener in self._line_listeners:
+            listener(buf, line)
         if line.kind in CHAT_KINDS and line.nick and not line.own:
             buf.note_speaker(line.nick)
         if buf is not self.current and not line.own:
@@ -496,8 +535,12 @@ class ChatModel:
                 buf.unread += 1
             if line.highlight:
                 buf.highlights += 1
-        elif buf.scroll and line.own:
-            buf.scroll = 0  # you said something: follow the conversation again
+        if buf.scrolled:
+            if line.own:
+                buf.follow()  # you said something: follow the conversation again
+            else:
+                buf.held += 1  # the view stays on what it shows
+                buf.new_below += 1
         self.changed()
 
     def add_history(self, buf: Buffer, lines: Sequence[Line]) -> int:
@@ -551,6 +594,19 @@ class ChatModel:
         buf.lines.extendleft(reversed(block))
         self.changed()
         return keep
+
+    def clear(self, buf: Buffer) -> None:
+        """Empty ``buf``'s scrollback (``/clear``); nothing is asked of the server."""
+        buf.lines.clear()
+        buf.follow()
+        self.changed()
+
+    def ignored(self, source: str | None) -> bool:
+        """Whether a message from ``source`` (``nick!user@host``) is hidden by ``/ignore``."""
+        if not self.ignores or not source or "!" not in source:
+            return False
+        folded = casefold(source)
+        return any(fnmatch.fnmatchcase(folded, mask) for mask in self.ignores)
 
     def set_history_loading(self, buf: Buffer, loading: bool) -> None:
         buf.history_loading = loading

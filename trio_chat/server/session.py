@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import ssl
 from collections.abc import Callable
 
 import trio
@@ -31,6 +32,16 @@ from .state import Network
 log = logging.getLogger("trio_chat.server")
 
 RECEIVE_SIZE = 65536
+
+
+def tls_handshake_failure(exc: BaseException) -> str | None:
+    """Why a TLS handshake failed (``wrong version number``: the peer does not speak TLS), from the SSLError trio
+    raises the BrokenResourceError from; None when no SSLError caused ``exc``."""
+    cause = exc.__cause__ or exc.__context__
+    if not isinstance(cause, ssl.SSLError):
+        return None
+    reason = getattr(cause, "reason", None)
+    return reason.lower().replace("_", " ") if isinstance(reason, str) else str(cause)
 
 
 def certfp_of(stream: trio.abc.Stream) -> str | None:
@@ -198,7 +209,8 @@ class Session:
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
             self._eof = True
             if self._next == len(self._backlog):
-                self.close(f"Read error: {exc.__class__.__name__}")
+                failure = tls_handshake_failure(exc) if self._tls_unchecked else None
+                self.close(f"TLS handshake failed: {failure}" if failure else f"Read error: {exc.__class__.__name__}")
             return
         if not data:
             self._eof = True

@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping
 import trio
 from outcome import Outcome
 
-from trio_chat.client.core import ChatClient, ClientConfig
+from trio_chat.client.chatlog import default_log_dir
+from trio_chat.client.core import ChatClient, ClientConfig, insecure_warning
 from trio_chat.client.model import ChatModel
 from trio_chat.protocol.names import is_channel_name, is_valid_nick
 
@@ -67,6 +68,13 @@ def add_join_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--username", default=None, help="user name (ident) to register with (default: the nick)")
     parser.add_argument("--realname", default="trio-chat user", help="real name shown by /whois")
+    parser.add_argument(
+        "--no-log",
+        dest="log",
+        action="store_false",
+        help="do not log conversations (by default they go to $XDG_DATA_HOME/trio-chat/logs/NETWORK/BUFFER.log, "
+        "~/.local/share/trio-chat/logs/… without XDG_DATA_HOME)",
+    )
 
 
 class UsageError(Exception):
@@ -107,7 +115,9 @@ def read_password(
     return password
 
 
-def config_from_args(args: argparse.Namespace, *, sasl_password: str | None = None) -> ClientConfig:
+def config_from_args(
+    args: argparse.Namespace, *, sasl_password: str | None = None, environ: Mapping[str, str] = os.environ
+) -> ClientConfig:
     """Check the options and turn them into a :class:`ClientConfig` (raises :class:`UsageError`).
 
     With ``--sasl``, ``sasl_password`` (from :func:`read_password`) is the account's password.
@@ -139,6 +149,7 @@ def config_from_args(args: argparse.Namespace, *, sasl_password: str | None = No
         realname=args.realname,
         sasl_account=account,
         sasl_password=sasl_password if account is not None else None,
+        log_dir=str(default_log_dir(environ)) if getattr(args, "log", True) else None,
     )
 
 
@@ -232,8 +243,18 @@ def run_client(args: argparse.Namespace) -> int:
         code = asyncio.run(run_with_guest(ui, client.run, client.cancel, on_terminate=client.quit))
     finally:
         root.removeHandler(quiet)
+    # The screen is gone by now: what must not be missed goes to the restored terminal, where it stays readable.
+    for note in exit_notes(config, client.fatal_error if code == 0 else None):
+        print(f"trio-chat join: {note}", file=sys.stderr)
     if code == 0 and client.fatal_error:
-        # The screen is gone by now: say why on the restored terminal, where it stays readable.
-        print(f"trio-chat join: {client.fatal_error}", file=sys.stderr)
         return 1
     return code
+
+
+def exit_notes(config: ClientConfig, fatal_error: str | None) -> list[str]:
+    """What is printed on the terminal after the screen closes: the ``--tls-insecure`` warning (said in the
+    server buffer too, where it scrolls away), then why the client gave up, if it did."""
+    notes = [insecure_warning(config)] if config.tls and config.tls_insecure else []
+    if fatal_error:
+        notes.append(fatal_error)
+    return notes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.utils import get_cwidth
 
+from trio_chat.client.formatting import EXTENDED_COLOURS, Colour, Format, parse_formatting
 from trio_chat.client.model import Line, LineKind, nick_colour
 
 TIME_FORMAT = "%H:%M"
@@ -73,31 +74,97 @@ def nick_style(nick: str) -> str:
 RULE = "───"
 
 
-def line_fragments(line: Line) -> StyleAndTextTuples:
+def line_fragments(line: Line, time_format: str = TIME_FORMAT) -> StyleAndTextTuples:
     """One model line as styled text: time, then a marker or nick by kind, then the text.
 
     History (replayed from the server) looks like the live line it was, dimmed; separators and dates between
     history and live lines are rules, under the time column left empty.
     """
     if line.kind in (LineKind.SEPARATOR, LineKind.DAY):
-        return [("", " " * TIME_WIDTH), ("class:history-rule", f"{RULE} {line.text} {RULE}")]
-    out = _live_fragments(line)
+        indent = time_width(time_format, line)
+        return [("", " " * indent), ("class:history-rule", f"{RULE} {line.text} {RULE}")]
+    out = _live_fragments(line, time_format)
     if line.history:
         out = [(f"{style} class:history", text) for style, text, *_ in out]
     return out
 
 
-def _live_fragments(line: Line) -> StyleAndTextTuples:
-    out: StyleAndTextTuples = [("class:timestamp", line.time.strftime(TIME_FORMAT) + " ")]
+MIRC_ANSI = (
+    "ansiwhite",
+    "ansiblack",
+    "ansiblue",
+    "ansigreen",
+    "ansibrightred",
+    "ansired",
+    "ansimagenta",
+    "ansiyellow",
+    "ansibrightyellow",
+    "ansibrightgreen",
+    "ansicyan",
+    "ansibrightcyan",
+    "ansibrightblue",
+    "ansibrightmagenta",
+    "ansibrightblack",
+    "ansigray",
+)
+"""mIRC colours 0–15 as the terminal's own 16 colours (so they follow its theme, as in irssi and weechat)."""
+
+
+def colour_style(colour: Colour) -> str:
+    """An mIRC colour number or ``#rrggbb`` as a prompt_toolkit colour."""
+    if isinstance(colour, str):
+        return colour
+    if colour < len(MIRC_ANSI):
+        return MIRC_ANSI[colour]
+    return f"#{EXTENDED_COLOURS[colour - len(MIRC_ANSI)]}"
+
+
+def format_style(fmt: Format) -> str:
+    """A span's :class:`Format` as a prompt_toolkit style (monospace: the terminal already is)."""
+    parts = [
+        name
+        for name, on in (
+            ("bold", fmt.bold),
+            ("italic", fmt.italic),
+            ("underline", fmt.underline),
+            ("strike", fmt.strikethrough),
+            ("reverse", fmt.reverse),
+        )
+        if on
+    ]
+    if fmt.fg is not None:
+        parts.append(f"fg:{colour_style(fmt.fg)}")
+    if fmt.bg is not None:
+        parts.append(f"bg:{colour_style(fmt.bg)}")
+    return " ".join(parts)
+
+
+def text_fragments(text: str, base: str = "") -> StyleAndTextTuples:
+    """Message text with its mIRC formatting drawn: one fragment per span, on top of the ``base`` style."""
+    out: StyleAndTextTuples = []
+    for fmt, part in parse_formatting(text):
+        style = " ".join(s for s in (base, format_style(fmt)) if s)
+        out.append((style, part))
+    return out
+
+
+def time_width(time_format: str, line: Line) -> int:
+    """Cells the time column takes (the time and a space): continuation rows are indented this much."""
+    return get_cwidth(line.time.strftime(time_format)) + 1
+
+
+def _live_fragments(line: Line, time_format: str) -> StyleAndTextTuples:
+    out: StyleAndTextTuples = [("class:timestamp", line.time.strftime(time_format) + " ")]
     nick = line.nick or ""
     nick_cls = nick_style(nick) + (" class:own-nick" if line.own else "")
     text_cls = "class:highlight" if line.highlight else ""
     if line.kind is LineKind.MESSAGE:
-        out += [(nick_cls, f"<{nick}>"), ("", " "), (text_cls, line.text)]
+        out += [(nick_cls, f"<{nick}>"), ("", " "), *text_fragments(line.text, text_cls)]
     elif line.kind is LineKind.ACTION:
-        out += [("class:action", " * "), (nick_cls, nick), ("class:action " + text_cls, " " + line.text)]
+        out += [("class:action", " * "), (nick_cls, nick), ("class:action " + text_cls, " ")]
+        out += text_fragments(line.text, "class:action " + text_cls)
     elif line.kind is LineKind.NOTICE:
-        out += [("class:notice", "-"), (nick_cls, nick), ("class:notice", "- "), (text_cls, line.text)]
+        out += [("class:notice", "-"), (nick_cls, nick), ("class:notice", "- "), *text_fragments(line.text, text_cls)]
     else:
         marker, cls = _MARKERS.get(line.kind, ("--", "info"))
         out += [(f"class:{cls}", marker + " "), (f"class:{cls} " + text_cls, line.text)]
@@ -146,8 +213,8 @@ def wrap_fragments(fragments: StyleAndTextTuples, width: int, indent: int = TIME
             return rows
 
 
-def render_line(line: Line, width: int) -> list[StyleAndTextTuples]:
-    return wrap_fragments(line_fragments(line), width)
+def render_line(line: Line, width: int, time_format: str = TIME_FORMAT) -> list[StyleAndTextTuples]:
+    return wrap_fragments(line_fragments(line, time_format), width, time_width(time_format, line))
 
 
 def plain(row: StyleAndTextTuples) -> str:

@@ -43,11 +43,15 @@ from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
 
 from trio_chat.client.commands import InputContext, command_names, is_secret, secret_start
+from trio_chat.client.formatting import BOLD, COLOUR, RESET, UNDERLINE
 from trio_chat.client.model import Buffer, BufferKind, ChatModel, ConnectionState, Member
 from trio_chat.protocol.casemap import casefold
 
 from .render import STYLE_RULES, render_line
 
+FORMATTING_KEYS = {"c-b": BOLD, "c-_": UNDERLINE, "c-k": COLOUR, "c-o": RESET}
+"""Keys that insert mIRC formatting codes in the input line, as in weechat and irssi (Ctrl-K then ``4,1``: red
+on black); the input line shows them as ``^B``, ``^_``, ``^C``, ``^O``."""
 DOUBLE_CTRL_C_SECONDS = 3.0
 """A second Ctrl-C within this long quits; one alone only clears the input line."""
 NICKLIST_WIDTH = 18
@@ -115,16 +119,27 @@ class MessagePane(UIControl):
         (as last drawn: that width and height); None when there is more above."""
         count = 0
         for line in reversed(buf.lines):
-            count += len(render_line(line, self.width))
+            count += len(render_line(line, self.width, self.model.settings.timestamp_format))
             if count > self.height + scroll:
                 return None
         return max(0, count - self.height)
+
+    def scroll_rows(self, buf: Buffer) -> int:
+        """How many rows above the bottom the view of ``buf`` is: ``scroll``, plus the rows (at the width last
+        drawn) of the lines that came since while scrolled up."""
+        held = min(buf.held, len(buf.lines))
+        if not held:
+            return buf.scroll
+        width = self.width or 80
+        time_format = self.model.settings.timestamp_format
+        return buf.scroll + sum(len(render_line(buf.lines[-i], width, time_format)) for i in range(1, held + 1))
 
     def create_content(self, width: int, height: int) -> UIContent:
         self.height = height
         self.width = width
         buf = self.model.current
-        need = height + buf.scroll
+        scroll = self.scroll_rows(buf)
+        need = height + scroll
         chunks: list[list[StyleAndTextTuples]] = []
         count = 0
         exhausted = True
@@ -132,13 +147,13 @@ class MessagePane(UIControl):
             if count >= need:
                 exhausted = False
                 break
-            rows = render_line(line, width)
+            rows = render_line(line, width, self.model.settings.timestamp_format)
             chunks.append(rows)
             count += len(rows)
         if exhausted:
-            buf.scroll = max(0, min(buf.scroll, count - height))
+            scroll = max(0, min(scroll, count - height))  # drawn clamped; the model is left as it is
         all_rows = [row for rows in reversed(chunks) for row in rows]
-        end = len(all_rows) - buf.scroll
+        end = len(all_rows) - scroll
         visible = all_rows[max(0, end - height) : end]
         shown: list[StyleAndTextTuples] = [[] for _ in range(height - len(visible))] + visible
         return UIContent(get_line=lambda i: shown[i], line_count=len(shown), show_cursor=False)
@@ -190,7 +205,7 @@ class ChatUI:
                                     Window(width=1, char="│", style="class:separator"),
                                     Window(
                                         FormattedTextControl(self._nicklist_fragments),
-                                        width=NICKLIST_WIDTH,
+                                        width=lambda: self.model.settings.nicklist_width,
                                         style="class:nicklist",
                                     ),
                                 ]
@@ -239,7 +254,7 @@ class ChatUI:
                 style = "class:nicklist.voice"
             else:
                 style = "class:nicklist"
-            out.append((style, nicklist_entry(member) + "\n"))
+            out.append((style, nicklist_entry(member, self.model.settings.nicklist_width) + "\n"))
         return out
 
     def _status_fragments(self) -> StyleAndTextTuples:
@@ -318,6 +333,12 @@ class ChatUI:
         def _tab(event: KeyPressEvent) -> None:
             self.complete()
 
+        for key, code in FORMATTING_KEYS.items():
+
+            @kb.add(key)
+            def _format(event: KeyPressEvent, code: str = code) -> None:
+                self.input_buffer.insert_text(code)
+
         return kb
 
     # -- actions ---------------------------------------------------------------------------------------------
@@ -350,7 +371,10 @@ class ChatUI:
         which is inserted above without moving what is on screen; PageUp again shows it."""
         buf = self.model.current
         step = max(1, self.pane.height - 2)
-        buf.scroll = max(0, buf.scroll + pages * step)
+        buf.scroll = max(0, self.pane.scroll_rows(buf) + pages * step)
+        buf.held = 0
+        if buf.scroll == 0:
+            buf.follow()
         if pages > 0:
             top = self.pane.top_scroll(buf, buf.scroll)
             if top is not None:
@@ -393,6 +417,9 @@ def status_fragments(model: ChatModel) -> StyleAndTextTuples:
             out.append((cls, f" {number}:{other.name}({other.unread}{mark})"))
     if buf.history_loading:
         out.append(("class:status", "  loading older messages…"))
-    if buf.scroll:
+    if buf.new_below:
+        lines = "line" if buf.new_below == 1 else "lines"
+        out.append(("class:status.activity", f"  -- {buf.new_below} new {lines} below (PageDown) --"))
+    elif buf.scrolled:
         out.append(("class:status.activity", "  -- more below (PageDown) --"))
     return out
