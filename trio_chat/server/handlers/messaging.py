@@ -66,23 +66,10 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
     for target in targets:
         service_text: str | None = None
         service = nickserv.handle_text
-        status = ""
-        name = target
-        if name[0] in "@+" and len(name) > 1 and is_channel_name(name[1:]):
-            status, name = name[0], name[1:]
+        status, name = _split_status(target)
         if is_channel_name(name):
-            channel = network.find_channel(name)
+            channel = _channel_to_speak_in(ctx, name, [text] if text is not None else [], quiet=quiet)
             if channel is None:
-                if not quiet:
-                    ctx.reply(N.ERR_NOSUCHCHANNEL, name, "No such channel")
-                continue
-            if not channel.can_speak(sender):
-                if not quiet:
-                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
-                continue
-            if text is not None and "C" in channel.modes and _is_ctcp(text):
-                if not quiet:
-                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send CTCP to channel (+C)")
                 continue
             # The channel is named as it was created, whatever case the sender used (``#Lobby`` for ``#LOBBY``).
             shown = status + channel.name
@@ -195,23 +182,10 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
         )
 
     for target in targets:
-        status = ""
-        name = target
-        if name[0] in "@+" and len(name) > 1 and is_channel_name(name[1:]):
-            status, name = name[0], name[1:]
+        status, name = _split_status(target)
         if is_channel_name(name):
-            channel = network.find_channel(name)
+            channel = _channel_to_speak_in(ctx, name, texts, quiet=quiet)
             if channel is None:
-                if not quiet:
-                    ctx.reply(N.ERR_NOSUCHCHANNEL, name, "No such channel")
-                continue
-            if not channel.can_speak(sender):
-                if not quiet:
-                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
-                continue
-            if "C" in channel.modes and any(_is_ctcp(text) for text in texts):
-                if not quiet:
-                    ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send CTCP to channel (+C)")
                 continue
             relay = relay_to(status + channel.name)
             for member in channel_recipients(channel, status, verb):
@@ -295,6 +269,32 @@ def _keep_for_offline_account(ctx: Context, name: str, text: str, client_tags: d
             f"{record.name} is offline; your messages are kept and {record.name} will see them when logging in",
         )
     return relay
+
+
+def _split_status(target: str) -> tuple[str, str]:
+    """``@#chan`` -> ``("@", "#chan")`` (a message to a channel's operators, or ``+`` its voiced); else no status."""
+    if target[0] in "@+" and len(target) > 1 and is_channel_name(target[1:]):
+        return target[0], target[1:]
+    return "", target
+
+
+def _channel_to_speak_in(ctx: Context, name: str, texts: list[str], *, quiet: bool) -> Channel | None:
+    """The channel ``name`` if the sender may send ``texts`` there; otherwise None, and the reply that says why
+    (unless ``quiet``: NOTICE)."""
+    channel = ctx.network.find_channel(name)
+    if channel is None:
+        if not quiet:
+            ctx.reply(N.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return None
+    if not channel.can_speak(ctx.user):
+        if not quiet:
+            ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
+        return None
+    if "C" in channel.modes and any(_is_ctcp(text) for text in texts):
+        if not quiet:
+            ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send CTCP to channel (+C)")
+        return None
+    return channel
 
 
 def _is_ctcp(text: str) -> bool:
