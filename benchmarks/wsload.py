@@ -255,11 +255,10 @@ class Run:
         return self.senders * self.messages * (self.clients - 1)
 
 
-async def client(run: Run, index: int, transport: Transport) -> None:
+async def register(run: Run, index: int, transport: Transport) -> None:
+    """NICK/USER, wait for 001, JOIN, wait for the end of NAMES."""
     nick = f"cl{index}".encode()
     await transport.send_lines([b"NICK " + nick, b"USER u 0 * :wsload"])
-    prefix = b":%" + run.run_id.encode() + b"."
-    last_seq = [-1] * run.senders
     registered = False
     while not registered:
         for line in await transport.receive_lines():
@@ -271,8 +270,14 @@ async def client(run: Run, index: int, transport: Transport) -> None:
                 await transport.send_lines([b"JOIN " + CHANNEL.encode()])
             elif command == b"366":
                 registered = True
-            elif command in (b"432", b"433", b"465", b"ERROR"):
+            elif command in (b"432", b"433", b"465") or line.startswith(b"ERROR"):
                 raise RuntimeError(f"cl{index}: {line!r}")
+
+
+async def client(run: Run, index: int, transport: Transport) -> None:
+    """Count this client's deliveries (and send, if it is one of the senders) until cancelled."""
+    prefix = b":%" + run.run_id.encode() + b"."
+    last_seq = [-1] * run.senders
     run.registered += 1
     if run.registered == run.clients:
         run.all_registered.set()
@@ -333,22 +338,26 @@ async def sender(run: Run, index: int, transport: Transport) -> None:
 async def run_once(
     transport_name: str, server: ServerProcess, args: argparse.Namespace, number: int
 ) -> dict[str, object]:
-    run = Run(args.clients, args.senders, args.messages, args.window, f"r{number}")
+    messages = args.ws_messages if transport_name == "websocket" else args.messages
+    run = Run(args.clients, args.senders, messages, args.window, f"r{number}")
     run.received_from = [0] * run.senders
     run.sender_wakeups = [trio.Event() for _ in range(run.senders)]
-    result: dict[str, object] = {"transport": transport_name, "run": number}
+    result: dict[str, object] = {"transport": transport_name, "run": number, "messages_per_sender": messages}
     port = server.web_port if transport_name == "websocket" else server.irc_port
 
-    async def connect_one(index: int, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-        transport: Transport
-        if transport_name == "websocket":
-            ws = WebSocketTransport(stream)
-            await ws.handshake("127.0.0.1", port)
-            transport = ws
-        else:
-            transport = Transport(stream)
-        task_status.started()
+    limiter = trio.CapacityLimiter(50)  # clients connecting and registering at once, as run.py's --batch
+
+    async def connect_one(index: int) -> None:
+        async with limiter:
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            transport: Transport
+            if transport_name == "websocket":
+                ws = WebSocketTransport(stream)
+                await ws.handshake("127.0.0.1", port)
+                transport = ws
+            else:
+                transport = Transport(stream)
+            await register(run, index, transport)
         async with stream:
             await client(run, index, transport)
 
@@ -356,7 +365,7 @@ async def run_once(
         async with trio.open_nursery() as nursery:
             t0 = time.perf_counter()
             for i in range(run.clients):
-                await nursery.start(connect_one, i)
+                nursery.start_soon(connect_one, i)
             await run.all_registered.wait()
             result["register_s"] = round(time.perf_counter() - t0, 3)
             await trio.sleep(0.5)  # let the JOIN announcements drain before the measured phase
@@ -404,7 +413,13 @@ def main() -> int:
     parser.add_argument("-n", "--repeats", type=int, default=3, help="runs per transport, alternating (3)")
     parser.add_argument("-c", "--clients", type=int, default=100, help="clients in the channel (100, as W1)")
     parser.add_argument("-s", "--senders", type=int, default=10, help="senders among them (10, as W1)")
-    parser.add_argument("-m", "--messages", type=int, default=500, help="messages per sender (500; W1 has 1000)")
+    parser.add_argument("-m", "--messages", type=int, default=1000, help="messages per sender over TCP (1000, as W1)")
+    parser.add_argument(
+        "--ws-messages",
+        type=int,
+        default=150,
+        help="messages per sender over WebSocket (150: about 50 times slower, this keeps a run near 20 s)",
+    )
     parser.add_argument("-w", "--window", type=int, default=32, help="messages outstanding per sender (32)")
     parser.add_argument("-t", "--transports", default="tcp,websocket", help="tcp,websocket (alternating)")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds per run (90)")
@@ -437,8 +452,9 @@ def main() -> int:
 def print_table(results: list[dict[str, object]], transports: list[str], args: argparse.Namespace) -> None:
     print()
     print(
-        f"W1 pattern: {args.clients} clients in one channel, {args.senders} senders x {args.messages} messages,"
-        f" window {args.window}; medians of {args.repeats} runs each, alternating, a fresh server per run"
+        f"W1 pattern: {args.clients} clients in one channel, {args.senders} senders x {args.messages} messages"
+        f" (TCP) or {args.ws_messages} (WebSocket), window {args.window}; medians of {args.repeats} runs each,"
+        " alternating, a fresh server per run"
     )
     print()
     header = f"{'transport':<10} {'deliveries/s':>13} {'srv us/deliv':>13} {'srv CPU%':>9} {'gen CPU%':>9} runs"
