@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """W1's fan-out over WebSocket beside the same over plain TCP: what a WebSocket recipient costs the server.
 
-    .venv/bin/python benchmarks/wsload.py              # 3 runs each, TCP and WebSocket alternating (~2 min)
-    .venv/bin/python benchmarks/wsload.py -n 1 -m 200  # a quick look
+    .venv/bin/python benchmarks/wsload.py              # 3 runs each, TCP and WebSocket alternating (~1 min)
+    .venv/bin/python benchmarks/wsload.py -n 1 --ws-messages 30  # a quick look
 
 Issue 14's target: a WebSocket recipient may cost the server at most twice what a TCP one costs per delivery.
 
