@@ -128,6 +128,8 @@ def test_page_with_10000_lines_and_1000_members(tmp_path: Path) -> None:
                 wait_until(alice, last_line_has(marker), f"{marker!r} in the page")
             numbers["10,000 messages, until all are in the page (s)"] = round(time.perf_counter() - started, 2)
             assert line_count(alice) >= LINES
+            # The list scrolls inside the window: the page itself does not grow and the input line stays in sight.
+            assert alice.execute_script("return document.documentElement.scrollHeight <= window.innerHeight")
 
             # 998 more members (after the messages, which would overflow their SendQs), registered in bulk: every
             # socket sends its lines at once, carol counts the JOINs.
