@@ -39,10 +39,10 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @contextmanager
-def chat_server(tmp_path: Path) -> Iterator[tuple[int, int]]:
+def chat_server(tmp_path: Path, *options: str) -> Iterator[tuple[int, int]]:
     """``trio-chat serve`` with a web port, both on port 0; yields (IRC port, web port); ended by its PID."""
     command = [sys.executable, "-m", "trio_chat.cli", "serve", "--port", "0", "--web-port", "0"]
-    command += ["--db", str(tmp_path / "chat.db"), "--flood-limit", "0"]
+    command += ["--db", str(tmp_path / "chat.db"), "--flood-limit", "0", *options]
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         assert proc.stderr is not None

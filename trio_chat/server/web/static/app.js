@@ -9,7 +9,11 @@ const state = {
   nick: "", account: "", password: "", channels: [], ws: null, caps: new Set(), registered: false,
   buffers: new Map(), current: null, batches: new Map(), backoff: 1000, reconnectTimer: null, closing: false,
   inputHistory: [], historyPos: -1, completion: null,
+  // Work done once per frame however many lines arrive in it: the nick list and the scroll to the bottom.
+  frame: 0, nicksDirty: false, atBottom: null, stickToBottom: false,
 };
+
+const collator = new Intl.Collator(undefined, { sensitivity: "base" });
 
 const fold = (name) => name.toLowerCase();
 
@@ -48,12 +52,28 @@ function addLine(buf, line) {
     renderBuffers();
   }
   if (buf === state.current) {
-    const scroller = $("scroller");
-    const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+    if (state.atBottom === null) {
+      // One layout read per frame, before this frame's first new line, rather than one per line.
+      const scroller = $("scroller");
+      state.atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 40;
+      scheduleFrame();
+    }
     if (at === buf.lines.length - 1) $("messages").append(lineElement(line));
-    else renderMessages();
-    if (atBottom && !line.history) scroller.scrollTop = scroller.scrollHeight;
+    else if (!line.history) renderMessages(); // older lines fetched in a batch are drawn once, at its end
+    if (state.atBottom && !line.history) state.stickToBottom = true;
   }
+}
+
+function scheduleFrame() {
+  if (!state.frame) state.frame = requestAnimationFrame(onFrame);
+}
+
+function onFrame() {
+  state.frame = 0;
+  if (state.nicksDirty) renderNicks();
+  if (state.stickToBottom) $("scroller").scrollTop = $("scroller").scrollHeight;
+  state.stickToBottom = false;
+  state.atBottom = null;
 }
 
 function serverLine(text) {
@@ -117,6 +137,7 @@ function lineElement(line) {
   text.className = "text";
   text.append(renderFormatted(line.text));
   li.append(time, nick, text);
+  line.el = li;
   return li;
 }
 
@@ -136,7 +157,31 @@ function renderMessages() {
     frag.append(lineElement(line));
   }
   list.replaceChildren(frag);
+  showOlderStatus(buf);
+}
+
+function showOlderStatus(buf) {
   $("older").textContent = buf.kind === "channel" && buf.exhausted ? "beginning of history" : "";
+}
+
+// Older lines fetched by a scroll to the top go in front of what is shown rather than redrawing every line
+// (10,000 of them take a second); false when the new lines are not all older than the shown ones.
+function prependOlder(buf) {
+  const first = buf.lines.findIndex((line) => line.el?.isConnected);
+  if (first < 0 || buf.lines.slice(first).some((line) => !line.el?.isConnected)) return false;
+  const list = $("messages");
+  const frag = document.createDocumentFragment();
+  for (const line of buf.lines.slice(0, first)) frag.append(lineElement(line));
+  list.prepend(frag);
+  const firstNew = buf.lines.find((line) => !line.history);
+  if (buf.lines[0]?.history && firstNew && !list.querySelector(".divider")) {
+    const div = document.createElement("li");
+    div.className = "divider";
+    div.textContent = "─── history above ───";
+    list.insertBefore(div, firstNew.el);
+  }
+  showOlderStatus(buf);
+  return true;
 }
 
 function renderTopic() {
@@ -151,7 +196,8 @@ function renderNicks() {
   const buf = state.current;
   const list = $("nicklist");
   const rank = (p) => (p.includes("@") ? 0 : p.includes("+") ? 1 : 2);
-  const users = [...buf.users.entries()].sort(([a, pa], [b, pb]) => rank(pa) - rank(pb) || a.localeCompare(b, undefined, { sensitivity: "base" }));
+  state.nicksDirty = false;
+  const users = [...buf.users.entries()].sort(([a, pa], [b, pb]) => rank(pa) - rank(pb) || collator.compare(a, b));
   const frag = document.createDocumentFragment();
   for (const [nick, prefix] of users) {
     const li = document.createElement("li");
@@ -169,7 +215,8 @@ function renderNicks() {
 }
 
 function refresh(buf) {
-  if (buf === state.current) { renderTopic(); renderNicks(); }
+  // The nick list is redrawn at most once a frame: a thousand JOINs or NAMES lines cost one redraw, not a thousand.
+  if (buf === state.current) { renderTopic(); state.nicksDirty = true; scheduleFrame(); }
 }
 
 // ---- the connection ------------------------------------------------------------------------------------------
@@ -395,7 +442,7 @@ function finishHistory(buf, count) {
   if (buf === state.current) {
     const scroller = $("scroller");
     const fromBottom = scroller.scrollHeight - scroller.scrollTop;
-    renderMessages();
+    if (!prependOlder(buf)) renderMessages();
     scroller.scrollTop = scroller.scrollHeight - fromBottom;
   }
 }
