@@ -64,6 +64,8 @@ class Node:
         self.network = network
         self.config = config
         self.instance = f"{config.server_name}/{secrets.token_hex(4)}"
+        self._me = self.instance.encode()
+        """This node in the message streams' ``n`` field (its own entries are skipped without decoding)."""
         self.replica = Replica(network, self.instance)
         self.replica.wake = self._wake_writer
         self.replica.subscribe = self._subscribe
@@ -193,7 +195,6 @@ class Node:
             if not batch:
                 self._drained.set()
                 continue
-            me = self.instance.encode()
             self._writing = True
             try:
                 started = time.perf_counter()
@@ -205,7 +206,7 @@ class Node:
                             # The sender's node marked beside the event: it skips its own without decoding them.
                             pipe.xadd(
                                 self.key(stream),
-                                {b"n": me, b"e": data},
+                                {b"n": self._me, b"e": data},
                                 trim_strategy=_maxlen(),
                                 threshold=length,
                                 trim_operator=_approx(),
@@ -305,10 +306,9 @@ class Node:
             if key == log_key:
                 continue
             stream = key.decode().removeprefix(PREFIX)
-            me = self.instance.encode()
             for entry in stream_entries:
                 self.following[stream] = entry.identifier.decode()
-                if entry.field_values.get(b"n") == me:
+                if entry.field_values.get(b"n") == self._me:
                     continue
                 try:
                     event = decode(entry.field_values[b"e"])

@@ -41,9 +41,9 @@ from ..commands import dispatch
 from ..context import Context
 from ..handlers import registration
 from ..handlers.messaging import accepts, channel_recipients
-from ..history import StoredMessage
+from ..history import ChannelRecord, StoredMessage
 from ..relay import Relay
-from ..state import Ban, Channel, Network, User
+from ..state import Channel, Network, User
 
 log = logging.getLogger("trio_chat.cluster")
 
@@ -392,24 +392,33 @@ class Replica:
         }
 
     def channel_record(self, channel: Channel) -> dict[str, Any]:
+        """A channel as the log and snapshots carry it: what the store keeps of it (``Channel.record``), and
+        what only a live network has (members, invitations, metadata)."""
         return {
             "k": "C",
-            "name": channel.name,
-            "created": channel.created,
-            "topic": channel.topic,
-            "topic_by": channel.topic_by,
-            "topic_time": channel.topic_time,
-            "modes": "".join(sorted(channel.modes)),
-            "key": channel.key,
-            "limit": channel.limit,
-            "bans": [[b.mask, b.setter, b.time] for b in channel.bans],
-            "invited": sorted(channel.invited),
+            "record": asdict(channel.record()),
             "persistent": channel.persistent,
-            "founder": channel.founder,
-            "registered": channel.registered,
-            "ops": list(channel.ops),
+            "invited": sorted(channel.invited),
+            "metadata": channel.metadata,
             "members": {self.uids[m]: s for m, s in channel.members.items() if m in self.uids},
         }
+
+    def _load_channel(self, event: dict[str, Any]) -> None:
+        """Put the channel a :meth:`channel_record` describes into the network (replacing one of that name)."""
+        fields = dict(event["record"])
+        for key in ("bans", "excepts", "invexes"):
+            fields[key] = tuple(tuple(entry) for entry in fields[key])
+        fields["ops"] = tuple(fields["ops"])
+        channel = Channel.restored(ChannelRecord(**fields))
+        channel.persistent = event["persistent"]
+        channel.invited = set(event["invited"])
+        channel.metadata = dict(event["metadata"])
+        for uid, status in event["members"].items():
+            member = self.users.get(uid)
+            if member is not None:
+                channel.members[member] = status
+                member.channels[channel.folded] = channel
+        self.network.channels[channel.folded] = channel
 
     def snapshot(self) -> dict[str, Any]:
         """The whole replica as records (see :meth:`load`), at ``position``."""
@@ -436,28 +445,7 @@ class Replica:
             if user is not None:
                 network.register(user)
         for record in snapshot["channels"]:
-            folded = casefold(record["name"])
-            channel = network.channels.get(folded)
-            if channel is None:
-                channel = network.channels[folded] = Channel(name=record["name"], folded=folded, created=0)
-            channel.created = record["created"]
-            channel.topic, channel.topic_by, channel.topic_time = (
-                record["topic"],
-                record["topic_by"],
-                record["topic_time"],
-            )
-            channel.modes = set(record["modes"])
-            channel.key, channel.limit = record["key"], record["limit"]
-            channel.bans = [Ban(m, s, t) for m, s, t in record["bans"]]
-            channel.invited = set(record["invited"])
-            channel.persistent = channel.persistent or record["persistent"]
-            channel.founder, channel.registered = record["founder"], record["registered"]
-            channel.ops = tuple(record["ops"])
-            for uid, status in record["members"].items():
-                member = self.users.get(uid)
-                if member is not None:
-                    channel.members[member] = status
-                    member.channels[folded] = channel
+            self._load_channel(record)
         self.position = tuple(snapshot["pos"])
 
     def _remote_user(self, record: dict[str, Any]) -> User | None:
@@ -751,10 +739,8 @@ class Replica:
 
     def _channel(self, event: dict[str, Any]) -> None:
         """A channel as a node that is introducing its users again knew it: created if the network has none."""
-        folded = casefold(event["name"])
-        if folded in self.network.channels:
-            return
-        self.load({"pos": list(self.position), "users": [], "channels": [event]})
+        if event["record"]["folded"] not in self.network.channels:
+            self._load_channel(event)
 
     def _burst(self, event: dict[str, Any]) -> None:
         """A user introduced again after a resynchronisation, with their channels."""
