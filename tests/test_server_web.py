@@ -4,21 +4,30 @@ adapter and the server's ordinary sessions, with trio-websocket as the client.""
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any
 
 import pytest
 import trio
 import trio.testing
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
+from wsproto import WSConnection
+from wsproto.connection import Connection, ConnectionType
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Event, Ping, Pong, Request, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 from tests.helpers import FAST, IRCTestClient
 from trio_chat.server.app import Server, listener_port, serve
 from trio_chat.server.config import ConfigError, ServerConfig
 from trio_chat.server.web.asgi import CONTENT_SECURITY_POLICY, choose_subprotocol, origin_allowed
-from trio_chat.server.web.stream import CLOSE_TIMEOUT, WebSocketStream
+from trio_chat.server.web.stream import (
+    CLOSE_TIMEOUT,
+    SocketWebSocketStream,
+    WebSocketStream,
+    frame_header,
+    websocket_stream,
+)
 
 CONFIG = replace(FAST, port=0, web_port=0)
 
@@ -276,6 +285,78 @@ async def test_per_address_limit_counts_websockets_and_tcp_together() -> None:
         assert net.server.per_host == {"127.0.0.1": 2}
 
 
+async def test_a_websocket_ping_is_answered() -> None:
+    async with web_server() as net:
+        stream = await net.ws_connect()
+        client = IRCTestClient(stream, "pinger")
+        await client.register("pinger")
+        with trio.fail_after(5):
+            await stream.ws.ping(b"still there?")  # returns when the matching pong arrives
+        await client.send("PING :after")
+        await client.expect("PONG .* :?after")
+
+
+async def test_a_browser_that_compresses_what_it_sends_is_understood() -> None:
+    # Browsers offer permessage-deflate and hypercorn's handshake accepts it: what they send may come compressed.
+    async with web_server() as net:
+        tcp = await trio.open_tcp_stream("127.0.0.1", net.port)
+        net.streams.append(tcp)
+        client = WSConnection(ConnectionType.CLIENT)
+        offer = Request(
+            host=f"127.0.0.1:{net.port}",
+            target="/",
+            subprotocols=["text.ircv3.net"],
+            extensions=[PerMessageDeflate()],
+            extra_headers=[(b"Origin", f"http://127.0.0.1:{net.port}".encode())],
+        )
+        await tcp.send_all(client.send(offer))
+        received: list[str] = []
+
+        async def events() -> list[Event]:
+            client.receive_data(bytes(await tcp.receive_some()))
+            return list(client.events())
+
+        with trio.fail_after(10):
+            [accepted] = await events()
+            assert isinstance(accepted, AcceptConnection)
+            assert [e.name for e in accepted.extensions] == ["permessage-deflate"]
+            text = "PRIVMSG squeezed :" + "compressible " * 30
+            for line in ("NICK squeezed", "USER s 0 * :S", text, "PING :done"):
+                await tcp.send_all(client.send(TextMessage(line)))
+            while not any("done" in line for line in received):
+                received += [e.data for e in await events() if isinstance(e, TextMessage)]
+        assert any(" 001 squeezed " in line for line in received)
+        assert any(
+            line.endswith(text.partition(" :")[2].rstrip()) or text.partition(" :")[2] in line for line in received
+        )
+
+
+async def test_a_websocket_after_a_page_on_the_same_connection() -> None:
+    async with web_server() as net:
+        tcp = await trio.open_tcp_stream("127.0.0.1", net.port)
+        net.streams.append(tcp)
+        await tcp.send_all(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{net.port}\r\n\r\n".encode())
+        data = b""
+        with trio.fail_after(5):
+            while b"</html>" not in data.lower():
+                data += await tcp.receive_some(65536)
+        assert data.startswith(b"HTTP/1.1 200 ")
+        ws = await wrap_client_stream(
+            net.nursery,
+            tcp,
+            f"127.0.0.1:{net.port}",
+            "/",
+            subprotocols=["text.ircv3.net"],
+            extra_headers=[(b"Origin", f"http://127.0.0.1:{net.port}".encode())],
+        )
+        stream = WebSocketClientStream(ws, tcp)
+        net.streams.append(stream)
+        client = IRCTestClient(stream, "kept")
+        await client.register("kept")
+        await client.send("PING :alive")
+        await client.expect("PONG .* :?alive")
+
+
 async def test_shutdown_tells_websocket_clients() -> None:
     async with web_server() as net:
         alice = await net.ws("alice")
@@ -337,74 +418,184 @@ async def test_a_web_port_in_use_is_an_error_before_serving() -> None:
             await serve(config)
 
 
-# ---- the stream adapter alone, on MockClock ---------------------------------------------------------------------
+# ---- the stream alone -----------------------------------------------------------------------------------------
 
 
-class StuckPeer:
-    """An ASGI WebSocket whose peer reads ``capacity`` messages and then nothing: ``send`` then hangs shielded,
-    as hypercorn's socket writes do, until the connection is aborted."""
+class Peer:
+    """The browser's side of a WebSocket, in wsproto: frames what it sends (masked), decodes what it gets."""
 
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.sent: list[dict[str, object]] = []
-        self.aborted = trio.Event()
-        self.incoming_send, self.incoming = trio.open_memory_channel[dict[str, object]](10)
+    def __init__(self) -> None:
+        self.ws = Connection(ConnectionType.CLIENT)
 
-    async def send(self, message: MutableMapping[str, Any]) -> None:
-        if len(self.sent) >= self.capacity:
-            with trio.CancelScope(shield=True):
-                await self.aborted.wait()
-            return
-        self.sent.append(dict(message))
-        await trio.lowlevel.checkpoint()
+    def send(self, event: Event) -> bytes:
+        return self.ws.send(event)
 
-    async def receive(self) -> MutableMapping[str, Any]:
-        if self.aborted.is_set():
-            return {"type": "websocket.disconnect", "code": 1006}
-        return await self.incoming.receive()
-
-    def stream(self, *, binary: bool = False) -> WebSocketStream:
-        return WebSocketStream(
-            self.receive, self.send, binary=binary, socket=trio.socket.socket(), secure=False, abort=self.aborted.set
-        )
+    def events(self, data: bytes) -> list[Event]:
+        self.ws.receive_data(data)
+        return list(self.ws.events())
 
 
-async def test_stream_frames_lines_and_aborts_a_peer_that_stops_reading(autojump_clock: trio.testing.MockClock) -> None:
-    peer = StuckPeer(capacity=2)
-    stream = peer.stream()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(stream.run_pump)
-        await stream.send_all(b"PING :a\r\nPING :b\r\n")
-        assert peer.sent == [
-            {"type": "websocket.send", "text": "PING :a"},
-            {"type": "websocket.send", "text": "PING :b"},
-        ]
-        await peer.incoming_send.send({"type": "websocket.receive", "text": "NICK x\r\nUSER"})
-        assert await stream.receive_some(5) == b"NICK "
-        assert await stream.receive_some() == b"x\r\nUSER\r\n"
-        # The peer stops reading: the next write waits (cancellably, unlike the shielded send under it)...
-        with trio.move_on_after(10) as waited:
-            await stream.send_all(b"PRIVMSG x :stuck\r\n")
-        assert waited.cancelled_caught
-        # ...and closing the stream cuts the connection after CLOSE_TIMEOUT, which ends the pump.
-        start = trio.current_time()
-        await stream.aclose()
-        assert peer.aborted.is_set() and trio.current_time() - start == pytest.approx(CLOSE_TIMEOUT)
+def make_stream(
+    inner: trio.abc.Stream, *, binary: bool = False, max_message: int = 1000
+) -> tuple[WebSocketStream, list[int]]:
+    """A stream on ``inner``, and the list each abort (cutting the TCP connection) appends to."""
+    aborts: list[int] = []
+    stream = websocket_stream(
+        inner,
+        binary=binary,
+        socket=trio.socket.socket(),
+        secure=False,
+        abort=lambda: aborts.append(1),
+        max_message=max_message,
+    )
+    return stream, aborts
+
+
+async def read_events(peer: Peer, end: trio.abc.ReceiveStream) -> list[Event]:
+    return peer.events(bytes(await end.receive_some()))
+
+
+def test_frame_headers_follow_rfc_6455_at_every_size_boundary() -> None:
+    assert frame_header(0x1, 125) == b"\x81\x7d"
+    assert frame_header(0x1, 126) == b"\x81\x7e\x00\x7e"
+    assert frame_header(0x2, 65535) == b"\x82\x7e\xff\xff"
+    assert frame_header(0x2, 65536) == b"\x82\x7f" + (65536).to_bytes(8, "big")
+
+
+async def test_stream_sends_a_frame_per_line_and_reads_a_line_per_message() -> None:
+    server_end, client_end = trio.testing.memory_stream_pair()
+    stream, _ = make_stream(server_end)
+    peer = Peer()
+    long = "PRIVMSG #c :" + "x" * 300
+    await stream.send_all(f"PING :a\r\n{long}\r\n:s NOTICE * :caf".encode() + b"\xe9\r\n")
+    assert await read_events(peer, client_end) == [
+        TextMessage("PING :a"),
+        TextMessage(long),
+        TextMessage(":s NOTICE * :caf\ufffd"),  # a text frame must be UTF-8, or the browser drops the connection
+    ]
+    assert await stream.feed(peer.send(TextMessage("NICK x\r\nUSER")))
+    assert await stream.feed(peer.send(TextMessage("caf\u00e9")))
+    assert await stream.receive_some(5) == b"NICK "
+    assert await stream.receive_some() == b"x\r\nUSER\r\ncaf\xc3\xa9\r\n"
     stream.socket.close()
 
 
-async def test_stream_sends_binary_frames_and_closes_cleanly(autojump_clock: trio.testing.MockClock) -> None:
-    peer = StuckPeer(capacity=10)
-    stream = peer.stream(binary=True)
+async def test_binary_stream_sends_binary_frames_and_takes_fragmented_messages() -> None:
+    server_end, client_end = trio.testing.memory_stream_pair()
+    stream, _ = make_stream(server_end, binary=True)
+    peer = Peer()
+    await stream.send_all(b":s 001 x :caf\xe9\r\n")
+    assert await read_events(peer, client_end) == [BytesMessage(b":s 001 x :caf\xe9")]
+    assert await stream.feed(peer.send(BytesMessage(b"PRIVMSG #a :one ", message_finished=False)))
+    assert await stream.feed(peer.send(BytesMessage(b"message")))
+    assert await stream.receive_some() == b"PRIVMSG #a :one message\r\n"
+    stream.socket.close()
+
+
+async def test_stream_answers_pings_and_a_close() -> None:
+    server_end, client_end = trio.testing.memory_stream_pair()
+    stream, aborts = make_stream(server_end)
+    peer = Peer()
+    assert await stream.feed(peer.send(Ping(b"are you there")))
+    assert await read_events(peer, client_end) == [Pong(b"are you there")]
+    assert not await stream.feed(peer.send(CloseConnection(1001, "going away")))
+    assert await read_events(peer, client_end) == [CloseConnection(1001, "going away")]
+    assert await stream.receive_some() == b""  # the session sees the end of its input
+    with pytest.raises(trio.BrokenResourceError):
+        await stream.send_all(b"PING :late\r\n")
+    await stream.aclose()
+    assert aborts == [1]
+    stream.socket.close()
+
+
+async def test_a_message_over_the_limit_closes_with_1009() -> None:
+    server_end, client_end = trio.testing.memory_stream_pair()
+    stream, _ = make_stream(server_end, max_message=100)
+    peer = Peer()
+    assert await stream.feed(peer.send(TextMessage("x" * 60, message_finished=False)))
+    assert not await stream.feed(peer.send(TextMessage("x" * 60)))
+    [close] = await read_events(peer, client_end)
+    assert isinstance(close, CloseConnection) and close.code == 1009
+    assert await stream.receive_some() == b""
+    stream.socket.close()
+
+
+async def test_aclose_cuts_a_peer_that_does_not_read(autojump_clock: trio.testing.MockClock) -> None:
+    server_end, _client_end = trio.testing.lockstep_stream_pair()  # a write waits for a read that never comes
+    stream, aborts = make_stream(server_end)
+    start = trio.current_time()
+    await stream.aclose()  # the close frame cannot go out
+    assert aborts == [1] and trio.current_time() - start == pytest.approx(CLOSE_TIMEOUT)
+    stream.socket.close()
+
+
+async def test_a_write_cut_short_ends_the_connection_at_once(autojump_clock: trio.testing.MockClock) -> None:
+    server_end, _client_end = trio.testing.lockstep_stream_pair()
+    stream, aborts = make_stream(server_end)
+    with trio.move_on_after(10) as waited:
+        await stream.send_all(b"PRIVMSG x :stuck\r\n")  # the writer, cancelled at the session's grace deadline
+    assert waited.cancelled_caught
+    with pytest.raises(trio.BrokenResourceError):
+        await stream.send_all(b"PING :x\r\n")  # part of a frame may be out: nothing can follow it
+    start = trio.current_time()
+    await stream.aclose()
+    assert aborts == [1] and trio.current_time() == start
+    stream.socket.close()
+
+
+async def test_aclose_waits_for_the_peers_close_not_for_the_timeout(autojump_clock: trio.testing.MockClock) -> None:
+    server_end, client_end = trio.testing.memory_stream_pair()
+    stream, aborts = make_stream(server_end)
+    peer = Peer()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stream.run_pump)
-        await stream.send_all(b":s 001 x :hi\r\n")
-        await stream.aclose()
-    assert peer.sent == [
-        {"type": "websocket.send", "bytes": b":s 001 x :hi"},
-        {"type": "websocket.close", "code": 1000},
-    ]
-    assert not peer.aborted.is_set()
+        nursery.start_soon(stream.aclose)
+        [close] = await read_events(peer, client_end)
+        assert isinstance(close, CloseConnection) and close.code == 1000
+        start = trio.current_time()
+        assert not await stream.feed(peer.send(close.response()))
+    assert trio.current_time() - start < CLOSE_TIMEOUT and aborts == [1]
     with pytest.raises(trio.ClosedResourceError):
         await stream.send_all(b"more\r\n")
     stream.socket.close()
+
+
+async def test_a_partial_write_finishes_its_frame_before_anything_else() -> None:
+    ours, theirs = trio.socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    inner = trio.SocketStream(ours)
+    stream, _ = make_stream(inner)
+    assert isinstance(stream, SocketWebSocketStream)
+    lines = [f"PRIVMSG #c :{i} {'y' * (i % 300)}" for i in range(2000)]
+    data = "".join(f"{line}\r\n" for line in lines).encode()
+    # The flusher's write: the kernel takes part, so part of a frame is out.
+    done = stream.try_write(data)
+    assert 0 < done < len(data) and data[:done].endswith(b"\r\n")
+    assert stream.try_write(b"PING :x\r\n") == 0  # nothing more until that frame is finished
+    peer = Peer()
+    messages: list[str] = []
+    pongs: list[Event] = []
+
+    async def read_all() -> None:
+        reader = trio.SocketStream(theirs)
+        partial = ""
+        while len(messages) < len(lines) or not pongs:
+            for event in peer.events(bytes(await reader.receive_some())):
+                if isinstance(event, TextMessage):
+                    partial += event.data  # wsproto hands a message over in the pieces it arrived in
+                    if event.message_finished:
+                        messages.append(partial)
+                        partial = ""
+                else:
+                    pongs.append(event)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_all)
+        # A ping arrives before the writer task goes on: its pong follows the frame under way.
+        assert await stream.feed(Peer().send(Ping(b"p")))
+        await stream.send_all(data[done:])  # the writer task, with what the flusher left
+    assert pongs == [Pong(b"p")]
+    assert messages == lines
+    stream.socket.close()
+    inner.socket.close()
+    theirs.close()

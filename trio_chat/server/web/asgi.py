@@ -28,8 +28,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.handshake import server_extensions_handshake
 
-from .stream import WebSocketStream
+from .stream import HandOff, websocket_stream
 
 if TYPE_CHECKING:
     from ..app import Server
@@ -56,8 +58,10 @@ PAGE_HEADERS = {
 
 @dataclass(frozen=True, slots=True)
 class Connection:
-    """The TCP connection an ASGI request came on: its socket, whether it is TLS, and how to cut it."""
+    """The TCP connection an ASGI request came on: the stream hypercorn serves it on (which an accepted WebSocket
+    takes over), its socket, whether it is TLS, and how to cut it."""
 
+    handoff: HandOff
     socket: trio.socket.SocketType
     secure: bool
     abort: Callable[[], None]
@@ -95,6 +99,24 @@ def choose_subprotocol(offered: list[str]) -> str | None:
     raise Refused(400, f"unsupported WebSocket subprotocol; this server speaks {', '.join(SUBPROTOCOLS)}")
 
 
+def negotiated_extensions(scope: Scope) -> list[Extension]:
+    """The WebSocket extensions hypercorn accepts in its handshake response, as it negotiates them.
+
+    hypercorn accepts permessage-deflate when the client offers it (browsers do), so the browser may compress
+    what it sends; the stream must read with the same parameters.  What the server sends stays uncompressed,
+    which permessage-deflate allows message by message: IRC lines are short, and every recipient of a line gets
+    the same bytes.
+    """
+    offers: list[str] | None = None
+    for name, value in scope.get("headers") or ():
+        if name.lower() == b"sec-websocket-extensions":
+            offers = [token.strip() for token in value.decode("latin-1").split(",") if token.strip()]
+    extensions: list[Extension] = [PerMessageDeflate()]
+    if offers is None or not server_extensions_handshake(offers, extensions):
+        return []
+    return [extension for extension in extensions if extension.enabled()]
+
+
 async def index(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS, media_type="text/html; charset=utf-8")
 
@@ -105,6 +127,10 @@ class WebApp:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.origins = server.config.web_origins
+        # A message longer than this closes the WebSocket (1009) before the session sees it; below it, the
+        # session's own limits answer as they answer a TCP client (417 past the line limit, ReadQ exceeded past
+        # readq_bytes).
+        self.max_message = max(4 * server.config.readq_bytes, 65536)
         self.pages = Starlette(
             routes=[
                 Route("/", index, methods=["GET", "HEAD"]),
@@ -133,19 +159,22 @@ class WebApp:
             log.info("refused WebSocket from %s: %s", scope.get("client"), refusal.reason)
             await websocket.send_denial_response(PlainTextResponse(refusal.reason, status_code=refusal.status))
             return
-        await websocket.accept(subprotocol=subprotocol)
-        stream = WebSocketStream(
-            receive,
-            send,
+        stream = websocket_stream(
+            connection.handoff.inner,
+            extensions=negotiated_extensions(scope),
             binary=subprotocol == BINARY_SUBPROTOCOL,
             socket=connection.socket,
             secure=connection.secure,
             abort=connection.abort,
+            max_message=self.max_message,
         )
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(stream.run_pump)
-            try:
-                await self.server.handle_connection(stream)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await stream.aclose()
+        # From here the connection is the session's: what is read goes to the stream, not to hypercorn, and once
+        # the handshake's response is out, hypercorn writes nothing more on it.
+        connection.handoff.take(stream)
+        await websocket.accept(subprotocol=subprotocol)
+        connection.handoff.drop_writes()
+        try:
+            await self.server.handle_connection(stream)
+        finally:
+            with trio.CancelScope(shield=True):
+                await stream.aclose()

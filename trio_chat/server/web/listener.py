@@ -21,6 +21,7 @@ from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
 from .asgi import Connection, WebApp
+from .stream import HandOff
 
 if TYPE_CHECKING:
     from ..app import Server
@@ -38,9 +39,6 @@ def hypercorn_config(config: ServerConfig) -> Config:
     hconfig.errorlog = log
     hconfig.include_server_header = False
     hconfig.graceful_timeout = config.shutdown_grace
-    # A message longer than this closes the WebSocket (1009) before the session sees it; below it, the session's
-    # own limits answer as they answer a TCP client (417 past the line limit, ReadQ exceeded past readq_bytes).
-    hconfig.websocket_max_message_size = max(4 * config.readq_bytes, 65536)
     return hconfig
 
 
@@ -71,13 +69,14 @@ class WebListener:
         async def handle(stream: WebStream) -> None:
             raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
             self._live.add(raw)
-            connection = Connection(raw.socket, self.secure, raw.socket.close)
+            handoff = HandOff(stream)
+            connection = Connection(handoff, raw.socket, self.secure, raw.socket.close)
             try:
                 # starlette's and hypercorn's ASGI types spell the same callable differently.
                 asgi = cast(Any, app.for_connection(connection))
                 wrapped = wrap_app(asgi, self.hconfig.wsgi_max_body_size, "asgi")
                 # TCPServer takes plain streams too (it tells them from TLS ones itself).
-                await TCPServer(wrapped, self.hconfig, worker, ConnectionState({}), cast(Any, stream))
+                await TCPServer(wrapped, self.hconfig, worker, ConnectionState({}), cast(Any, handoff))
             finally:
                 self._live.discard(raw)
 
