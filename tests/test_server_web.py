@@ -4,13 +4,16 @@ adapter and the server's ordinary sessions, with trio-websocket as the client.""
 from __future__ import annotations
 
 import socket
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
+import trustme
 from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_client_stream
 from wsproto import WSConnection
 from wsproto.connection import Connection, ConnectionType
@@ -348,6 +351,7 @@ async def test_a_websocket_after_a_page_on_the_same_connection() -> None:
             "/",
             subprotocols=["text.ircv3.net"],
             extra_headers=[(b"Origin", f"http://127.0.0.1:{net.port}".encode())],
+            message_queue_size=100,
         )
         stream = WebSocketClientStream(ws, tcp)
         net.streams.append(stream)
@@ -599,3 +603,42 @@ async def test_a_partial_write_finishes_its_frame_before_anything_else() -> None
     stream.socket.close()
     inner.socket.close()
     theirs.close()
+
+
+# ---- WSS ------------------------------------------------------------------------------------------------------
+
+
+async def test_wss_with_the_tls_certificate(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert.private_key_and_cert_chain_pem.write_to_path(str(cert_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    async with web_server(tls_cert=str(cert_path), tls_key=str(key_path)) as net:
+        assert net.server.web is not None and net.server.web.secure
+        tls = await trio.open_ssl_over_tcp_stream("127.0.0.1", net.port, ssl_context=context, https_compatible=True)
+        net.streams.append(tls)
+        ws = await wrap_client_stream(
+            net.nursery,
+            tls,
+            f"127.0.0.1:{net.port}",
+            "/",
+            subprotocols=["text.ircv3.net"],
+            extra_headers=[(b"Origin", f"https://127.0.0.1:{net.port}".encode())],
+            message_queue_size=100,  # trio-websocket's reader would block on a full queue at the end
+        )
+        secure = IRCTestClient(WebSocketClientStream(ws, tls.transport_stream), "secure")
+        await secure.register("secure")
+        plain = await net.tcp("plain")
+        for client in (secure, plain):
+            await client.send("JOIN #tls")
+            await client.expect(" 366 ")
+        # Many lines at once: over TLS the session's writer task writes them, not the flusher.
+        await plain.send(*(f"PRIVMSG #tls :line {i} " + "w" * 200 for i in range(300)))
+        await secure.expect("PRIVMSG #tls :line 299 ")
+        await secure.send("WHOIS secure")
+        await secure.expect(" 671 secure secure ")  # is using a secure connection
+        await secure.send("PRIVMSG #tls :over wss")
+        await plain.expect(r":secure!\S+ PRIVMSG #tls :over wss")
