@@ -67,7 +67,7 @@ def is_trio(name: str) -> bool:
 DEFAULT_TRIO_ARGS = "--host 127.0.0.1 --flood-limit 0 --max-clients 0 --max-per-ip 0 --log-level WARNING"
 
 # ---------------------------------------------------------------------------------------------
-# workloads (generator flags exactly as in issue 5; chatload and ircload share them)
+# workloads (chatload and ircload take the same generator flags)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -86,7 +86,7 @@ W5_SIZES = (10, 100, 1000, 5000)
 
 def w5_msgs(clients: int, senders: int, fixed: int | None) -> int:
     """Messages per sender for a W5 step: by default ~W1's 990k deliveries per step, so that the
-    5,000-member step takes seconds, not minutes; `--w5-msgs 1000` gives the issue's literal W1."""
+    5,000-member step takes seconds, not minutes; `--w5-msgs 1000` gives W1's own 1,000 messages per sender."""
     if fixed:
         return fixed
     return max(10, min(10000, round(990_000 / (senders * (clients - 1)))))
@@ -975,7 +975,7 @@ def before_after_lines(summary: dict[tuple[str, str], dict], servers: list[str],
     return lines if len(lines) > 2 else []
 
 
-CROSS_P99_TARGET_US = 10_000  # issue 11: cross-node p99 under 10 ms at 2,000 msgs/s (W3)
+CROSS_P99_TARGET_US = 10_000  # target: cross-node p99 under 10 ms at 2,000 msgs/s (W3)
 
 
 def cluster_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> list[str]:
