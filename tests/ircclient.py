@@ -68,10 +68,13 @@ def registration(nick: str, *, username: str | None = None, realname: str | None
 class IRCClient:
     """One connection, speaking IRC line by line."""
 
-    def __init__(self, stream: trio.abc.Stream, name: str = "client") -> None:
+    def __init__(self, stream: trio.abc.Stream, name: str = "client", *, auto_pong: bool = False) -> None:
         self.stream = stream
         self.name = name
         """Shown in failure messages."""
+        self.auto_pong = auto_pong
+        """Answer each PING as it is read, and do not hand it out (a connection that outlives the server's ping
+        interval between reads); off by default, so that tests see the server's PINGs."""
         self.closed = False
         """The server ended the stream."""
         self._buffer = LineBuffer(MAX_UNFINISHED)
@@ -79,12 +82,19 @@ class IRCClient:
 
     @classmethod
     async def connect_tcp(
-        cls, host: str, port: int, name: str = "client", *, rcvbuf: int | None = None, mss: int | None = None
+        cls,
+        host: str,
+        port: int,
+        name: str = "client",
+        *,
+        rcvbuf: int | None = None,
+        mss: int | None = None,
+        auto_pong: bool = False,
     ) -> IRCClient:
         """A TCP connection to ``host``:``port``; ``rcvbuf`` and ``mss`` set the socket's receive buffer and maximum
         segment size before it connects (a small one makes a slow reader whose kernel buffers fill quickly)."""
         if rcvbuf is None and mss is None:
-            return cls(await trio.open_tcp_stream(host, port), name)
+            return cls(await trio.open_tcp_stream(host, port), name, auto_pong=auto_pong)
         sock = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_STREAM)
         try:
             if rcvbuf is not None:
@@ -96,7 +106,7 @@ class IRCClient:
         except BaseException:
             sock.close()
             raise
-        return cls(trio.SocketStream(sock), name)
+        return cls(trio.SocketStream(sock), name, auto_pong=auto_pong)
 
     # ---- sending ------------------------------------------------------------------------------------------------
 
@@ -138,7 +148,11 @@ class IRCClient:
 
     async def next_message(self) -> Message:
         """The next line, parsed; EOFError when the server has ended the stream."""
-        return parse_line(await self.next_line(), max_tag_bytes=PARSE_LIMIT, max_body_bytes=PARSE_LIMIT)
+        while True:
+            message = parse_line(await self.next_line(), max_tag_bytes=PARSE_LIMIT, max_body_bytes=PARSE_LIMIT)
+            if not (self.auto_pong and message.command == "PING"):
+                return message
+            await self.send_raw(Message("PONG", message.params).to_bytes())
 
     async def expect(self, match: Match, *, within: float = TIMEOUT) -> Message:
         """Skip lines until one matches; return it.  trio.TooSlowError after ``within`` seconds."""
