@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
-import run as bench  # noqa: E402  (benchmarks/run.py: process bookkeeping, redis-server, trio-chat starts)
+from benchmarks import run as bench  # noqa: E402  (process bookkeeping, redis-server, trio-chat starts)
 
 TICK = os.sysconf("SC_CLK_TCK")
 

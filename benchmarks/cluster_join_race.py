@@ -18,12 +18,11 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))  # tests.ircclient, and this checkout's trio_chat
+sys.path.insert(0, str(HERE.parent))  # benchmarks.run, tests.ircclient, and this checkout's trio_chat
 
-import run as bench  # noqa: E402
 import trio  # noqa: E402
 
+from benchmarks import run as bench  # noqa: E402
 from tests.ircclient import IRCClient, command  # noqa: E402
 
 SETUP_TIMEOUT = 15.0

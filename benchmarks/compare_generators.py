@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import run as bench
 
 
 def main(argv: list[str] | None = None) -> int:
