@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.soak.clients import MISBEHAVING, WELL_BEHAVED, Settings, WellBehaved, build_run, plan_kinds
+from benchmarks.soak.clients import WellBehaved, build_run
 from benchmarks.soak.judge import back_to_baseline, check_deliveries, expected_deliveries
+from benchmarks.soak.plan import MISBEHAVING, WELL_BEHAVED, Settings, plan_kinds
 
 ROOT = Path(__file__).resolve().parent.parent
 

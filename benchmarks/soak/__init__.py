@@ -28,8 +28,8 @@ The modules, in the order a run uses them:
 
 * :mod:`.cli`: the command line and the run from start to end;
 * :mod:`.server`: the server process (config, start on port 0, its log, stop by PID);
-* :mod:`.clients`: the kinds of client and their mix, what a wave shares, and the connections (each one a
-  :class:`tests.ircclient.IRCClient`);
+* :mod:`.plan`: the kinds of client and their mix, and the settings;
+* :mod:`.clients`: what a wave shares, and the connections (each one a :class:`tests.ircclient.IRCClient`);
 * :mod:`.behaviours`: what each kind does, and how each misbehaver judges the server's answer;
 * :mod:`.waves`: the phases of a wave and the ``STATS z`` monitor;
 * :mod:`.judge`: deliveries, baselines and leaks turned into checks;

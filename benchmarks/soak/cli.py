@@ -16,8 +16,9 @@ from pathlib import Path
 
 import trio
 
-from .clients import Run, Settings, build_run
+from .clients import Run, build_run
 from .judge import Figures, judge
+from .plan import Settings
 from .report import report
 from .server import (
     FLOOD_RATE,
@@ -71,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         drain=args.drain,
         settle=args.settle,
         waves=args.waves,
-        server_command=args.server_command.split() if args.server_command else None,
+        server_command=tuple(args.server_command.split()) if args.server_command else None,
     )
 
 
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="trio-chat-soak-") as tmp:
-        command = settings.server_command or server_command()
+        command = list(settings.server_command) if settings.server_command else server_command()
         server = ServerProcess(write_config(Path(tmp), oper_password), command)
         runs: list[Run] = []
         try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .clients import MISBEHAVING, Run, WellBehaved
+from .clients import Run, WellBehaved
+from .plan import MISBEHAVING
 from .server import ServerProcess
 
 STATE_NAMES = ("connections", "users", "memberships", "sessions")

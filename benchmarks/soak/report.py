@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .clients import KINDS, WELL_BEHAVED, Run, WellBehaved
+from .clients import Run, WellBehaved
 from .judge import STATE_NAMES, Figures, Verdict, rss_verdict
+from .plan import KINDS, WELL_BEHAVED
 from .server import FLOOD_BURST, FLOOD_RATE, REGISTRATION_TIMEOUT, SENDQ_LINES, ServerProcess
 from .waves import SAMPLE_EVERY
 
