@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 
-import run as bench  # noqa: E402  (benchmarks/run.py: process bookkeeping, redis-server, trio-chat starts)
+from benchmarks import run as bench  # noqa: E402  (process bookkeeping, redis-server, trio-chat starts)
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -170,7 +170,8 @@ class StreamReader:
         self.stop = threading.Event()
         self.conn = bench.Resp(redis_port)
         last = self.conn.call("XREVRANGE", key, "+", "-", "COUNT", "1")
-        self.last = last[0][0].decode() if isinstance(last, list) and last and isinstance(last[0], list) else "0-0"
+        newest = last[0][0] if isinstance(last, list) and last and isinstance(last[0], list) else None
+        self.last = newest.decode() if isinstance(newest, bytes) else "0-0"
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -242,7 +243,7 @@ class Phase:
     def us_per_event(self, who: str) -> float:
         return self.cpu_s[who] * 1e6 / self.events if self.events else float("nan")
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return {
             "phase": self.name,
             "events": self.events,
@@ -359,9 +360,11 @@ def main(argv: list[str] | None = None) -> int:
             measured(procs, f"local {rate0:.0f}/s", lambda: paced_messages(s_a, r_a, "#loc", rate0, a.seconds))
         )
         for rate in rates:
-            phases.append(
-                measured(procs, f"cross {rate:.0f}/s", lambda r=rate: paced_messages(s_a, r_b, "#x", r, a.seconds))
-            )
+
+            def cross(r: float = rate) -> int:
+                return paced_messages(s_a, r_b, "#x", r, a.seconds)
+
+            phases.append(measured(procs, f"cross {rate:.0f}/s", cross))
         if a.extra_readers > 0:
             readers = [StreamReader(redis.port, "trio-chat:ch:#x") for _ in range(a.extra_readers)]
             try:

@@ -18,13 +18,14 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as bench
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import run as bench
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-w", "--workloads", default="W1,W2", help="workloads (default W1,W2)")
     ap.add_argument("-s", "--servers", default="ngircd", help="servers (default ngircd)")
@@ -42,14 +43,15 @@ def main(argv=None) -> int:
     wls = bench.select_workloads(a.workloads, None)
     servers = bench.select_servers(a.servers)
     bench.fd_limit(max(w.clients for w in wls) + 200)
-    gens = {"chatload": bench.build_chatload(a.cc), "ircload": bench.build_ircload(a.cc)}
-    if gens["ircload"] is None:
+    ircload = bench.build_ircload(a.cc)
+    if ircload is None:
         raise SystemExit(f"ircload.c not found in {bench.SHARED_BENCH}")
+    gens = {"chatload": bench.build_chatload(a.cc), "ircload": ircload}
     opts = bench.Options(a.python, shlex.split(a.trio_args), 0, 1, a.port)
     bench.RESULTS.mkdir(parents=True, exist_ok=True)
     raw_path = bench.RESULTS / f"{_dt.datetime.now():%Y%m%d-%H%M%S}-compare.jsonl"
     busy = bench.warn_if_busy()
-    results: dict[tuple[str, str, str], list[dict]] = {}
+    results: dict[tuple[str, str, str], list[bench.Record]] = {}
     extra = shlex.split(a.gen_args)
     try:
         with open(raw_path, "w") as raw:
@@ -92,7 +94,7 @@ def main(argv=None) -> int:
         for name in servers:
             c = bench.summarise(results.get((name, wl.name, "chatload"), []))
             r = bench.summarise(results.get((name, wl.name, "ircload"), []))
-            rows = [
+            rows: list[tuple[str, float | None, float | None, Callable[[float | None], str]]] = [
                 ("deliveries/s", c["rate"], r["rate"], bench.fmt_rate),
                 ("srv us/deliv", c["us_per"], r["us_per"], lambda v: bench.fmt_num(v, ".3f")),
             ]

@@ -40,8 +40,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -67,7 +70,7 @@ def is_trio(name: str) -> bool:
 DEFAULT_TRIO_ARGS = "--host 127.0.0.1 --flood-limit 0 --max-clients 0 --max-per-ip 0 --log-level WARNING"
 
 # ---------------------------------------------------------------------------------------------
-# workloads (generator flags exactly as in issue 5; chatload and ircload share them)
+# workloads (chatload and ircload take the same generator flags)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -86,7 +89,7 @@ W5_SIZES = (10, 100, 1000, 5000)
 
 def w5_msgs(clients: int, senders: int, fixed: int | None) -> int:
     """Messages per sender for a W5 step: by default ~W1's 990k deliveries per step, so that the
-    5,000-member step takes seconds, not minutes; `--w5-msgs 1000` gives the issue's literal W1."""
+    5,000-member step takes seconds, not minutes; `--w5-msgs 1000` gives W1's own 1,000 messages per sender."""
     if fixed:
         return fixed
     return max(10, min(10000, round(990_000 / (senders * (clients - 1)))))
@@ -166,7 +169,12 @@ def workloads(w5_fixed: int | None = None) -> dict[str, list[Workload]]:
 # process bookkeeping: everything we start is recorded and stopped by PID
 # ---------------------------------------------------------------------------------------------
 
-_children: dict[int, tuple[str, subprocess.Popen]] = {}
+Record = dict[str, Any]
+"""One run's record: the generator's JSON report and what the runner adds to it."""
+Summary = dict[str, Any]
+"""The medians of one (server, workload) pair's records."""
+
+_children: dict[int, tuple[str, subprocess.Popen[Any]]] = {}
 _tmpdirs: list[Path] = []
 
 
@@ -196,7 +204,7 @@ def stop_all() -> None:
     _tmpdirs.clear()
 
 
-def _on_signal(signum, frame):
+def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -226,7 +234,7 @@ def pinned(cmd: list[str], cpu: int | None) -> list[str]:
     return cmd  # no taskset: spawn() pins with sched_setaffinity instead
 
 
-def spawn(cmd: list[str], what: str, cpu: int | None, **kw) -> subprocess.Popen:
+def spawn(cmd: list[str], what: str, cpu: int | None, **kw: Any) -> subprocess.Popen[Any]:
     p = subprocess.Popen(pinned(cmd, cpu), start_new_session=True, **kw)
     _children[p.pid] = (what, p)
     if cpu is not None and not shutil.which("taskset"):
@@ -273,7 +281,7 @@ class Running:
     name: str
     pid: int
     port: int
-    proc: subprocess.Popen
+    proc: subprocess.Popen[Any]
     workdir: Path
     notes: list[str] = field(default_factory=list)
     trio_args: list[str] | None = None
@@ -347,6 +355,8 @@ def start_peer(name: str, port: int, cpu: int | None) -> Running:
             shutil.copy(f, run / f.name)
         (run / (f.stem if f.suffix == ".tmpl" else f.name)).chmod(0o644)
     exe = PEER_BINARIES[name] if os.access(PEER_BINARIES[name], os.X_OK) else shutil.which(name)
+    if exe is None:
+        raise ServerError(f"{name} is not installed")
     if name == "ngircd":
         cmd = [exe, "--nodaemon", "--config", str(run / "ngircd.conf")]
     else:
@@ -491,7 +501,8 @@ def free_port() -> int:
     """A port nothing listens on now, chosen by the kernel (bound to port 0 and released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def start_redis(cpu: int | None) -> Running:
@@ -732,7 +743,7 @@ def redis_calls(port: int) -> dict[str, tuple[int, float]]:
     return out
 
 
-def cluster_fields(rec: dict, before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]) -> None:
+def cluster_fields(rec: Record, before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]]) -> None:
     """A cluster run: CPU of the nodes and Redis over the measured phase (chatload --cpu-pid), Redis commands
     over the whole run (INFO commandstats).  `server_cpu_run_s` becomes both nodes' CPU, so that `srv us/deliv`
     is what the network's trio-chat processes spent per delivery."""
@@ -743,7 +754,7 @@ def cluster_fields(rec: dict, before: dict[str, tuple[int, float]], after: dict[
         run_s = rec.get("run_s") or 0
         if run_s:
             rec["server_cpu_run_pct"] = 100.0 * (cpu[0] + cpu[1]) / run_s
-    calls = {}
+    calls: dict[str, dict[str, float]] = {}
     for cmd, (n, usec) in after.items():
         n0, usec0 = before.get(cmd, (0, 0.0))
         if n > n0:
@@ -751,7 +762,7 @@ def cluster_fields(rec: dict, before: dict[str, tuple[int, float]], after: dict[
     rec["redis_commands"] = calls
 
 
-def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: list[str], *, timeout: float) -> dict:
+def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: list[str], *, timeout: float) -> Record:
     redis = next((p for p in srv.parts if p.name == REDIS_SERVER), None)
     before: dict[str, tuple[int, float]] = {}
     if redis is not None:
@@ -783,7 +794,7 @@ def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: l
         out, err = p.communicate(timeout=bound)
     finally:
         _stop_pid(p.pid, grace=5.0)
-    rec: dict
+    rec: Record
     lines = [ln for ln in (out or "").splitlines() if ln.startswith("{")]
     if lines:
         rec = json.loads(lines[-1])
@@ -814,12 +825,12 @@ def run_generator(gen: Path, wl: Workload, srv: Running, opts: Options, extra: l
 # ---------------------------------------------------------------------------------------------
 
 
-def median(xs):
-    xs = [x for x in xs if x is not None]
-    return statistics.median(xs) if xs else None
+def median(values: Iterable[float | None]) -> float | None:
+    present = [x for x in values if x is not None]
+    return statistics.median(present) if present else None
 
 
-def summarise(records: list[dict]) -> dict:
+def summarise(records: list[Record]) -> Summary:
     ok = [r for r in records if r.get("status") == "complete" and r.get("joined") == r.get("clients")]
     use = ok or records
     lat = [r.get("lat_us") or {} for r in use]
@@ -907,17 +918,17 @@ def summarise(records: list[dict]) -> dict:
     }
 
 
-def fmt_rate(v):
+def fmt_rate(v: float | None) -> str:
     if v is None:
         return "-"
     return f"{v / 1e6:.2f} M/s" if v >= 1e6 else f"{v / 1e3:.0f} k/s"
 
 
-def fmt_ms(us):
+def fmt_ms(us: float | None) -> str:
     return "-" if us is None else f"{us / 1000:.2f}"
 
 
-def fmt_num(v, spec=".1f"):
+def fmt_num(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
@@ -926,11 +937,11 @@ def main_metric(w: str) -> str:
     return {"W3": "p99", "W4": "kbconn"}.get(w, "rate")
 
 
-def _ratio(a, b) -> str:
+def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a is not None and b else "-"
 
 
-def tls_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> list[str]:
+def tls_lines(summary: dict[tuple[str, str], Summary], servers: list[str], wl_names: list[str]) -> list[str]:
     """W1tls over W1 for every server that ran both: what TLS costs."""
     if "W1" not in wl_names or "W1tls" not in wl_names:
         return []
@@ -947,7 +958,7 @@ def tls_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_names
     return ["", "TLS / plaintext (W1tls over W1): <1 deliveries/s and >1 us/deliv = what TLS costs", *lines]
 
 
-def before_after_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> list[str]:
+def before_after_lines(summary: dict[tuple[str, str], Summary], servers: list[str], wl_names: list[str]) -> list[str]:
     """With `--trio-src`: the first trio-chat server in the list over each other one, per workload."""
     trios = [s for s in servers if is_trio(s)]
     if len(trios) < 2:
@@ -975,10 +986,10 @@ def before_after_lines(summary: dict[tuple[str, str], dict], servers: list[str],
     return lines if len(lines) > 2 else []
 
 
-CROSS_P99_TARGET_US = 10_000  # issue 11: cross-node p99 under 10 ms at 2,000 msgs/s (W3)
+CROSS_P99_TARGET_US = 10_000  # target: cross-node p99 under 10 ms at 2,000 msgs/s (W3)
 
 
-def cluster_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> list[str]:
+def cluster_lines(summary: dict[tuple[str, str], Summary], servers: list[str], wl_names: list[str]) -> list[str]:
     """The cluster beside one node: deliveries/s ratio, latency between the nodes and within one, the CPU of
     each process, what Redis did per message."""
     if CLUSTER not in servers:
@@ -1017,7 +1028,7 @@ def cluster_lines(summary: dict[tuple[str, str], dict], servers: list[str], wl_n
     return lines if len(lines) > 2 else []
 
 
-def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_names: list[str]) -> str:
+def render_table(summary: dict[tuple[str, str], Summary], servers: list[str], wl_names: list[str]) -> str:
     head = [
         "workload",
         "server",
@@ -1057,7 +1068,7 @@ def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_na
             )
     widths = [max(len(str(r[i])) for r in [*rows, head]) for i in range(len(head))]
 
-    def line(r: list) -> str:
+    def line(r: list[Any]) -> str:
         return "  ".join(str(c).rjust(widths[i]) if i >= 2 else str(c).ljust(widths[i]) for i, c in enumerate(r))
 
     out = [line(head), line(["-" * w for w in widths])]
@@ -1081,11 +1092,11 @@ def render_table(summary: dict[tuple[str, str], dict], servers: list[str], wl_na
         )
         for w in wl_names:
             metric = main_metric(w)
-            vals = {p: (summary.get((p, w)) or {}).get(metric) for p in peers}
-            vals = {p: v for p, v in vals.items() if v}
+            found = {p: (summary.get((p, w)) or {}).get(metric) for p in peers}
+            vals: dict[str, float] = {p: v for p, v in found.items() if v}
             if not vals:
                 continue
-            best = (max if metric == "rate" else min)(vals, key=vals.get)
+            best = (max if metric == "rate" else min)(vals, key=lambda p: vals[p])
             parts = []
             for s in subjects:
                 v = (summary.get((s, w)) or {}).get(metric)
@@ -1119,7 +1130,7 @@ def machine_info() -> str:
 def cpu_busy(seconds: float = 1.0) -> float:
     """Share (0..1) of all CPUs busy over `seconds`, from /proc/stat: is anything else running?"""
 
-    def sample():
+    def sample() -> tuple[int, int]:
         with open("/proc/stat") as f:
             v = [int(x) for x in f.readline().split()[1:]]
         idle = v[3] + (v[4] if len(v) > 4 else 0)
@@ -1157,7 +1168,7 @@ def default_python() -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "-w",
@@ -1314,7 +1325,7 @@ def setup_process() -> None:
     signal.signal(signal.SIGHUP, _on_signal)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     if a.workloads is None:
         a.workloads = "W1,W3" if a.cluster else "W1,W2,W3,W4,W5"
@@ -1362,7 +1373,7 @@ def main(argv=None) -> int:
     )
     for name, src in trio_srcs.items():
         print(f"# {TRIO}@{name}: {src}", file=sys.stderr)
-    records: dict[tuple[str, str], list[dict]] = {}
+    records: dict[tuple[str, str], list[Record]] = {}
     gen_extra = shlex.split(a.gen_args)
     namew = max(9, *(len(s) for s in servers))
     busy_before = warn_if_busy()
@@ -1380,7 +1391,7 @@ def main(argv=None) -> int:
                             srv = start_server(name, opts, tls=wl.tls)
                         except ServerError as e:
                             print(f"{tag} server failed to start: {e}", file=sys.stderr)
-                            rec = {"status": "server_failed", "first_error": str(e)[-300:]}
+                            rec: Record = {"status": "server_failed", "first_error": str(e)[-300:]}
                         else:
                             notes.update(srv.notes)
                             try:
@@ -1400,7 +1411,7 @@ def main(argv=None) -> int:
                         raw.write(json.dumps(rec) + "\n")
                         raw.flush()
                         records.setdefault((name, wl.name), []).append(rec)
-                        lat = rec.get("lat_us") or {}
+                        lat: dict[str, float] = rec.get("lat_us") or {}
                         print(
                             f"{tag} {rec.get('status', '?'):10} {fmt_rate(rec.get('deliveries_per_s')):>10} "
                             f"p50 {fmt_ms(lat.get('p50'))} p99 {fmt_ms(lat.get('p99'))} ms"

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/wsload.py              # 3 runs each, TCP and WebSocket alternating (~1 min)
     .venv/bin/python benchmarks/wsload.py -n 1 --ws-messages 30  # a quick look
 
-Issue 14's target: a WebSocket recipient may cost the server at most twice what a TCP one costs per delivery.
+Target: a WebSocket recipient costs the server at most twice what a TCP one costs per delivery.
 
 Every run starts a fresh ``trio-chat serve --port 0 --web-port 0 --db :memory: --flood-limit 0 --max-clients 0
 --max-per-ip 0`` from this checkout (its ports are read from its start-up log), connects ``-c`` clients over one

@@ -1,4 +1,7 @@
-"""Test helpers: an in-memory listener and a small IRC test client that can ``expect`` lines."""
+"""Test helpers: a server in-process, memory streams that behave like sockets, and short IRC exchanges.
+
+The IRC client itself is :class:`tests.ircclient.IRCClient`, shared with the benchmarks.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +14,10 @@ from typing import Any
 import trio
 import trio.testing
 
-from trio_chat.protocol import LineBuffer, Message, parse_line
+from tests.ircclient import IRCClient
+from trio_chat.protocol import Message, parse_line
 from trio_chat.server.app import Server
 from trio_chat.server.config import ServerConfig
-
-TIMEOUT = 5.0
-"""How long a test waits for an expected line (virtual seconds under autojump_clock)."""
 
 # Flood control is off here so that tests can send many lines at once; tests/test_server_flood.py turns it on.
 FAST = ServerConfig(
@@ -29,111 +30,20 @@ FAST = ServerConfig(
 )
 
 
-class IRCTestClient:
-    """One end of a memory stream, speaking IRC line by line."""
-
-    def __init__(self, stream: trio.abc.Stream, name: str = "client") -> None:
-        self.stream = stream
-        self.name = name
-        self._buffer = LineBuffer(1 << 20)
-        self._lines: list[bytes] = []
-        self.closed = False
-
-    async def send(self, *lines: str | bytes) -> None:
-        data = b"".join((line.encode() if isinstance(line, str) else line) + b"\r\n" for line in lines)
-        await self.stream.send_all(data)
-
-    async def send_raw(self, data: bytes) -> None:
-        await self.stream.send_all(data)
-
-    async def _fill(self) -> bool:
-        data = await self.stream.receive_some(65536)
-        if not data:
-            self.closed = True
-            return False
-        self._lines.extend(self._buffer.feed(data))
-        return True
-
-    async def next_message(self) -> Message:
-        while not self._lines:
-            if not await self._fill():
-                raise EOFError(f"{self.name}: connection closed")
-        return parse_line(self._lines.pop(0), max_tag_bytes=1 << 16, max_body_bytes=1 << 16)
-
-    async def expect(self, pattern: str, *, within: float = TIMEOUT) -> Message:
-        """Skip lines until one matches ``pattern`` (a regex searched in the raw line); return it."""
-        regex = re.compile(pattern)
-        seen: list[str] = []
-        with trio.fail_after(within):
-            while True:
-                message = await self.next_message()
-                line = message.to_line()
-                if regex.search(line):
-                    return message
-                seen.append(line)
-                if len(seen) > 500:
-                    raise AssertionError(f"{self.name}: {pattern!r} not seen in {seen[-20:]}")
-
-    async def expect_next(self, pattern: str, *, within: float = TIMEOUT) -> Message:
-        """The very next line must match ``pattern``."""
-        with trio.fail_after(within):
-            message = await self.next_message()
-        assert re.search(pattern, message.to_line()), f"{self.name}: expected {pattern!r}, got {message.to_line()!r}"
-        return message
-
-    async def collect_until(self, pattern: str, *, within: float = TIMEOUT) -> list[Message]:
-        """Every line up to and including the first that matches ``pattern``."""
-        regex = re.compile(pattern)
-        out: list[Message] = []
-        with trio.fail_after(within):
-            while True:
-                message = await self.next_message()
-                out.append(message)
-                if regex.search(message.to_line()):
-                    return out
-
-    async def sync(self) -> None:
-        """Round-trip a PING so that everything the server queued for us before it has been read."""
-        await self.send("PING :sync-token")
-        await self.expect(r"PONG \S+ :?sync-token")
-
-    async def expect_closed(self, *, within: float = TIMEOUT) -> list[Message]:
-        """Read until the server closes the connection; return what came before."""
-        out: list[Message] = []
-        with trio.fail_after(within):
-            while True:
-                try:
-                    out.append(await self.next_message())
-                except EOFError:
-                    return out
-
-    async def register(self, nick: str, *, caps: str = "") -> None:
-        if caps:
-            await self.send("CAP LS 302")
-            await self.expect(r" CAP \S+ LS ")
-            await self.send(f"CAP REQ :{caps}")
-            await self.expect(r" CAP \S+ ACK ")
-        await self.send(f"NICK {nick}", f"USER {nick} 0 * :{nick.title()} Person")
-        if caps:
-            await self.send("CAP END")
-        await self.expect(r" 001 ")
-        await self.expect(r" (376|422) ")
-
-
-async def drain(client: IRCTestClient) -> list[Message]:
+async def drain(client: IRCClient) -> list[Message]:
     """Everything the server queued for ``client`` before a PING round trip (the PONG itself excluded)."""
     await client.send("PING :drain-token")
     lines = await client.collect_until(r"^(@\S+ )?:\S+ PONG \S+ :?drain-token$")
     return lines[:-1]
 
 
-async def settle(*clients: IRCTestClient) -> None:
+async def settle(*clients: IRCClient) -> None:
     """Drain every client: whatever the server queued for them so far has been read."""
     for client in clients:
         await drain(client)
 
 
-async def join(client: IRCTestClient, nick: str, channel: str, key: str = "") -> list[Message]:
+async def join(client: IRCClient, nick: str, channel: str, key: str = "") -> list[Message]:
     """JOIN and read through the end of NAMES; returns what came."""
     await client.send(f"JOIN {channel} {key}".rstrip())
     return await client.collect_until(rf" 366 {re.escape(nick)} {re.escape(channel)} ")
@@ -250,12 +160,12 @@ class InProcessNetwork:
         self.server = server
         self.nursery = nursery
 
-    async def connect(self, name: str = "client", *, stream_factory: Callable[[], Any] | None = None) -> IRCTestClient:
+    async def connect(self, name: str = "client", *, stream_factory: Callable[[], Any] | None = None) -> IRCClient:
         client_end, server_end = (stream_factory or pipe_stream_pair)()
         self.nursery.start_soon(self.server.handle_connection, server_end)
-        return IRCTestClient(client_end, name)
+        return IRCClient(client_end, name)
 
-    async def client(self, nick: str, *, caps: str = "") -> IRCTestClient:
+    async def client(self, nick: str, *, caps: str = "") -> IRCClient:
         client = await self.connect(nick)
         await client.register(nick, caps=caps)
         return client

@@ -15,7 +15,8 @@ import trio
 import trio.testing
 import trustme
 
-from tests.helpers import FAST, IRCTestClient
+from tests.helpers import FAST
+from tests.ircclient import IRCClient
 from trio_chat.client.commands import text_budget
 from trio_chat.client.core import (
     ChatClient,
@@ -77,10 +78,10 @@ class Net:
         self.nursery.start_soon(client.run)
         return client, model
 
-    async def raw_client(self, nick: str, *, caps: str = "") -> IRCTestClient:
+    async def raw_client(self, nick: str, *, caps: str = "") -> IRCClient:
         client_end, server_end = trio.testing.memory_stream_pair()
         self.nursery.start_soon(self.server.handle_connection, server_end)
-        irc = IRCTestClient(client_end, nick)
+        irc = IRCClient(client_end, nick)
         await irc.register(nick, caps=caps)
         return irc
 

@@ -14,7 +14,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from tests.helpers import IRCTestClient
+from tests.ircclient import IRCClient
 from tests.test_client_core import FIXED_NOW, Net, has_line, joined, network, scripted, wait_until
 from trio_chat.client.core import ChatClient, ClientConfig
 from trio_chat.client.model import (
@@ -68,7 +68,7 @@ def start_tapped(net: Net, nick: str, sent: list[Message], **config: Any) -> tup
     return client, model
 
 
-async def say(bob: IRCTestClient, channel: str, *texts: str, clock: list[float] | None = None) -> list[Message]:
+async def say(bob: IRCClient, channel: str, *texts: str, clock: list[float] | None = None) -> list[Message]:
     """``bob`` (with echo-message) says each text, the server's clock a minute on for each when given one;
     returns the echoes, which come once the message is stored."""
     echoes = []

@@ -16,10 +16,11 @@ import pytest
 
 import trio_chat
 import trio_chat.protocol
+import trio_chat.server
 
 PACKAGE_ROOT = Path(trio_chat.__file__).parent
 PROTOCOL = PACKAGE_ROOT / "protocol"
-SERVER = PACKAGE_ROOT / "server"  # a namespace package: no __init__.py, so no __file__ to start from
+SERVER = Path(trio_chat.server.__file__).parent
 
 # I/O and event loops have no place in the sans-I/O protocol layer.
 PROTOCOL_FORBIDDEN = ("trio", "prompt_toolkit", "asyncio", "socket", "ssl", "selectors")

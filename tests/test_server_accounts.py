@@ -14,7 +14,8 @@ import pytest
 import trio
 import trio.testing
 
-from tests.helpers import FAST, IRCTestClient, drain, join, running_server
+from tests.helpers import FAST, drain, join, running_server
+from tests.ircclient import IRCClient
 from trio_chat.server.accounts import AccountRecord, LoginThrottle, normalize_certfp
 from trio_chat.server.app import Server
 from trio_chat.server.history import ChannelRecord, MemoryHistory
@@ -211,7 +212,7 @@ async def test_register_an_existing_account_and_without_before_connect() -> None
 # ---- nick ownership -------------------------------------------------------------------------------------------
 
 
-async def _owner_gone(net_client: IRCTestClient) -> None:
+async def _owner_gone(net_client: IRCClient) -> None:
     await net_client.send("PRIVMSG NickServ :REGISTER sesame12")
     await net_client.expect("Account created")
     await net_client.send("QUIT")

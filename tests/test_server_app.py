@@ -7,14 +7,14 @@ import errno
 import trio
 import trio.testing
 
-from tests.helpers import IRCTestClient
+from tests.ircclient import IRCClient
 from trio_chat.server.app import Server, listener_port, serve
 from trio_chat.server.config import ServerConfig
 
 
-async def _tcp_client(server: Server, nick: str) -> IRCTestClient:
+async def _tcp_client(server: Server, nick: str) -> IRCClient:
     port = listener_port(server.listeners[0])[1]
-    client = IRCTestClient(await trio.open_tcp_stream("127.0.0.1", port), nick)
+    client = await IRCClient.connect_tcp("127.0.0.1", port, nick)
     await client.register(nick)
     return client
 
@@ -87,7 +87,7 @@ async def test_accept_errors_do_not_kill_the_listener(autojump_clock: trio.testi
         await nursery.start(server.run, [listener])
         client_end, server_end = trio.testing.memory_stream_pair()
         await listener.send.send(server_end)
-        client = IRCTestClient(client_end, "late")
+        client = IRCClient(client_end, "late")
         await client.register("late")
         assert listener.failures == 1
         server.shutdown()
@@ -104,7 +104,7 @@ async def test_other_accept_errors_end_only_that_listener(autojump_clock: trio.t
         assert broken.closed and broken.failures == 1
         client_end, server_end = trio.testing.memory_stream_pair()
         await healthy.send.send(server_end)
-        client = IRCTestClient(client_end, "still")
+        client = IRCClient(client_end, "still")
         await client.register("still")
         server.shutdown()
         assert (await client.expect_closed())[-1].to_line() == "ERROR :Server shutting down"

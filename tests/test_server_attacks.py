@@ -5,10 +5,11 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from tests.helpers import InProcessNetwork, IRCTestClient, pipe_stream_pair, running_server
+from tests.helpers import InProcessNetwork, pipe_stream_pair, running_server
+from tests.ircclient import IRCClient
 
 
-async def _bystanders(net: InProcessNetwork) -> tuple[IRCTestClient, IRCTestClient]:
+async def _bystanders(net: InProcessNetwork) -> tuple[IRCClient, IRCClient]:
     alice = await net.client("alice")
     bob = await net.client("bob")
     for c in (alice, bob):
@@ -18,7 +19,7 @@ async def _bystanders(net: InProcessNetwork) -> tuple[IRCTestClient, IRCTestClie
     return alice, bob
 
 
-async def _still_chatting(alice: IRCTestClient, bob: IRCTestClient) -> None:
+async def _still_chatting(alice: IRCClient, bob: IRCClient) -> None:
     await alice.send("PRIVMSG #safe :are you there?")
     assert (await bob.expect("PRIVMSG #safe")).params[1] == "are you there?"
 

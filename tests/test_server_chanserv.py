@@ -8,7 +8,8 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
-from tests.helpers import FAST, InProcessNetwork, IRCTestClient, drain, join, running_server, settle
+from tests.helpers import FAST, InProcessNetwork, drain, join, running_server, settle
+from tests.ircclient import IRCClient
 from tests.test_server_store_sqlite import build_version
 from trio_chat.server.history import ChannelRecord, MemoryHistory
 from trio_chat.server.store.sqlite import SCHEMA_VERSION, SQLiteHistory
@@ -17,18 +18,18 @@ ACCOUNTS = replace(FAST, password_hash_cost=4)
 CS = "ChanServ!ChanServ@services."
 
 
-async def cs_all(client: IRCTestClient, text: str, *, command: bool = False) -> list[str]:
+async def cs_all(client: IRCClient, text: str, *, command: bool = False) -> list[str]:
     """Send ``text`` to ChanServ (as a PRIVMSG, or with the CS command); the texts of its NOTICEs back."""
     await client.send(f"CS {text}" if command else f"PRIVMSG ChanServ :{text}", "PING :cs-sync")
     lines = await client.collect_until(r" PONG \S+ :?cs-sync$")
     return [m.params[1] for m in lines if m.source == CS and m.command == "NOTICE"]
 
 
-async def cs(client: IRCTestClient, text: str) -> str:
+async def cs(client: IRCClient, text: str) -> str:
     return (await cs_all(client, text))[0]
 
 
-async def logged_in(net: InProcessNetwork, nick: str, password: str = "sesame12") -> IRCTestClient:
+async def logged_in(net: InProcessNetwork, nick: str, password: str = "sesame12") -> IRCClient:
     """A client with its own account (registered with NickServ, so logged in)."""
     client = await net.client(nick)
     await client.send(f"PRIVMSG NickServ :REGISTER {password}")
@@ -37,7 +38,7 @@ async def logged_in(net: InProcessNetwork, nick: str, password: str = "sesame12"
     return client
 
 
-async def founded(net: InProcessNetwork, channel: str = "#team") -> IRCTestClient:
+async def founded(net: InProcessNetwork, channel: str = "#team") -> IRCClient:
     """alice, logged in, has created and registered ``channel`` and is still in it."""
     alice = await logged_in(net, "alice")
     await join(alice, "alice", channel)
@@ -45,7 +46,7 @@ async def founded(net: InProcessNetwork, channel: str = "#team") -> IRCTestClien
     return alice
 
 
-async def names(client: IRCTestClient, nick: str, channel: str) -> str:
+async def names(client: IRCClient, nick: str, channel: str) -> str:
     await client.send(f"NAMES {channel}")
     lines = await client.collect_until(rf" 366 {nick} ")
     return " ".join(m.params[-1] for m in lines if m.command == "353")

@@ -11,13 +11,14 @@ import re
 import trio
 import trio.testing
 
-from tests.helpers import IRCTestClient, drain, join, running_server, settle
+from tests.helpers import drain, join, running_server, settle
+from tests.ircclient import IRCClient
 from trio_chat.protocol import Message
 
 MODERN = "batch server-time message-tags echo-message draft/chathistory"
 
 
-async def _talk(client: IRCTestClient, channel: str, *texts: str) -> list[Message]:
+async def _talk(client: IRCClient, channel: str, *texts: str) -> list[Message]:
     """Send ``texts`` to ``channel`` and return their echoes (the client has echo-message)."""
     await client.send(*(f"PRIVMSG {channel} :{text}" for text in texts))
     return [await client.expect(rf" PRIVMSG {re.escape(channel)} :?{re.escape(text)}$") for text in texts]

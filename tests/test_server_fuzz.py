@@ -40,7 +40,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from tests.helpers import FAST, IRCTestClient
+from tests.helpers import FAST
+from tests.ircclient import IRCClient
 from trio_chat.protocol import Message, caps, casefold
 from trio_chat.protocol.casemap import unique
 from trio_chat.protocol.names import is_channel_name, is_valid_nick
@@ -145,7 +146,7 @@ class Peer:
     """A test client and what it knows about itself, from the lines it received and nothing else."""
 
     number: int
-    irc: IRCTestClient
+    irc: IRCClient
     server_end: trio.abc.Stream
     nick: str = "*"
     registered: bool = False
@@ -531,7 +532,7 @@ class ServerFuzz(RuleBasedStateMachine):
         assert self.loop.nursery is not None
         self.loop.nursery.start_soon(self.server.handle_connection, server_end)
         self._numbers += 1
-        peer = Peer(self._numbers, IRCTestClient(client_end, f"client {self._numbers}"), server_end)
+        peer = Peer(self._numbers, IRCClient(client_end, f"client {self._numbers}"), server_end)
         self.peers.append(peer)
         await self._send(peer, first_words)
 
@@ -595,7 +596,7 @@ class ServerFuzz(RuleBasedStateMachine):
     async def _drop(self, peer: Peer) -> None:
         """Close the connection without a word: the server notices and cleans up on its own."""
         self.peers.remove(peer)
-        await peer.irc.stream.aclose()
+        await peer.irc.aclose()
         await self._settle()
 
     async def _everyone_leaves(self, abruptly: list[bool]) -> None:
@@ -637,7 +638,7 @@ class ServerFuzz(RuleBasedStateMachine):
             except EOFError:
                 assert peer.error_seen, f"{peer}: the server closed the connection without an ERROR line"
                 self.peers.remove(peer)
-                await peer.irc.stream.aclose()
+                await peer.irc.aclose()
                 return
             if token is not None and message.command == "PONG" and message.params[-1] == token:
                 return

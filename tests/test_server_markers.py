@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tests.helpers import FAST, InProcessNetwork, IRCTestClient, drain, join, running_server
+from tests.helpers import FAST, InProcessNetwork, drain, join, running_server
+from tests.ircclient import IRCClient
 from trio_chat.server.app import Server
 from trio_chat.server.handlers.markers import GUEST_MARKERS
 from trio_chat.server.history import MemoryHistory
@@ -18,7 +19,7 @@ T2 = "2023-11-14T11:00:00.000Z"
 NOW = "2023-11-14T22:13:20.000Z"
 
 
-async def logged_in(net: InProcessNetwork, nick: str, *, account: str | None = None, caps: str = CAP) -> IRCTestClient:
+async def logged_in(net: InProcessNetwork, nick: str, *, account: str | None = None, caps: str = CAP) -> IRCClient:
     client = await net.client(nick, caps=caps)
     if account is None:
         await client.send("PRIVMSG NickServ :REGISTER sesame12")
@@ -29,7 +30,7 @@ async def logged_in(net: InProcessNetwork, nick: str, *, account: str | None = N
     return client
 
 
-async def markers(client: IRCTestClient) -> list[tuple[str, ...]]:
+async def markers(client: IRCClient) -> list[tuple[str, ...]]:
     """The MARKREAD lines the server queued for ``client`` so far."""
     return [m.params for m in await drain(client) if m.command == "MARKREAD"]
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import InProcessNetwork, IRCTestClient, drain, join, running_server, settle
+from tests.helpers import InProcessNetwork, drain, join, running_server, settle
+from tests.ircclient import IRCClient
 from trio_chat.protocol import Message
 from trio_chat.server.config import ConfigError, ServerConfig
 
@@ -20,7 +21,7 @@ def replies(messages: list[Message]) -> list[tuple[str, tuple[str, ...]]]:
     return [(m.command, m.params) for m in messages if m.command != "BATCH"]
 
 
-async def two_in_chan(net: InProcessNetwork) -> tuple[IRCTestClient, IRCTestClient]:
+async def two_in_chan(net: InProcessNetwork) -> tuple[IRCClient, IRCClient]:
     foo = await net.client("foo", caps=CAPS)
     bar = await net.client("bar", caps=CAPS)
     await join(foo, "foo", "#chan")

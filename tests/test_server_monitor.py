@@ -8,7 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import FAST, InProcessNetwork, IRCTestClient, drain, running_server
+from tests.helpers import FAST, InProcessNetwork, drain, running_server
+from tests.ircclient import IRCClient
 from trio_chat.protocol import Message
 
 ACCOUNTS = replace(FAST, password_hash_cost=4)
@@ -18,7 +19,7 @@ def replies(messages: list[Message]) -> list[tuple[str, tuple[str, ...]]]:
     return [(m.command, m.params) for m in messages]
 
 
-async def _quit(client: IRCTestClient) -> None:
+async def _quit(client: IRCClient) -> None:
     await client.send("QUIT :bye")
     await client.expect_closed()
 
@@ -226,7 +227,7 @@ async def test_the_index_is_cleaned_when_a_watcher_leaves() -> None:
 # ---- extended-monitor -------------------------------------------------------------------------------------
 
 
-async def _watch(net: InProcessNetwork, watcher_caps: str, *, before: bool) -> tuple[IRCTestClient, IRCTestClient]:
+async def _watch(net: InProcessNetwork, watcher_caps: str, *, before: bool) -> tuple[IRCClient, IRCClient]:
     """foo (with ``watcher_caps``) monitors bar, before or after bar connects; both drained."""
     foo = await net.client("foo", caps=watcher_caps)
     if before:

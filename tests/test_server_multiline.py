@@ -8,7 +8,8 @@ import pytest
 import trio
 import trio.testing
 
-from tests.helpers import IRCTestClient, drain, join, running_server, settle
+from tests.helpers import drain, join, running_server, settle
+from tests.ircclient import IRCClient
 from trio_chat.protocol import Message
 from trio_chat.server import response
 from trio_chat.server.config import ConfigError, ServerConfig
@@ -18,7 +19,7 @@ ML = "draft/multiline batch message-tags server-time echo-message labeled-respon
 PLAIN = "batch message-tags server-time"
 
 
-async def send_batch(client: IRCTestClient, target: str, *lines: str, ref: str = "r1", start_tags: str = "") -> None:
+async def send_batch(client: IRCClient, target: str, *lines: str, ref: str = "r1", start_tags: str = "") -> None:
     """``lines`` as ``batch=ref`` lines between BATCH +ref and BATCH -ref; a line starting with ``+`` is sent
     with the concat tag (the ``+`` removed)."""
     out = [f"{start_tags}BATCH +{ref} draft/multiline {target}"]
@@ -30,7 +31,7 @@ async def send_batch(client: IRCTestClient, target: str, *lines: str, ref: str =
     await client.send(*out)
 
 
-async def room(net: object, *who: tuple[str, str]) -> list[IRCTestClient]:
+async def room(net: object, *who: tuple[str, str]) -> list[IRCClient]:
     clients = []
     for nick, caps in who:
         client = await net.client(nick, caps=caps)  # type: ignore[attr-defined]
@@ -137,7 +138,7 @@ async def test_nothing_is_delivered_before_the_batch_ends() -> None:
         assert [m.params[-1] for m in got[1:-1]] == ["first", "second"], got
 
 
-async def bob_has_nothing(bob: IRCTestClient) -> bool:
+async def bob_has_nothing(bob: IRCClient) -> bool:
     with trio.move_on_after(0.05):
         await bob.next_message()
         return False

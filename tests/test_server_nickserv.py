@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from tests.helpers import FAST, InProcessNetwork, IRCTestClient, drain, running_server
+from tests.helpers import FAST, InProcessNetwork, drain, running_server
+from tests.ircclient import IRCClient
 
 ACCOUNTS = replace(FAST, password_hash_cost=4)
 FP = "ab" * 32
 
 
-async def ns_all(client: IRCTestClient, text: str) -> list[str]:
+async def ns_all(client: IRCClient, text: str) -> list[str]:
     """Send ``text`` to NickServ; the texts of all its NOTICEs back (the notice that a nick taken earlier is
     registered, tested in test_server_accounts.py, is skipped)."""
     await client.send(f"PRIVMSG NickServ :{text}", "PING :ns-sync")
@@ -27,12 +28,12 @@ async def ns_all(client: IRCTestClient, text: str) -> list[str]:
     ]
 
 
-async def ns(client: IRCTestClient, text: str) -> str:
+async def ns(client: IRCClient, text: str) -> str:
     """Send ``text`` to NickServ; the text of its first NOTICE back."""
     return (await ns_all(client, text))[0]
 
 
-async def registered(net: InProcessNetwork, nick: str = "alice", password: str = "sesame12") -> IRCTestClient:
+async def registered(net: InProcessNetwork, nick: str = "alice", password: str = "sesame12") -> IRCClient:
     client = await net.client(nick)
     assert await ns(client, f"REGISTER {password}") == "Account created"
     return client

@@ -12,7 +12,8 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from tests.helpers import FAST, InProcessNetwork, IRCTestClient, drain, running_server, settle
+from tests.helpers import FAST, InProcessNetwork, drain, running_server, settle
+from tests.ircclient import IRCClient
 from trio_chat.protocol import Message
 from trio_chat.server.app import Server
 from trio_chat.server.state import OFFLINE_PREFIX
@@ -48,7 +49,7 @@ async def registered(net: InProcessNetwork, nick: str) -> None:
     await owner.expect_closed()
 
 
-async def logged_in(net: InProcessNetwork, nick: str, *, caps: str = MODERN) -> IRCTestClient:
+async def logged_in(net: InProcessNetwork, nick: str, *, caps: str = MODERN) -> IRCClient:
     client = await net.client(nick, caps=caps)
     await client.send("PRIVMSG NickServ :REGISTER sesame12")
     await client.expect(r" 900 ")
@@ -56,7 +57,7 @@ async def logged_in(net: InProcessNetwork, nick: str, *, caps: str = MODERN) -> 
     return client
 
 
-async def sasl_client(net: InProcessNetwork, nick: str, *, caps: str = MODERN) -> tuple[IRCTestClient, list[Message]]:
+async def sasl_client(net: InProcessNetwork, nick: str, *, caps: str = MODERN) -> tuple[IRCClient, list[Message]]:
     """``nick`` logs in with SASL PLAIN before registering; what came from the 001 on (through a PING round
     trip)."""
     client = await net.connect(nick)
@@ -71,7 +72,7 @@ async def sasl_client(net: InProcessNetwork, nick: str, *, caps: str = MODERN) -
     return client, await drain(client)
 
 
-async def send_to_offline(bob: IRCTestClient, clock: Clock, *texts: str) -> list[Message]:
+async def send_to_offline(bob: IRCClient, clock: Clock, *texts: str) -> list[Message]:
     """bob sends ``texts`` to offline alice; their echoes."""
     echoes = []
     for text in texts:

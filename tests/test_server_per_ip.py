@@ -8,7 +8,8 @@ import pytest
 import trio
 import trio.testing
 
-from tests.helpers import InProcessNetwork, IRCTestClient, PipeStream, pipe_stream_pair, running_server
+from tests.helpers import InProcessNetwork, PipeStream, pipe_stream_pair, running_server
+from tests.ircclient import IRCClient
 from trio_chat.server.app import host_in, peer_host
 from trio_chat.server.config import ServerConfig
 
@@ -31,7 +32,7 @@ class PeerPipeStream(PipeStream):
     socket: FakeSocket
 
 
-async def connect_from(net: InProcessNetwork, ip: str) -> IRCTestClient:
+async def connect_from(net: InProcessNetwork, ip: str) -> IRCClient:
     def factory() -> tuple[PipeStream, PipeStream]:
         client_end, server_end = pipe_stream_pair()
         server_end.__class__ = PeerPipeStream

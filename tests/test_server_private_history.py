@@ -11,7 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from tests.helpers import FAST, InProcessNetwork, IRCTestClient, drain, join, running_server, settle
+from tests.helpers import FAST, InProcessNetwork, drain, join, running_server, settle
+from tests.ircclient import IRCClient
 from trio_chat.protocol import Message
 from trio_chat.server.history import (
     HistoryStore,
@@ -27,9 +28,7 @@ ACCOUNTS = replace(FAST, password_hash_cost=4)
 MODERN = "batch server-time message-tags echo-message draft/chathistory"
 
 
-async def logged_in(
-    net: InProcessNetwork, nick: str, *, account: str | None = None, caps: str = MODERN
-) -> IRCTestClient:
+async def logged_in(net: InProcessNetwork, nick: str, *, account: str | None = None, caps: str = MODERN) -> IRCClient:
     """A client logged in to ``account`` (registered with NickServ if it is None: the nick's own account)."""
     client = await net.client(nick, caps=caps)
     if account is None:
@@ -41,7 +40,7 @@ async def logged_in(
     return client
 
 
-async def history(client: IRCTestClient, command: str) -> tuple[list[str], list[Message]]:
+async def history(client: IRCClient, command: str) -> tuple[list[str], list[Message]]:
     """Send a CHATHISTORY command; (the batch's parameters, the messages in it)."""
     await client.send(command)
     lines = await client.collect_until(r"^(@\S+ )?:\S+ BATCH -")

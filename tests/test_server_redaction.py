@@ -10,7 +10,8 @@ import re
 import pytest
 import trio
 
-from tests.helpers import IRCTestClient, drain, join, running_server, settle
+from tests.helpers import drain, join, running_server, settle
+from tests.ircclient import IRCClient
 from trio_chat.protocol import Message
 from trio_chat.server.history import StoredMessage
 
@@ -18,14 +19,14 @@ MODERN = "batch server-time message-tags echo-message draft/chathistory"
 REDACTING = MODERN + " draft/message-redaction"
 
 
-async def _say(client: IRCTestClient, channel: str, text: str) -> str:
+async def _say(client: IRCClient, channel: str, text: str) -> str:
     """Send ``text`` to ``channel`` and return its msgid, from the echo (the client has echo-message)."""
     await client.send(f"PRIVMSG {channel} :{text}")
     echo = await client.expect(rf" PRIVMSG {re.escape(channel)} :?{re.escape(text)}$")
     return echo.tags["msgid"]
 
 
-async def _history(client: IRCTestClient, channel: str) -> list[str]:
+async def _history(client: IRCClient, channel: str) -> list[str]:
     """The texts CHATHISTORY LATEST returns for ``channel``, oldest first."""
     await client.send(f"CHATHISTORY LATEST {channel} * 100")
     start, *inside, end = await client.collect_until(r"^(@\S+ )?:\S+ BATCH -")
@@ -33,7 +34,7 @@ async def _history(client: IRCTestClient, channel: str) -> list[str]:
     return [m.params[1] for m in inside]
 
 
-async def _fail(client: IRCTestClient, line: str) -> tuple[str, ...]:
+async def _fail(client: IRCClient, line: str) -> tuple[str, ...]:
     """Send ``line``; the very next line must be a ``FAIL REDACT``: its parameters."""
     await client.send(line)
     fail = await client.expect_next(r"^(@\S+ )?:\S+ FAIL REDACT ")

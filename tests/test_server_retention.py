@@ -15,7 +15,8 @@ import pytest
 import trio
 import trio.testing
 
-from tests.helpers import FAST, IRCTestClient, drain, join, running_server
+from tests.helpers import FAST, drain, join, running_server
+from tests.ircclient import IRCClient
 from trio_chat.cli import build_parser, server_config
 from trio_chat.server.config import ConfigError, ServerConfig
 from trio_chat.server.history import Ref, StoredMessage, StoreError
@@ -31,13 +32,13 @@ def _wall_clock() -> float:
     return START + trio.current_time()
 
 
-async def _say(client: IRCTestClient, channel: str, *texts: str) -> None:
+async def _say(client: IRCClient, channel: str, *texts: str) -> None:
     await client.send(*(f"PRIVMSG {channel} :{text}" for text in texts))
     for text in texts:
         await client.expect(rf" PRIVMSG {re.escape(channel)} :?{re.escape(text)}$")
 
 
-async def _history(client: IRCTestClient, channel: str) -> list[str]:
+async def _history(client: IRCClient, channel: str) -> list[str]:
     """The texts of ``CHATHISTORY LATEST channel``, skipping what came before the answer (others' JOINs)."""
     await client.send(f"CHATHISTORY LATEST {channel} * 100")
     await client.expect(r"^(@\S+ )?:\S+ BATCH \+\S+ chathistory ")
@@ -46,7 +47,7 @@ async def _history(client: IRCTestClient, channel: str) -> list[str]:
     return [m.params[1] for m in inside]
 
 
-async def _replayed(client: IRCTestClient, nick: str, channel: str) -> list[str]:
+async def _replayed(client: IRCClient, nick: str, channel: str) -> list[str]:
     """JOIN ``channel`` and return the texts replayed (the client has batch and server-time)."""
     lines = await join(client, nick, channel) + await drain(client)
     return [m.params[1] for m in lines if m.command == "PRIVMSG"]

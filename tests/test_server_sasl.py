@@ -15,7 +15,8 @@ import pytest
 import trio
 import trustme
 
-from tests.helpers import FAST, IRCTestClient, running_server
+from tests.helpers import FAST, running_server
+from tests.ircclient import IRCClient
 from trio_chat.server.app import Server, listener_port, serve
 from trio_chat.server.config import ServerConfig
 
@@ -38,7 +39,7 @@ async def _registered_account(net: object, nick: str = "alice", password: str = 
     await owner.expect_closed()
 
 
-async def _start_sasl(client: IRCTestClient, mechanism: str = "PLAIN") -> None:
+async def _start_sasl(client: IRCClient, mechanism: str = "PLAIN") -> None:
     await client.send("CAP LS 302", "CAP REQ :sasl")
     await client.expect(r" CAP \* ACK :?sasl")
     await client.send(f"AUTHENTICATE {mechanism}")
@@ -223,11 +224,11 @@ async def test_external_logs_in_with_a_certificate_added_to_the_account(tmp_path
         server: Server = await nursery.start(serve, config)
         port = dict(listener_port(listener) for listener in server.listeners)["tls"]
 
-        async def connect(with_cert: bool) -> IRCTestClient:
+        async def connect(with_cert: bool) -> IRCClient:
             stream = await trio.open_ssl_over_tcp_stream(
                 "127.0.0.1", port, ssl_context=context(with_cert), https_compatible=False
             )
-            return IRCTestClient(stream)
+            return IRCClient(stream)
 
         alice = await connect(with_cert=True)
         await alice.register("alice")

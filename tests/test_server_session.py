@@ -8,10 +8,11 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from tests.helpers import InProcessNetwork, IRCTestClient, pipe_stream_pair, running_server
+from tests.helpers import InProcessNetwork, pipe_stream_pair, running_server
+from tests.ircclient import IRCClient
 
 
-async def _channel_of(net: InProcessNetwork, *nicks: str, caps: str = "") -> list[IRCTestClient]:
+async def _channel_of(net: InProcessNetwork, *nicks: str, caps: str = "") -> list[IRCClient]:
     clients = []
     for nick in nicks:
         client = await net.client(nick, caps=caps)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from tests.helpers import FAST, IRCTestClient, join, pipe_stream_pair
+from tests.helpers import FAST, join, pipe_stream_pair
+from tests.ircclient import IRCClient
 from trio_chat.server.app import Server
 from trio_chat.server.history import StoredMessage, StoreError
 from trio_chat.server.store import SQLiteHistory
@@ -33,15 +34,15 @@ class FillingDisk(SQLiteHistory):
         return super().append_many(messages)
 
 
-async def _client(server: Server, nursery: trio.Nursery, nick: str) -> IRCTestClient:
+async def _client(server: Server, nursery: trio.Nursery, nick: str) -> IRCClient:
     client_end, server_end = pipe_stream_pair()
     nursery.start_soon(server.handle_connection, server_end)
-    client = IRCTestClient(client_end, nick)
+    client = IRCClient(client_end, nick)
     await client.register(nick, caps=CAPS)
     return client
 
 
-async def _history(client: IRCTestClient) -> list[str]:
+async def _history(client: IRCClient) -> list[str]:
     await client.send("CHATHISTORY LATEST #room * 50")
     lines = await client.collect_until(r"^(@\S+ )?:\S+ (BATCH -|FAIL )")
     if lines[-1].command == "FAIL":

@@ -12,7 +12,7 @@ import pytest
 import trio
 import trustme
 
-from tests.helpers import IRCTestClient
+from tests.ircclient import IRCClient
 from trio_chat.server.app import Server, listener_port, serve
 from trio_chat.server.config import ConfigError, ServerConfig
 
@@ -35,9 +35,9 @@ def _ports(server: Server) -> dict[str, int]:
     return dict(listener_port(listener) for listener in server.listeners)
 
 
-async def _tls_client(port: int, context: ssl.SSLContext, nick: str) -> IRCTestClient:
+async def _tls_client(port: int, context: ssl.SSLContext, nick: str) -> IRCClient:
     stream = await trio.open_ssl_over_tcp_stream("127.0.0.1", port, ssl_context=context, https_compatible=False)
-    client = IRCTestClient(stream, nick)
+    client = IRCClient(stream, nick)
     await client.register(nick)
     return client
 
@@ -51,7 +51,7 @@ async def test_tls_beside_plaintext(tmp_path: Path) -> None:
         ports = _ports(server)
         assert set(ports) == {"plain", "tls"}
         secure = await _tls_client(ports["tls"], _client_context(ca), "secure")
-        plain = IRCTestClient(await trio.open_tcp_stream("127.0.0.1", ports["plain"]), "plain")
+        plain = await IRCClient.connect_tcp("127.0.0.1", ports["plain"], "plain")
         await plain.register("plain")
         await secure.send("JOIN #both")
         await secure.expect(" 366 ")

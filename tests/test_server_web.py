@@ -20,7 +20,8 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Event, Ping, Pong, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from tests.helpers import FAST, IRCTestClient
+from tests.helpers import FAST
+from tests.ircclient import IRCClient
 from trio_chat.server.app import Server, listener_port, serve
 from trio_chat.server.config import ConfigError, ServerConfig
 from trio_chat.server.web.asgi import CONTENT_SECURITY_POLICY, choose_subprotocol, origin_allowed
@@ -36,7 +37,7 @@ CONFIG = replace(FAST, port=0, web_port=0)
 
 
 class WebSocketClientStream(trio.abc.Stream):
-    """The client side of the IRCv3 WebSocket transport as a stream, so IRCTestClient can speak it: each message
+    """The client side of the IRCv3 WebSocket transport as a stream, so IRCClient can speak it: each message
     received is one line (it must hold no CR or LF), each line sent is one message."""
 
     def __init__(self, ws: WebSocketConnection, tcp: trio.SocketStream) -> None:
@@ -96,15 +97,15 @@ class WebNet:
         self.streams.append(stream)
         return stream
 
-    async def ws(self, nick: str, *, subprotocols: list[str] | None = None, queue: int = 100) -> IRCTestClient:
-        client = IRCTestClient(await self.ws_connect(subprotocols=subprotocols, queue=queue), nick)
+    async def ws(self, nick: str, *, subprotocols: list[str] | None = None, queue: int = 100) -> IRCClient:
+        client = IRCClient(await self.ws_connect(subprotocols=subprotocols, queue=queue), nick)
         await client.register(nick)
         return client
 
-    async def tcp(self, nick: str) -> IRCTestClient:
+    async def tcp(self, nick: str) -> IRCClient:
         stream = await trio.open_tcp_stream("127.0.0.1", listener_port(self.server.listeners[0])[1])
         self.streams.append(stream)
-        client = IRCTestClient(stream, nick)
+        client = IRCClient(stream, nick)
         await client.register(nick)
         return client
 
@@ -282,7 +283,7 @@ async def test_per_address_limit_counts_websockets_and_tcp_together() -> None:
         await net.tcp("tcp")
         await net.ws("web")
         assert net.server.per_host == {"127.0.0.1": 2}
-        refused = IRCTestClient(await net.ws_connect(), "third")
+        refused = IRCClient(await net.ws_connect(), "third")
         lines = await refused.expect_closed()
         assert [m.to_line() for m in lines] == ["ERROR :Too many connections from your address"]
         assert net.server.per_host == {"127.0.0.1": 2}

@@ -22,7 +22,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.input.base import PipeInput
 from prompt_toolkit.output import DummyOutput
 
-from tests.helpers import FAST, IRCTestClient
+from tests.helpers import FAST
+from tests.ircclient import IRCClient
 from trio_chat.client.core import ChatClient, ClientConfig
 from trio_chat.client.model import HISTORY_BEGINNING, ChatModel, ConnectionState, Line, LineKind
 from trio_chat.server.app import Server
@@ -449,7 +450,7 @@ def test_full_stack_chat_and_quit_through_the_ui() -> None:
     async def bob() -> None:
         client_end, server_end = trio.testing.memory_stream_pair()
         nursery_box[0].start_soon(server.handle_connection, server_end)
-        irc = IRCTestClient(client_end, "bob")
+        irc = IRCClient(client_end, "bob")
         await irc.register("bob")
         await irc.send("JOIN #lobby")
         await irc.expect(" 366 ")
@@ -512,7 +513,7 @@ def test_full_stack_page_up_brings_older_history_from_the_server() -> None:
             await nursery.start(server.run_services)
             client_end, server_end = trio.testing.memory_stream_pair()
             nursery.start_soon(server.handle_connection, server_end)
-            bob = IRCTestClient(client_end, "bob")
+            bob = IRCClient(client_end, "bob")
             await bob.register("bob", caps="echo-message")
             await bob.send("JOIN #lobby")
             await bob.expect(" 366 ")

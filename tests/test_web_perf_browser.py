@@ -1,4 +1,4 @@
-"""The web page stays responsive with 10,000 lines of scroll-back and a 1,000-member nick list (issue 14).
+"""The web page stays responsive with 10,000 lines of scroll-back and a 1,000-member nick list.
 
 Headless Chromium (selenium) as in test_web_e2e_browser; the times are taken inside the page with
 ``performance.now()``: from the WebSocket frame's arrival (a listener added ahead of the page's own) to the
