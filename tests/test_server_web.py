@@ -292,7 +292,7 @@ async def test_per_address_limit_counts_websockets_and_tcp_together() -> None:
 async def test_a_websocket_ping_is_answered() -> None:
     async with web_server() as net:
         stream = await net.ws_connect()
-        client = IRCTestClient(stream, "pinger")
+        client = IRCClient(stream, "pinger")
         await client.register("pinger")
         with trio.fail_after(5):
             await stream.ws.ping(b"still there?")  # returns when the matching pong arrives
@@ -356,7 +356,7 @@ async def test_a_websocket_after_a_page_on_the_same_connection() -> None:
         )
         stream = WebSocketClientStream(ws, tcp)
         net.streams.append(stream)
-        client = IRCTestClient(stream, "kept")
+        client = IRCClient(stream, "kept")
         await client.register("kept")
         await client.send("PING :alive")
         await client.expect("PONG .* :?alive")
@@ -630,7 +630,7 @@ async def test_wss_with_the_tls_certificate(tmp_path: Path) -> None:
             extra_headers=[(b"Origin", f"https://127.0.0.1:{net.port}".encode())],
             message_queue_size=100,  # trio-websocket's reader would block on a full queue at the end
         )
-        secure = IRCTestClient(WebSocketClientStream(ws, tls.transport_stream), "secure")
+        secure = IRCClient(WebSocketClientStream(ws, tls.transport_stream), "secure")
         await secure.register("secure")
         plain = await net.tcp("plain")
         for client in (secure, plain):
