@@ -11,9 +11,11 @@ from typing import Any
 import trio
 import trio.testing
 
+from trio_chat.client.model import Buffer, ChatModel
 from trio_chat.protocol import LineBuffer, Message, parse_line
 from trio_chat.server.app import Server
 from trio_chat.server.config import ServerConfig
+from trio_chat.ui.describe import line_text
 
 TIMEOUT = 5.0
 """How long a test waits for an expected line (virtual seconds under autojump_clock)."""
@@ -27,6 +29,11 @@ FAST = ServerConfig(
     flood_rate=0.0,
     db=":memory:",
 )
+
+
+def texts(model: ChatModel, buf: Buffer | None = None) -> list[str]:
+    """What each line of ``buf`` (the current buffer by default) says, in the words the screen shows."""
+    return [line_text(line) for line in model.lines(buf)]
 
 
 class IRCTestClient:

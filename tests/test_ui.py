@@ -22,7 +22,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.input.base import PipeInput
 from prompt_toolkit.output import DummyOutput
 
-from tests.helpers import FAST, IRCTestClient
+from tests.helpers import FAST, IRCTestClient, texts
 from trio_chat.client.core import ChatClient, ClientConfig
 from trio_chat.client.model import HISTORY_BEGINNING, ChatModel, ConnectionState, Line, LineKind
 from trio_chat.server.app import Server
@@ -274,10 +274,10 @@ def test_ctrl_d_and_double_ctrl_c_quit() -> None:
             ui = ChatUI(chat_model(), client, clock=lambda: clock[0])
             async with running(ui):
                 pipe.send_text(CTRL_C)
-                await until(lambda: ui.model.texts()[-1:] == [HINT], "the hint")
+                await until(lambda: texts(ui.model)[-1:] == [HINT], "the hint")
                 clock[0] += 10
                 pipe.send_text(CTRL_C)
-                await until(lambda: len(ui.model.texts()) == 2, "a second hint after a pause")
+                await until(lambda: len(texts(ui.model)) == 2, "a second hint after a pause")
                 assert client.quits == []
                 pipe.send_text(CTRL_C)
                 await until(lambda: client.quits == [None], "quit on the second Ctrl-C")
