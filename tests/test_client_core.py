@@ -590,53 +590,6 @@ async def test_multiline_cap_ls_and_cap_notify() -> None:
         assert client.caps == {"server-time", "cap-notify", "away-notify"}
 
 
-async def test_events_land_in_their_buffers() -> None:
-    async with scripted() as (_client, model, server):
-        await server.expect("USER")
-        await server.send(":s 001 alice :Welcome", ":s 005 alice PREFIX=(qov)~@+ CHANMODES=b,k,l,n :are supported")
-        await server.send(":alice!a@h JOIN #c", ":s 353 alice = #c :~@alice +bob carol", ":s 366 alice #c :End")
-        await wait_until(model, joined(model, "#c"))
-        buf = model.current
-        assert buf.nicks() == ["alice", "bob", "carol"]
-        assert buf.members["alice"].prefixes == "~@"
-        await server.send(
-            "@time=2020-01-01T10:00:00.000Z :bob!b@h PRIVMSG #c :\x02bold\x02 \x0304red\x03 \x1b[31mtext",
-            ":bob!b@h PRIVMSG alice :\x01VERSION\x01",
-            ":dave!d@h JOIN #c * :Dave Person",
-            ":s MODE #c +ob-v carol *!*@spam bob",
-            ":carol!c@h NICK caroline",
-            ":caroline!c@h TOPIC #c :new topic",
-            ":dave!d@h PART #c :later",
-            ":bob!b@h KICK #c caroline :out",
-            ":bob!b@h QUIT :gone",
-            ":bob!b@h INVITE alice #secret",
-            ":s NOTICE alice :server news",
-        )
-        reply = await server.expect("NOTICE")
-        assert reply.params == ("bob", "\x01VERSION trio-chat\x01")
-        await wait_until(model, has_line(model, "#c", "bob quit (gone)"))
-        kinds = [line.kind for line in buf.lines if line.kind is not LineKind.INFO]
-        assert kinds == [
-            LineKind.JOIN,
-            LineKind.MESSAGE,
-            LineKind.JOIN,
-            LineKind.MODE,
-            LineKind.NICK,
-            LineKind.TOPIC,
-            LineKind.PART,
-            LineKind.KICK,
-            LineKind.QUIT,
-        ]
-        message = next(line for line in buf.lines if line.kind is LineKind.MESSAGE)
-        assert message.text == "\x02bold\x02 \x0304red\x03 [31mtext", "formatting kept, other control characters gone"
-        assert message.time == datetime(2020, 1, 1, 10, tzinfo=UTC)
-        assert "dave (d@h) joined #c" in texts(model, buf)
-        assert buf.topic == "new topic"
-        assert buf.nicks() == ["alice"]
-        await wait_until(model, has_line(model, "server", "server news"))
-        assert any("invites you to #secret" in t for t in texts(model, buf))
-
-
 async def test_answers_ping_and_reports_server_error_then_reconnects(autojump_clock: trio.testing.MockClock) -> None:
     async with scripted(reconnect_initial=3) as (_client, model, server):
         await server.expect("USER")
