@@ -310,6 +310,45 @@ def test_message_pane_wraps_at_spaces_and_aligns_to_the_bottom() -> None:
     assert model.server.scroll == 1000, "drawing does not change the model"
 
 
+def _seen(model: ChatModel) -> list[object]:
+    """Everything about the model that drawing could disturb."""
+    buffers = [
+        (b.name, b.unread, b.highlights, b.scroll, b.held, b.new_below, list(b.lines), b.topic, b.nicks())
+        for b in model.buffers
+    ]
+    return [buffers, model.current_index, model.nick, model.state, model.lag]
+
+
+def test_drawing_the_screen_leaves_the_model_as_it_is() -> None:
+    async def main() -> None:
+        model = chat_model()
+        lobby, dev = model.current, model.find("#dev")
+        assert dev is not None
+        for i in range(60):
+            model.add(lobby, Line(NOW, LineKind.MESSAGE, f"line {i} " * 8, nick="bob"))
+        model.add(dev, Line(NOW, LineKind.MESSAGE, "alice: look", nick="carol", highlight=True))
+        lobby.scroll, lobby.held, lobby.new_below = 1000, 3, 3  # scrolled past the top, lines came meanwhile
+        before = _seen(model)
+        changes: list[None] = []
+        model.add_listener(lambda: changes.append(None))
+        with pipe_session():
+            ui = ChatUI(model, FakeClient())
+            async with running(ui):
+                for _ in range(3):
+                    drawn = ui.application.render_counter
+
+                    def redrawn(drawn: int = drawn) -> bool:
+                        return ui.application.render_counter > drawn
+
+                    ui.application.invalidate()
+                    await until(redrawn, "a redraw")
+        assert _seen(model) == before, "unread counts, the scroll position and the lines stay as they were"
+        assert changes == [], "drawing does not announce a change (which would draw again)"
+        assert (dev.unread, dev.highlights) == (1, 1)
+
+    asyncio.run(main())
+
+
 def test_scrolled_up_the_view_stays_put_and_the_status_line_counts_new_lines() -> None:
     async def main() -> None:
         model = chat_model()
