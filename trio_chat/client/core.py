@@ -3,11 +3,12 @@ link alive, get our nick back, reconnect with backoff, and send.
 
 :class:`ChatClient` owns no screen.  What the server says is turned into
 :class:`~trio_chat.client.model.ChatModel` updates by the pure :class:`~trio_chat.client.translate.Translator`;
-this module keeps only the messages that drive the connection itself (CAP, AUTHENTICATE, the welcome, nick
-collisions, refusals, PING).  What the person types (:meth:`ChatClient.submit`, called synchronously by the UI
-on the same thread) is carried out by :class:`~trio_chat.client.actions.InputActions`.  The connection is made
-by an injectable ``open_stream()`` so tests run it over memory streams, and every wait goes through trio's clock
-so a ``MockClock`` can jump through the backoff.
+the messages that drive the connection itself stay on this side: the welcome and PING here, CAP, SASL and the
+refusals in :class:`~trio_chat.client.negotiation.Negotiation`.  What the person types
+(:meth:`ChatClient.submit`, called synchronously by the UI on the same thread) is carried out by
+:class:`~trio_chat.client.actions.InputActions`.  The connection is made by an injectable ``open_stream()`` so
+tests run it over memory streams, and every wait goes through trio's clock so a ``MockClock`` can jump through
+the backoff.
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ class _Link:
 class ChatClient:
     """The session with one server: run :meth:`run` in trio; call :meth:`submit` and :meth:`quit` from the UI.
 
-    ``describe`` puts a line into words for the conversation log (the interface's way of saying events); without
-    it, lines recording events are logged without their words.
+    ``describe`` puts a line into words for the conversation log (the interface passes its way of saying events);
+    without it, an event is logged as its data (``Kicked(channel='#c', …)``).
     """
 
     def __init__(
