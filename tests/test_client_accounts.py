@@ -282,8 +282,8 @@ async def test_register_with_account_registration_and_the_password_is_nowhere() 
         await wait_until(model, lambda: model.nick == "dave")
         client.submit("/register hunter22")
         await wait_until(model, has_line(model, "server", "Registration failed"))
-        failure = next(line for line in model.server.lines if "Registration failed" in line.text)
-        assert failure.kind is LineKind.ERROR and "ACCOUNT_EXISTS" in failure.text
+        failure = next(line for line in model.server.lines if "Registration failed" in line_text(line))
+        assert failure.kind is LineKind.ERROR and "ACCOUNT_EXISTS" in line_text(failure)
         client.quit()
 
 

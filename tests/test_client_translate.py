@@ -146,7 +146,7 @@ def test_nick_changes_follow_members_queries_and_our_own_nick() -> None:
     s.feed(":alice!a@h NICK alicia")
     assert s.model.nick == "alicia" and s.t.wanted_nick == "alicia"
     assert s.events("#c")[-1] == ev.NickChanged("alice", "alicia", own=True)
-    assert [line.text for line in s.model.server.lines if line.event is None] == ["Got the nick alicia back"]
+    assert s.events("server") == [ev.NickRegained("alicia"), ev.NickChanged("alice", "alicia", own=True)]
     assert s.t.link.nick_retry is None
 
 

@@ -69,6 +69,22 @@ WORDS: list[tuple[ev.Event, str]] = [
     (ev.UnknownCommand(None), "The server does not know that command"),
     (ev.HistoryFailed("too busy"), "Could not load older messages: too busy"),
     (ev.NoMotd(), "No message of the day"),
+    (ev.Connected("irc.example:6697", "alice"), "Connected to irc.example:6697; registering as alice"),
+    (ev.Reconnecting(2.0), "Reconnecting in 2 s…"),
+    (ev.Reconnecting(0.5), "Reconnecting in 0.5 s…"),
+    (ev.RegisteredAs("alice_", "alice"), "Registered as alice_; alice is in use"),
+    (ev.NickInUse("bob"), "The nick bob is already in use"),
+    (ev.NickInUse("alice", "alice_"), "The nick alice is in use; trying alice_"),
+    (ev.NickRegained("alice"), "Got the nick alice back"),
+    (ev.LoggedIn("alice", by_sasl=True), "Logged in as alice"),
+    (ev.LoggedIn("alice"), "You are now logged in as alice"),
+    (ev.LoggedOut(), "You are now logged out"),
+    (ev.Registering("carol"), "Registering the account carol…"),
+    (ev.Identifying("carol"), "Logging in to the account carol (NickServ)…"),
+    (ev.AlreadyLoggedIn("carol"), "You are already logged in as carol"),
+    (ev.AccountRegistered("carol"), "Account carol registered"),
+    (ev.AccountRegistered("carol", "check your mail"), "Account carol registered; verify it: check your mail"),
+    (ev.RegistrationFailed("ACCOUNT_EXISTS", "taken"), "Registration failed: taken (ACCOUNT_EXISTS)"),
 ]
 
 

@@ -143,7 +143,8 @@ class InputActions:
         """``/register``: with ``REGISTER`` where the server offers draft/account-registration, else through
         NickServ.  Neither the password nor the message carrying it is shown anywhere."""
         if self.model.account is not None:
-            self.translator.error(f"You are already logged in as {self.model.account}")
+            t = self.translator
+            t.event(self.model.current, None, ev.AlreadyLoggedIn(self.model.account), kind=LineKind.ERROR)
             return
         if ACCOUNT_REGISTRATION in self.client.offered_caps:
             sent = self.client.send(Message("REGISTER", ("*", action.email or "*", action.password)))
@@ -151,13 +152,13 @@ class InputActions:
             text = f"REGISTER {action.password}" + (f" {action.email}" if action.email else "")
             sent = self._send_to_nickserv(text)
         if sent:
-            self.translator.account_news(f"Registering the account {self.model.nick}…")
+            self.translator.account_news(ev.Registering(self.model.nick))
 
     def _identify(self, action: cmd.Identify) -> None:
         """``/identify``: ``PRIVMSG NickServ :IDENTIFY [account] password``, its echo not shown."""
         words = ("IDENTIFY", action.account, action.password) if action.account else ("IDENTIFY", action.password)
         if self._send_to_nickserv(" ".join(words)):
-            self.translator.account_news(f"Logging in to the account {action.account or self.model.nick} (NickServ)…")
+            self.translator.account_news(ev.Identifying(action.account or self.model.nick))
 
     def _send_to_nickserv(self, text: str) -> bool:
         if not self.client.send(Message("PRIVMSG", (cmd.NICKSERV, text))):

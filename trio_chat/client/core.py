@@ -29,6 +29,7 @@ from trio_chat.protocol.errors import InvalidUTF8
 from trio_chat.protocol.message import MAX_LINE_BYTES, MAX_SERVER_TAG_BYTES
 
 from . import commands as cmd
+from . import events as ev
 from .actions import InputActions
 from .chatlog import ChatLog
 from .config import ClientConfig, backoff_delay
@@ -354,7 +355,7 @@ class ChatClient:
                     break
                 delay = backoff_delay(attempt, self.config.reconnect_initial, self.config.reconnect_max)
                 attempt += 1
-                self.translator.info(f"Reconnecting in {delay:g} s…", buf=self.model.server)
+                self.translator.event(self.model.server, None, ev.Reconnecting(delay))
                 self.model.set_state(ConnectionState.WAITING, f"in {delay:g} s")
                 await trio.sleep(delay)
         self._run_scope = None
@@ -392,7 +393,7 @@ class ChatClient:
         log.info("conn %d: connected to %s", link.conn_id, self.config.address)
         self.model.set_state(ConnectionState.REGISTERING, self.config.address)
         wanted = self.translator.wanted_nick
-        self.translator.info(f"Connected to {self.config.address}; registering as {wanted}", buf=self.model.server)
+        self.translator.event(self.model.server, None, ev.Connected(self.config.address, wanted))
         if self.config.tls and self.config.tls_insecure:
             self.translator.error(insecure_warning(self.config), buf=self.model.server)
         try:
@@ -594,7 +595,7 @@ class ChatClient:
             self.registered.set()
         wanted = self.translator.wanted_nick
         if not self.translator.is_me(wanted):
-            self.translator.info(f"Registered as {self.model.nick}; {wanted} is in use", buf=self.model.server)
+            self.translator.event(self.model.server, None, ev.RegisteredAs(self.model.nick, wanted))
         keys = self.translator.keys
         keyed = [c for c in self._autojoin if casefold(c) in keys]
         plain = [c for c in self._autojoin if casefold(c) not in keys]

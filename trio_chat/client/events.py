@@ -249,6 +249,89 @@ class NoMotd:
     """422: the server has no message of the day."""
 
 
+# -- the connection and the account ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """Connected to ``address``; registering as ``nick``."""
+
+    address: str
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredAs:
+    """Registered, but as ``nick``: ``wanted`` was taken."""
+
+    nick: str
+    wanted: str
+
+
+@dataclass(frozen=True, slots=True)
+class NickInUse:
+    """The server said ``taken`` is in use; while registering, ``trying`` is the nick asked for instead."""
+
+    taken: str
+    trying: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NickRegained:
+    """The nick we wanted, taken when we registered, is ours again."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    account: str
+    by_sasl: bool = False
+    """Logged in by the SASL login on connecting, rather than later (NickServ, /register)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Registering:
+    """``/register`` sent: the account ``account`` is being made."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class Identifying:
+    """``/identify`` sent to NickServ for ``account``."""
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyLoggedIn:
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRegistered:
+    account: str
+    verify: str | None = None
+    """What the server says to do to verify it, when it must be verified first."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationFailed:
+    code: str
+    reason: str
+
+
 Event = (
     Joined
     | Parted
@@ -280,5 +363,17 @@ Event = (
     | UnknownCommand
     | HistoryFailed
     | NoMotd
+    | Connected
+    | Reconnecting
+    | RegisteredAs
+    | NickInUse
+    | NickRegained
+    | LoggedIn
+    | LoggedOut
+    | Registering
+    | Identifying
+    | AlreadyLoggedIn
+    | AccountRegistered
+    | RegistrationFailed
 )
 """Everything a line's ``event`` can be."""

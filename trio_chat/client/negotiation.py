@@ -30,8 +30,10 @@ from trio_chat.protocol.caps import (
     SERVER_TIME,
 )
 
+from . import events as ev
 from .config import ClientConfig
 from .formatting import strip_formatting
+from .model import LineKind
 from .translate import LinkState, Translator
 
 WANTED_CAPS = (
@@ -184,7 +186,7 @@ class Negotiation:
             if retry is not None and casefold(taken) == casefold(retry):
                 self.state.nick_retry = None  # still taken: try again later, without a word
                 return
-            t.error(f"The nick {taken} is already in use")
+            t.event(t.model.current, None, ev.NickInUse(taken), kind=LineKind.ERROR)
             return
         self.nick_attempts += 1
         if self.nick_attempts > self.config.max_nick_attempts:
@@ -192,7 +194,7 @@ class Negotiation:
             return
         base = t.wanted_nick
         alt = base + "_" * self.nick_attempts if self.nick_attempts <= 3 else f"{base}{self.nick_attempts}"
-        t.error(f"The nick {taken} is in use; trying {alt}", buf=t.model.server)
+        t.event(t.model.server, None, ev.NickInUse(taken, alt), kind=LineKind.ERROR)
         self.send(Message("NICK", (alt,)))
 
     def on_bad_nick(self, msg: Message) -> None:
@@ -230,7 +232,8 @@ class Negotiation:
         if self.logging_in:
             self.sasl = "done"
             account = t.model.account or self.config.sasl_account
-            t.account_news(f"Logged in as {account}", time=t.time_of(msg))
+            if account is not None:
+                t.account_news(ev.LoggedIn(account, by_sasl=True), time=t.time_of(msg))
             self.end()
         else:
             t.account_news(msg.params[-1] if msg.params else "SASL authentication successful")
@@ -261,14 +264,14 @@ class Negotiation:
         t.model.set_account(t.model.nick, account)
         t.model.changed()
         if not self.logging_in:  # SASL says it with 903
-            t.account_news(f"You are now logged in as {account}", time=t.time_of(msg))
+            t.account_news(ev.LoggedIn(account), time=t.time_of(msg))
 
     def on_logged_out(self, msg: Message) -> None:
         t = self.translator
         t.model.account = None
         t.model.set_account(t.model.nick, None)
         t.model.changed()
-        t.account_news("You are now logged out", time=t.time_of(msg))
+        t.account_news(ev.LoggedOut(), time=t.time_of(msg))
 
 
 NEGOTIATION_HANDLERS: dict[str, Callable[[Negotiation, Message], None]] = {

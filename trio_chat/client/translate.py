@@ -117,10 +117,19 @@ class Translator:
         self.model.add(buf, Line(when, kind, "", nick=nick, own=own, highlight=highlight, event=event))
 
     def account_news(
-        self, text: str, *, kind: LineKind = LineKind.INFO, time: datetime | None = None, nick: str | None = None
+        self,
+        what: str | ev.Event,
+        *,
+        kind: LineKind = LineKind.INFO,
+        time: datetime | None = None,
+        nick: str | None = None,
     ) -> None:
-        """News about logging in and registering: in the server buffer, and in the one being looked at too."""
-        line = Line(time or self.now(), kind, text, nick=nick)
+        """News about logging in and registering (an event, or what a service said): in the server buffer, and in
+        the one being looked at too."""
+        if isinstance(what, str):
+            line = Line(time or self.now(), kind, what, nick=nick)
+        else:
+            line = Line(time or self.now(), kind, "", nick=nick, event=what)
         self.model.add(self.model.server, line)
         if self.model.current is not self.model.server:
             self.model.add(self.model.current, line)
@@ -187,8 +196,8 @@ class Translator:
         if len(msg.params) >= 2 and msg.params[0].upper() == "CHATHISTORY" and self.history_refused(msg):
             return
         if len(msg.params) >= 3 and msg.params[0].upper() == "REGISTER":
-            text = f"Registration failed: {strip_formatting(msg.params[-1])} ({msg.params[1]})"
-            self.account_news(text, kind=LineKind.ERROR, time=self.time_of(msg))
+            failed = ev.RegistrationFailed(msg.params[1], strip_formatting(msg.params[-1]))
+            self.account_news(failed, kind=LineKind.ERROR, time=self.time_of(msg))
             return
         self.show_unknown(msg)
 
@@ -380,7 +389,7 @@ class Translator:
             self.model.nick = new
             self.wanted_nick = new
             if regained:
-                self.info(f"Got the nick {new} back", buf=self.model.server)
+                self.event(self.model.server, None, ev.NickRegained(new))
             for buf in [self.model.server, *(b for b in self.model.channels() if b.joined)]:
                 buf.rename_member(old, new)
                 self.event(buf, msg, ev.NickChanged(old, new, own=True), kind=LineKind.NICK, nick=new, own=True)
@@ -473,9 +482,9 @@ class Translator:
         """draft/account-registration: ``REGISTER SUCCESS <account> :message`` (``VERIFICATION_REQUIRED``)."""
         p = msg.params
         if len(p) >= 2 and p[0].upper() == "SUCCESS":
-            self.account_news(f"Account {p[1]} registered", time=self.time_of(msg))
+            self.account_news(ev.AccountRegistered(p[1]), time=self.time_of(msg))
         elif len(p) >= 2 and p[0].upper() == "VERIFICATION_REQUIRED":
-            self.account_news(f"Account {p[1]} registered; verify it: {strip_formatting(p[-1])}")
+            self.account_news(ev.AccountRegistered(p[1], verify=strip_formatting(p[-1])))
         else:
             self.show_unknown(msg)
 

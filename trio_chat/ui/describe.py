@@ -112,5 +112,33 @@ def describe(event: ev.Event) -> str:
             return f"Could not load older messages: {event.reason}"
         case ev.NoMotd():
             return "No message of the day"
+        case ev.Connected():
+            return f"Connected to {event.address}; registering as {event.nick}"
+        case ev.Reconnecting():
+            return f"Reconnecting in {event.seconds:g} s…"
+        case ev.RegisteredAs():
+            return f"Registered as {event.nick}; {event.wanted} is in use"
+        case ev.NickInUse(taken=taken, trying=None):
+            return f"The nick {taken} is already in use"
+        case ev.NickInUse():
+            return f"The nick {event.taken} is in use; trying {event.trying}"
+        case ev.NickRegained():
+            return f"Got the nick {event.nick} back"
+        case ev.LoggedIn():
+            return f"Logged in as {event.account}" if event.by_sasl else f"You are now logged in as {event.account}"
+        case ev.LoggedOut():
+            return "You are now logged out"
+        case ev.Registering():
+            return f"Registering the account {event.account}…"
+        case ev.Identifying():
+            return f"Logging in to the account {event.account} (NickServ)…"
+        case ev.AlreadyLoggedIn():
+            return f"You are already logged in as {event.account}"
+        case ev.AccountRegistered(account=account, verify=None):
+            return f"Account {account} registered"
+        case ev.AccountRegistered():
+            return f"Account {event.account} registered; verify it: {event.verify}"
+        case ev.RegistrationFailed():
+            return f"Registration failed: {event.reason} ({event.code})"
         case _:
             assert_never(event)
