@@ -1,5 +1,5 @@
-"""The translator without trio: server lines in, model and events out (trio_chat/client/translate.py, replies.py,
-history.py).  Plain functions: each feeds parsed lines to a :class:`Translator` and looks at what the person
+"""The translator without trio: server lines in, model and events out (trio_chat/client/translate.py, messages.py,
+replies.py, history.py).  Plain functions: each feeds parsed lines to a :class:`Translator` and looks at what the person
 would see (buffers, nick lists, topics, the events of lines) and at what the client answers."""
 
 from __future__ import annotations

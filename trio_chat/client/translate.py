@@ -7,9 +7,11 @@ what it has to say back (a CTCP answer, the PING that marks the end of a JOIN's 
 goes to the ``send`` function it is given, and the time comes from the ``now`` and ``clock`` functions it is
 given.  Tests feed it messages and look at the model.
 
-Numeric replies are in :mod:`trio_chat.client.replies`, history batches and requests in
-:mod:`trio_chat.client.history`; the messages that drive the connection itself (CAP, SASL, 001, PING) are the
-lifecycle's (:mod:`trio_chat.client.core`), which hands everything else here.
+Here: joins, parts, kicks, quits, nick and mode changes, topics, away, invites, accounts.  PRIVMSG and NOTICE
+(with CTCP) are in :mod:`trio_chat.client.messages`, numeric replies in :mod:`trio_chat.client.replies`, history
+batches and requests in :mod:`trio_chat.client.history`: module functions that take the translator.  The
+messages that drive the connection itself (CAP, SASL, 001, PING) are the lifecycle's
+(:mod:`trio_chat.client.core`), which hands everything else here.
 """
 
 from __future__ import annotations
@@ -23,15 +25,13 @@ from trio_chat.protocol import Message, casefold
 from trio_chat.protocol.caps import ACCOUNT_TAG, BATCH, EXTENDED_JOIN
 from trio_chat.protocol.names import is_channel_name, split_userhost
 
-from . import commands as cmd
 from . import events as ev
-from . import history
-from .formatting import clean_formatting, strip_formatting
+from . import history, messages
+from .formatting import strip_formatting
 from .history import Batch
-from .model import Buffer, BufferKind, ChatModel, Line, LineKind, mentions
+from .model import Buffer, ChatModel, Line, LineKind
 from .replies import numeric
 
-CLIENT_VERSION = "trio-chat"
 Send = Callable[[Message], bool]
 """Queue a message for the server; False (and the reason said) when it cannot be sent."""
 Now = Callable[[], datetime]
@@ -200,88 +200,6 @@ class Translator:
             self.account_news(failed, kind=LineKind.ERROR, time=self.time_of(msg))
             return
         self.show_unknown(msg)
-
-    # -- messages --------------------------------------------------------------------------------------------
-
-    def _on_privmsg(self, msg: Message) -> None:
-        if len(msg.params) < 2:
-            return
-        nick = split_userhost(msg.source or "")[0]
-        target, text = msg.params[0], msg.params[1]
-        notice = msg.command.upper() == "NOTICE"
-        own = self.is_me(nick)
-        if not own and self.model.ignored(msg.source):
-            return  # not shown, not answered (CTCP), not counted
-        kind = LineKind.NOTICE if notice else LineKind.MESSAGE
-        link = self.link
-        from_user = bool(msg.source) and "!" in (msg.source or "")
-        if link is not None and from_user and ACCOUNT_TAG in link.caps and casefold(nick) != casefold(cmd.NICKSERV):
-            # account-tag: every message from a user says which account they are logged in to (none: no tag).
-            self.model.set_account(nick, msg.tags.get("account") or None)
-        to_nickserv = own and casefold(target) == casefold(cmd.NICKSERV)
-        if to_nickserv and cmd.mask_service_text(text) is not None:
-            if link is not None and link.hidden_echoes > 0:
-                link.hidden_echoes -= 1  # the echo of /register or /identify: nothing to show
-                return
-            text = cmd.mask_service_text(text) or text
-        if (
-            notice
-            and from_user
-            and casefold(nick) == casefold(cmd.NICKSERV)
-            and not is_channel_name(target)
-            and self.model.find(nick) is None
-        ):
-            # NickServ's answers (to /register, /identify, or about the nick we hold): server news.
-            self.account_news(strip_formatting(text), kind=LineKind.NOTICE, time=self.time_of(msg), nick=nick)
-            return
-        if text.startswith("\x01"):
-            ctcp, _, arg = text.strip("\x01").partition(" ")
-            if ctcp.upper() == "ACTION" and not notice:
-                kind, text = LineKind.ACTION, arg
-            else:
-                self._ctcp(msg, nick, ctcp.upper(), arg, notice)
-                return
-        from_server = not msg.source or "!" not in msg.source
-        if from_server or (not self.connected and not own):
-            # From the server itself (or before we know who we are): that is server news.
-            buf = self.model.server if not is_channel_name(target) else self.model.open(target)
-        elif is_channel_name(target) or own:
-            buf = self.model.open(target)
-        elif notice and self.model.find(nick) is None:
-            buf = self.model.current
-        else:
-            buf = self.model.open(nick)
-        words = (self.model.nick, *self.model.settings.highlight_words)
-        highlight = not own and (buf.kind is BufferKind.QUERY or any(mentions(text, w) for w in words))
-        text = clean_formatting(text)  # drawn with its bold, colours…; other control characters go
-        msgid = msg.tags.get("msgid")
-        line = Line(self.time_of(msg), kind, text, nick=nick or msg.source, own=own, highlight=highlight, msgid=msgid)
-        self.model.add(buf, line)
-
-    def _ctcp(self, msg: Message, nick: str, ctcp: str, arg: str, reply: bool) -> None:
-        """A CTCP request (PRIVMSG) or reply (NOTICE), shown once and readably.  Our own, echoed back by
-        echo-message (the answers our client sent, the requests /ctcp sent and said so), are not shown again."""
-        if self.is_me(nick):
-            return
-        target = msg.params[0]
-        if reply:
-            round_trip = None
-            if ctcp == "PING":
-                sent = self.ctcp_pings.pop((casefold(nick), arg.strip()), None)
-                round_trip = self.clock() - sent if sent is not None else None
-            said = strip_formatting(arg) if round_trip is None else ""
-            self.event(self.model.current, None, ev.CtcpReply(nick, ctcp, said, round_trip))
-            return
-        answer = {
-            "VERSION": CLIENT_VERSION,
-            "PING": arg,
-            "TIME": self.now().strftime("%c"),
-            "CLIENTINFO": "ACTION CLIENTINFO PING TIME VERSION",
-        }.get(ctcp)
-        if answer is not None:
-            self.send(Message("NOTICE", (nick, f"\x01{ctcp} {answer}\x01" if answer else f"\x01{ctcp}\x01")))
-        request = ev.CtcpRequest(nick, ctcp, target, to_channel=is_channel_name(target))
-        self.event(self.model.server, msg, request, nick=nick)
 
     # -- channels and people ---------------------------------------------------------------------------------
 
@@ -493,8 +411,8 @@ _Handler = Callable[[Translator, Message], None]
 
 _COMMAND_HANDLERS: dict[str, _Handler] = {
     "BATCH": history.on_batch,
-    "PRIVMSG": Translator._on_privmsg,
-    "NOTICE": Translator._on_privmsg,
+    "PRIVMSG": messages.on_privmsg,
+    "NOTICE": messages.on_privmsg,
     "JOIN": Translator._on_join,
     "PART": Translator._on_part,
     "KICK": Translator._on_kick,
