@@ -159,7 +159,8 @@ def _history_line(t: Translator, msg: Message) -> Line | None:
 
 
 def refused(t: Translator, msg: Message) -> bool:
-    """``FAIL CHATHISTORY …`` or 421 for it: the request in flight is over.  True when it was ours."""
+    """``FAIL CHATHISTORY …`` or 421 for it: the request in flight is over.  True when a FAIL of our request was
+    dealt with here (asked again by time, or said in the buffer); a 421 is said by its caller."""
     link = t.link
     if link is None:
         return False

@@ -191,6 +191,8 @@ class Translator:
         """``FAIL CHATHISTORY …`` or 421 for it (see :func:`history.refused`)."""
         return history.refused(self, msg)
 
+    # -- standard replies, registration -----------------------------------------------------------------------
+
     def _on_fail(self, msg: Message) -> None:
         """``FAIL command code [context…] :description`` (IRCv3 standard replies)."""
         if len(msg.params) >= 2 and msg.params[0].upper() == "CHATHISTORY" and self.history_refused(msg):
