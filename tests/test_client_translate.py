@@ -318,3 +318,41 @@ def test_a_history_request_for_a_deleted_message_is_asked_again_by_time() -> Non
     assert not buf.history_loading and buf.history_complete
     assert buf.lines[-1].kind is LineKind.ERROR
     assert buf.lines[-1].event == ev.HistoryFailed("Still unknown")
+
+
+def test_nickserv_and_registration_news_is_shown_in_the_server_buffer_and_where_you_are() -> None:
+    s = Session(caps=("echo-message",))
+    s.join("#c")
+    assert s.t.link is not None
+    s.t.link.hidden_echoes = 1
+    s.feed(
+        ":alice!a@h PRIVMSG NickServ :IDENTIFY hunter22",
+        ":NickServ!s@services NOTICE alice :You are now \x02identified\x02",
+        "REGISTER SUCCESS alice :Account created",
+        "FAIL REGISTER ACCOUNT_EXISTS alice :Account already exists",
+    )
+    assert s.model.find("NickServ") is None, "the echo of /identify is not shown, nor a query opened"
+    for name in ("server", "#c"):
+        buf = s.model.find(name)
+        assert buf is not None
+        assert [(line.kind, line.text, line.event) for line in buf.lines if line.nick != "alice"][-3:] == [
+            (LineKind.NOTICE, "You are now identified", None),
+            (LineKind.INFO, "", ev.AccountRegistered("alice")),
+            (LineKind.ERROR, "", ev.RegistrationFailed("ACCOUNT_EXISTS", "Account already exists")),
+        ], name
+    s.feed(":alice!a@h PRIVMSG NickServ :IDENTIFY hunter22")
+    query = s.model.find("NickServ")
+    assert query is not None and [line.text for line in query.lines] == ["IDENTIFY ********"], "masked, never plain"
+
+
+def test_a_server_that_does_not_know_chathistory_is_not_asked_again() -> None:
+    s = Session(caps=("batch", "message-tags", "draft/chathistory"))
+    s.feed(":alice!a@h JOIN #c")
+    s.t.pong("sync1")
+    buf = s.model.find("#c")
+    assert buf is not None and s.t.ask_history(buf)
+    assert s.sent[-1] == Message("CHATHISTORY", ("LATEST", "#c", "*", "50")), "nothing in the buffer yet"
+    s.feed(":s 421 alice CHATHISTORY :Unknown command")
+    assert buf.history_complete and not buf.history_loading
+    assert not s.t.can_fetch_older("#c")
+    assert s.model.current.lines[-1].event == ev.UnknownCommand("CHATHISTORY")
