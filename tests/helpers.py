@@ -15,9 +15,11 @@ import trio
 import trio.testing
 
 from tests.ircclient import IRCClient
+from trio_chat.client.model import Buffer, ChatModel
 from trio_chat.protocol import Message, parse_line
 from trio_chat.server.app import Server
 from trio_chat.server.config import ServerConfig
+from trio_chat.ui.describe import line_text
 
 # Flood control is off here so that tests can send many lines at once; tests/test_server_flood.py turns it on.
 FAST = ServerConfig(
@@ -28,6 +30,11 @@ FAST = ServerConfig(
     flood_rate=0.0,
     db=":memory:",
 )
+
+
+def texts(model: ChatModel, buf: Buffer | None = None) -> list[str]:
+    """What each line of ``buf`` (the current buffer by default) says, in the words the screen shows."""
+    return [line_text(line) for line in model.lines(buf)]
 
 
 async def drain(client: IRCClient) -> list[Message]:

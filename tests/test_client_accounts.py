@@ -20,7 +20,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
 from prompt_toolkit.layout.processors import TransformationInput
 
-from tests.helpers import FAST
+from tests.helpers import FAST, texts
 from tests.test_client_core import Net, has_line, joined, network, scripted, wait_until
 from tests.test_ui import FakeClient, chat_model, pipe_session, running, until
 from trio_chat.client.commands import (
@@ -38,6 +38,7 @@ from trio_chat.client.model import ChatModel, ConnectionState, LineKind, Member
 from trio_chat.protocol import Message
 from trio_chat.server.app import Server
 from trio_chat.ui.app import PASSWORD_ENV, UsageError, add_join_arguments, config_from_args, read_password, run_client
+from trio_chat.ui.describe import line_text
 from trio_chat.ui.view import ChatUI, MaskSecret, nicklist_entry, status_fragments
 
 ACCOUNTS = replace(FAST, password_hash_cost=4)
@@ -55,7 +56,7 @@ async def register_account(net: Net, nick: str, password: str = PASSWORD) -> Non
 
 def everything_shown(model: ChatModel) -> list[str]:
     """Every line of every buffer, with its nick."""
-    return [f"{line.nick} {line.text}" for buf in model.buffers for line in buf.lines]
+    return [f"{line.nick} {line_text(line)}" for buf in model.buffers for line in buf.lines]
 
 
 def server_account(net: Net, nick: str) -> str | None:
@@ -87,7 +88,7 @@ async def test_sasl_login_before_registration_and_again_after_a_reconnect(
         await wait_until(model, joined(model, "#lobby"))
         assert "sasl" in client.caps
         assert model.account == "alice" and model.nick == "alice"
-        assert "Logged in as alice" in model.texts(model.server)
+        assert "Logged in as alice" in texts(model, model.server)
         assert server_account(net, "alice") == "alice"
         assert model.current.members["alice"].account == "alice"
         assert "[alice ✓]" in "".join(text for _style, text, *_ in status_fragments(model))
@@ -97,7 +98,7 @@ async def test_sasl_login_before_registration_and_again_after_a_reconnect(
         await wait_until(model, lambda: model.state is ConnectionState.WAITING)
         assert model.account is None
         await wait_until(model, lambda: client.connections == 2 and joined(model, "#lobby")(), within=60)
-        assert model.texts(model.server).count("Logged in as alice") == 2
+        assert texts(model, model.server).count("Logged in as alice") == 2
         assert server_account(net, "alice") == "alice", "the reconnect logged in with the password kept in memory"
         assert model.nick == "alice", "logged in before registering: the reserved nick is ours at once"
         assert not any(PASSWORD in text for text in everything_shown(model))
@@ -180,7 +181,7 @@ async def test_sasl_exchange_on_the_wire_with_a_long_password() -> None:
         await server.send(":s 001 alice :Welcome")
         await wait_until(model, lambda: client.connected)
         assert model.account == "alice"
-        assert "Logged in as alice" in model.texts(model.server)
+        assert "Logged in as alice" in texts(model, model.server)
         assert not any(password in text for text in everything_shown(model))
 
 
@@ -263,12 +264,12 @@ async def test_register_with_account_registration_and_the_password_is_nowhere() 
         client.submit("/register carol@example.org hunter22")
         await wait_until(model, has_line(model, "server", "Account carol registered"))
         await wait_until(model, lambda: model.account == "carol")
-        assert "Registering the account carol…" in model.texts(model.current), "what is happening, where you are"
-        assert "Account carol registered" in model.texts(model.current)
+        assert "Registering the account carol…" in texts(model, model.current), "what is happening, where you are"
+        assert "Account carol registered" in texts(model, model.current)
         assert server_account(net, "carol") == "carol"
         assert model.current.members["carol"].account == "carol"
         client.submit("/register hunter22")
-        assert "You are already logged in as carol" in model.texts()
+        assert "You are already logged in as carol" in texts(model)
         assert not any("hunter22" in text for text in everything_shown(model))
         assert model.find("NickServ") is None
         client.quit()
@@ -281,8 +282,8 @@ async def test_register_with_account_registration_and_the_password_is_nowhere() 
         await wait_until(model, lambda: model.nick == "dave")
         client.submit("/register hunter22")
         await wait_until(model, has_line(model, "server", "Registration failed"))
-        failure = next(line for line in model.server.lines if "Registration failed" in line.text)
-        assert failure.kind is LineKind.ERROR and "ACCOUNT_EXISTS" in failure.text
+        failure = next(line for line in model.server.lines if "Registration failed" in line_text(line))
+        assert failure.kind is LineKind.ERROR and "ACCOUNT_EXISTS" in line_text(failure)
         client.quit()
 
 
@@ -302,8 +303,8 @@ async def test_register_through_nickserv_when_the_server_has_no_account_registra
             ":s 900 erin erin!e@h erin :You are now logged in as erin",
         )
         await wait_until(model, lambda: model.account == "erin")
-        assert "Account created" in model.texts(model.server)
-        assert "You are now logged in as erin" in model.texts(model.server)
+        assert "Account created" in texts(model, model.server)
+        assert "You are now logged in as erin" in texts(model, model.server)
         assert model.find("NickServ") is None
         assert not any("hunter22" in text for text in everything_shown(model))
         # Typed by hand, the message to NickServ is shown, its password masked.
@@ -325,7 +326,7 @@ async def test_identify_through_nickserv() -> None:
         client.submit("/identify alice sesame12")
         await wait_until(model, lambda: model.account == "alice")
         await wait_until(model, has_line(model, "#lobby", "You're now logged in as alice"))
-        assert "You're now logged in as alice" in model.texts(model.server), "NickServ answers in the server buffer"
+        assert "You're now logged in as alice" in texts(model, model.server), "NickServ answers in the server buffer"
         assert server_account(net, "alice") == "alice"
         assert model.find("NickServ") is None, "the echo of the IDENTIFY is not shown"
         assert not any(PASSWORD in text or "wrong-one" in text for text in everything_shown(model))
@@ -403,7 +404,7 @@ async def test_accounts_are_shown_in_the_nick_list_joins_whois_and_changes() -> 
         await carol.send(f"PRIVMSG NickServ :IDENTIFY {PASSWORD}")
         await wait_until(model, has_line(model, "#lobby", "carol is now logged in as carol"))  # account-notify
         assert lobby.members["carol"].account == "carol"
-        line = next(line for line in lobby.lines if line.text == "carol is now logged in as carol")
+        line = next(line for line in lobby.lines if line_text(line) == "carol is now logged in as carol")
         assert line.kind is LineKind.ACCOUNT
         await wait_until(amodel, has_line(amodel, "#lobby", "carol is now logged in as carol"))
 
@@ -420,7 +421,7 @@ async def test_accounts_are_shown_in_the_nick_list_joins_whois_and_changes() -> 
 
 
 def lobby_texts(model: ChatModel) -> list[str]:
-    return model.texts(model.find("#lobby"))
+    return texts(model, model.find("#lobby"))
 
 
 def test_nick_list_and_status_marks() -> None:

@@ -15,7 +15,7 @@ import trio
 import trio.testing
 import trustme
 
-from tests.helpers import FAST
+from tests.helpers import FAST, texts
 from tests.ircclient import IRCClient
 from trio_chat.client.commands import text_budget
 from trio_chat.client.core import (
@@ -32,6 +32,7 @@ from trio_chat.client.model import BufferKind, ChatModel, ConnectionState, LineK
 from trio_chat.protocol import LineBuffer, Message, parse_line
 from trio_chat.server.app import Server
 from trio_chat.server.config import ServerConfig
+from trio_chat.ui.describe import line_text
 
 FIXED_NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -74,7 +75,9 @@ class Net:
 
     async def start_client(self, nick: str, **config: Any) -> tuple[ChatClient, ChatModel]:
         model = ChatModel(nick)
-        client = ChatClient(ClientConfig(nick, **config), model, open_stream=self.opener(), now=lambda: FIXED_NOW)
+        client = ChatClient(
+            ClientConfig(nick, **config), model, open_stream=self.opener(), now=lambda: FIXED_NOW, describe=line_text
+        )
         self.nursery.start_soon(client.run)
         return client, model
 
@@ -113,7 +116,7 @@ def joined(model: ChatModel, channel: str) -> Callable[[], bool]:
 def has_line(model: ChatModel, buffer: str, fragment: str) -> Callable[[], bool]:
     def check() -> bool:
         buf = model.find(buffer)
-        return buf is not None and any(fragment in line.text for line in buf.lines)
+        return buf is not None and any(fragment in line_text(line) for line in buf.lines)
 
     return check
 
@@ -168,7 +171,7 @@ async def test_two_clients_chat_and_own_lines_appear_once() -> None:
         assert amodel.activity() == [(3, query)]
         alice.quit("bye now")
         await wait_until(bmodel, has_line(bmodel, "#lobby", "alice quit"))
-        assert "bye now" in bmodel.texts()[-1]
+        assert "bye now" in texts(bmodel)[-1]
         bob.quit()
 
 
@@ -198,7 +201,7 @@ async def test_commands_reach_the_server() -> None:
         assert amodel.current.name == "#dev", "a channel you /join is shown"
         alice.submit("/quote PRIVMSG #lobby :raw hello")
         alice.submit("/unknowncommand")
-        assert "Unknown command /unknowncommand" in amodel.texts()[-1]
+        assert "Unknown command /unknowncommand" in texts(amodel)[-1]
         alice.quit()
         bob.quit()
 
@@ -209,7 +212,7 @@ async def test_nick_in_use_falls_back_to_an_underscore() -> None:
         client, model = await net.start_client("alice")
         await wait_until(model, joined(model, "#lobby"))
         assert model.nick == "alice_"
-        assert any("alice is in use; trying alice_" in t for t in model.texts(model.server))
+        assert any("alice is in use; trying alice_" in t for t in texts(model, model.server))
         client.quit()
 
 
@@ -247,7 +250,7 @@ async def test_reconnects_with_backoff_rejoins_and_restores_nick(autojump_clock:
         net.drop_everyone()
         await wait_until(model, lambda: model.state is ConnectionState.WAITING)
         assert not model.find("#dev").joined  # type: ignore[union-attr]
-        assert "Dropped by the test" in " ".join(model.texts(model.server))
+        assert "Dropped by the test" in " ".join(texts(model, model.server))
         await wait_until(model, joined(model, "#ops"), within=120)
         await wait_until(model, joined(model, "#dev"))
         assert model.nick == "alicia"
@@ -257,7 +260,7 @@ async def test_reconnects_with_backoff_rejoins_and_restores_nick(autojump_clock:
         assert delays == [1, 2, 4, 8, 8, 8]
         assert len(net.attempts) == 7
         assert client.connections == 2
-        assert any("Connection refused by 127.0.0.1:6667" in t for t in model.texts(model.server))
+        assert any("Connection refused by 127.0.0.1:6667" in t for t in texts(model, model.server))
         client.quit()
 
 
@@ -277,7 +280,7 @@ async def test_tls_insecure_warns_in_the_server_buffer_at_every_connect(
     async with network() as net:
         secure, smodel = await net.start_client("bob", tls=True)
         await wait_until(smodel, joined(smodel, "#lobby"))
-        assert not any("--tls-insecure" in t for t in smodel.texts(smodel.server))
+        assert not any("--tls-insecure" in t for t in texts(smodel, smodel.server))
         secure.quit()
 
 
@@ -291,7 +294,7 @@ async def test_a_tls_record_on_a_plaintext_connection_ends_the_client() -> None:
 
 
 def everything(model: ChatModel) -> list[str]:
-    return [line.text for buf in model.buffers for line in buf.lines]
+    return [line_text(line) for buf in model.buffers for line in buf.lines]
 
 
 async def test_ctcp_requests_and_replies_are_shown_once_and_own_ones_not_as_someone_elses() -> None:
@@ -310,7 +313,7 @@ async def test_ctcp_requests_and_replies_are_shown_once_and_own_ones_not_as_some
             "bob asked for your VERSION",
             "bob asked for #lobby's TIME",
         ], "each request once, in the server buffer; the replies alice's client sent are not shown to her"
-        assert [line.nick for line in amodel.server.lines if "asked for" in line.text] == ["bob", "bob"]
+        assert [line.nick for line in amodel.server.lines if "asked for" in line_text(line)] == ["bob", "bob"]
         assert [t for t in everything(bmodel) if "VERSION" in t] == [
             "CTCP VERSION sent to alice",
             "VERSION reply from alice: trio-chat",
@@ -340,7 +343,7 @@ async def test_ignore_clear_and_set() -> None:
         assert model.find("bob") is None and model.find("eve") is None
         client.submit("/unignore bob")
         client.submit("/ignore")
-        assert model.texts()[-1] == "Ignoring: *!*@spam.example"
+        assert texts(model)[-1] == "Ignoring: *!*@spam.example"
         await server.send(":bob!b@h PRIVMSG #c :back in sight")
         await wait_until(model, has_line(model, "#c", "back in sight"))
 
@@ -354,15 +357,15 @@ async def test_ignore_clear_and_set() -> None:
         client.submit("/set colour blue")
         assert model.settings.timestamp_format == "%H:%M:%S"
         assert model.settings.nicklist_width == 12
-        assert model.texts()[-2:] == ["nicklist_width: a number from 8 to 40", "No setting colour; /set lists them"]
+        assert texts(model)[-2:] == ["nicklist_width: a number from 8 to 40", "No setting colour; /set lists them"]
         client.submit("/set")
-        assert model.texts()[-3:] == [
+        assert texts(model)[-3:] == [
             "timestamp_format = %H:%M:%S",
             "nicklist_width = 12",
             "highlight_words = release,deploy",
         ]
         client.submit("/clear")
-        assert model.texts() == []
+        assert texts(model) == []
 
 
 async def test_replies_land_where_they_belong() -> None:
@@ -373,7 +376,7 @@ async def test_replies_land_where_they_belong() -> None:
         await wait_until(bmodel, lambda: bmodel.away)
         alice, model = await net.start_client("alice")
         await wait_until(model, joined(model, "#lobby"))
-        assert "No message of the day" in model.texts(model.server)
+        assert "No message of the day" in texts(model, model.server)
         assert not any(line.kind is LineKind.ERROR for buf in model.buffers for line in buf.lines)
 
         alice.submit("/query bob are you there?")
@@ -382,12 +385,12 @@ async def test_replies_land_where_they_belong() -> None:
         await wait_until(bmodel, has_line(bmodel, "alice", "hello?"))
         alice.submit("/msg bob sync")
         await wait_until(bmodel, has_line(bmodel, "alice", "sync"))
-        assert model.texts(model.find("bob")).count("bob is away: gone to lunch") == 1, "once, in the query"
+        assert texts(model, model.find("bob")).count("bob is away: gone to lunch") == 1, "once, in the query"
 
         model.switch(model.index_of(model.find("#lobby")))  # type: ignore[arg-type]
         alice.submit("/whois bob")
         await wait_until(model, has_line(model, "#lobby", "End of /WHOIS list"))
-        whois = model.texts()[model.texts().index("─── whois bob ───") :]
+        whois = texts(model)[texts(model).index("─── whois bob ───") :]
         created = datetime.fromtimestamp(1_700_000_000).astimezone().strftime("%Y-%m-%d %H:%M")
         assert whois == [
             "─── whois bob ───",
@@ -401,8 +404,8 @@ async def test_replies_land_where_they_belong() -> None:
 
         alice.submit("/mode")
         await wait_until(model, has_line(model, "#lobby", "#lobby was created on "))
-        assert f"#lobby was created on {created}" in model.texts()
-        assert any(t.startswith("#lobby modes: +") for t in model.texts())
+        assert f"#lobby was created on {created}" in texts(model)
+        assert any(t.startswith("#lobby modes: +") for t in texts(model))
         alice.quit()
         bob.quit()
 
@@ -419,11 +422,11 @@ async def test_ctcp_ping_reply_is_timed(autojump_clock: trio.testing.MockClock) 
         await trio.sleep(0.12)
         await server.send(f":bob!b@h NOTICE alice :\x01PING {token}\x01", ":bob!b@h NOTICE alice :\x01PING 12345\x01")
         await wait_until(model, has_line(model, "server", "PING reply from bob: 12345"))
-        assert "PING reply from bob: 0.12 s" in model.texts(model.server)
+        assert "PING reply from bob: 0.12 s" in texts(model, model.server)
         await server.send(":bob!b@h PRIVMSG alice :\x01PING 99 1\x01", ":bob!b@h PRIVMSG alice :\x01FINGER\x01")
         assert (await server.expect("NOTICE")).params == ("bob", "\x01PING 99 1\x01")
         await wait_until(model, has_line(model, "server", "bob asked for your FINGER"))
-        assert "bob asked for your PING" in model.texts(model.server)
+        assert "bob asked for your PING" in texts(model, model.server)
 
 
 async def test_reconnect_keeps_the_username_channel_keys_and_regains_a_ghosted_nick(
@@ -457,7 +460,7 @@ async def test_reconnect_keeps_the_username_channel_keys_and_regains_a_ghosted_n
         assert not any("already in use" in t for t in everything(model))
         await ghost.send("QUIT :ghost gone")
         await wait_until(model, lambda: model.nick == "alicia", within=30)
-        assert "Got the nick alicia back" in model.texts(model.server)
+        assert "Got the nick alicia back" in texts(model, model.server)
         client.quit()
 
 
@@ -500,8 +503,8 @@ async def test_quit_while_disconnected_ends_at_once(autojump_clock: trio.testing
             client.submit("hello?")
             client.submit("/quit")
         assert model.state is ConnectionState.DISCONNECTED
-        assert "Connection refused by 127.0.0.1:6667 (is the server running?)" in model.texts(model.server)
-        assert any("server buffer" in t for t in model.texts())
+        assert "Connection refused by 127.0.0.1:6667 (is the server running?)" in texts(model, model.server)
+        assert any("server buffer" in t for t in texts(model))
 
 
 # -- against scripted servers: behaviour our server does not exercise ------------------------------------------------
@@ -567,7 +570,7 @@ async def test_server_without_capabilities() -> None:
             ("alice", "hi there")
         ], "without echo-message our line is shown locally"
         assert model.current.nicks() == ["alice", "bob"]
-        assert not any("does not know" in t for t in model.texts(model.server))
+        assert not any("does not know" in t for t in texts(model, model.server))
         assert not client.fetch_older("#lobby"), "no history to ask a server without chathistory for"
 
 
@@ -588,53 +591,6 @@ async def test_multiline_cap_ls_and_cap_notify() -> None:
         assert client.caps == {"server-time", "cap-notify", "away-notify"}
 
 
-async def test_events_land_in_their_buffers() -> None:
-    async with scripted() as (_client, model, server):
-        await server.expect("USER")
-        await server.send(":s 001 alice :Welcome", ":s 005 alice PREFIX=(qov)~@+ CHANMODES=b,k,l,n :are supported")
-        await server.send(":alice!a@h JOIN #c", ":s 353 alice = #c :~@alice +bob carol", ":s 366 alice #c :End")
-        await wait_until(model, joined(model, "#c"))
-        buf = model.current
-        assert buf.nicks() == ["alice", "bob", "carol"]
-        assert buf.members["alice"].prefixes == "~@"
-        await server.send(
-            "@time=2020-01-01T10:00:00.000Z :bob!b@h PRIVMSG #c :\x02bold\x02 \x0304red\x03 \x1b[31mtext",
-            ":bob!b@h PRIVMSG alice :\x01VERSION\x01",
-            ":dave!d@h JOIN #c * :Dave Person",
-            ":s MODE #c +ob-v carol *!*@spam bob",
-            ":carol!c@h NICK caroline",
-            ":caroline!c@h TOPIC #c :new topic",
-            ":dave!d@h PART #c :later",
-            ":bob!b@h KICK #c caroline :out",
-            ":bob!b@h QUIT :gone",
-            ":bob!b@h INVITE alice #secret",
-            ":s NOTICE alice :server news",
-        )
-        reply = await server.expect("NOTICE")
-        assert reply.params == ("bob", "\x01VERSION trio-chat\x01")
-        await wait_until(model, has_line(model, "#c", "bob quit (gone)"))
-        kinds = [line.kind for line in buf.lines if line.kind is not LineKind.INFO]
-        assert kinds == [
-            LineKind.JOIN,
-            LineKind.MESSAGE,
-            LineKind.JOIN,
-            LineKind.MODE,
-            LineKind.NICK,
-            LineKind.TOPIC,
-            LineKind.PART,
-            LineKind.KICK,
-            LineKind.QUIT,
-        ]
-        message = next(line for line in buf.lines if line.kind is LineKind.MESSAGE)
-        assert message.text == "\x02bold\x02 \x0304red\x03 [31mtext", "formatting kept, other control characters gone"
-        assert message.time == datetime(2020, 1, 1, 10, tzinfo=UTC)
-        assert "dave (d@h) joined #c" in model.texts(buf)
-        assert buf.topic == "new topic"
-        assert buf.nicks() == ["alice"]
-        await wait_until(model, has_line(model, "server", "server news"))
-        assert any("invites you to #secret" in t for t in model.texts(buf))
-
-
 async def test_answers_ping_and_reports_server_error_then_reconnects(autojump_clock: trio.testing.MockClock) -> None:
     async with scripted(reconnect_initial=3) as (_client, model, server):
         await server.expect("USER")
@@ -643,7 +599,7 @@ async def test_answers_ping_and_reports_server_error_then_reconnects(autojump_cl
         await server.send("ERROR :Closing link (too many bananas)")
         await server.stream.aclose()
         await wait_until(model, lambda: model.state is ConnectionState.WAITING)
-        assert "Server closed the link: Closing link (too many bananas)" in model.texts(model.server)
+        assert "Server closed the link: Closing link (too many bananas)" in texts(model, model.server)
         assert model.state_detail == "in 3 s"
 
 
@@ -651,7 +607,7 @@ async def test_silent_server_is_dropped(autojump_clock: trio.testing.MockClock) 
     async with scripted(ping_interval=10, ping_timeout=30) as (_client, model, server):
         await server.expect("USER")
         await wait_until(model, lambda: model.state is ConnectionState.WAITING, within=100)
-        assert any("No reply from 127.0.0.1:6667 for 30 s" in t for t in model.texts(model.server))
+        assert any("No reply from 127.0.0.1:6667 for 30 s" in t for t in texts(model, model.server))
 
 
 # -- pieces ----------------------------------------------------------------------------------------------------------
@@ -735,8 +691,8 @@ async def test_tls_failure_and_tls_insecure_on_a_real_socket() -> None:
         assert client.fatal_error == text
         assert model.state is ConnectionState.FAILED
         assert client.connections == 0
-        assert [t for t in model.texts(model.server) if "TLS failure" in t] == [text]
-        assert not any("Reconnecting" in t for t in model.texts(model.server))
+        assert [t for t in texts(model, model.server) if "TLS failure" in t] == [text]
+        assert not any("Reconnecting" in t for t in texts(model, model.server))
 
         # Plaintext to the TLS port: the server drops us without a word; the client says to use --tls.
         model = ChatModel("alice")

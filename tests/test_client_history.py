@@ -14,6 +14,7 @@ from typing import Any
 import trio
 import trio.testing
 
+from tests.helpers import texts
 from tests.ircclient import IRCClient
 from tests.test_client_core import FIXED_NOW, Net, has_line, joined, network, scripted, wait_until
 from trio_chat.client.core import ChatClient, ClientConfig
@@ -28,6 +29,7 @@ from trio_chat.client.model import (
     day_line,
 )
 from trio_chat.protocol import LineBuffer, Message, parse_line
+from trio_chat.ui.describe import line_text
 
 START = 1_700_000_000.0
 """2023-11-14T22:13:20Z, the server's clock unless a test moves it."""
@@ -105,7 +107,7 @@ async def test_joining_shows_the_latest_messages_as_history_above_the_join() -> 
         await wait_until(model, joined(model, "#lobby"))
         room = model.find("#room")
         assert room is not None and model.current.name == "#lobby"
-        shown = [(line.kind, line.text) for line in room.lines]
+        shown = [(line.kind, line_text(line)) for line in room.lines]
         assert shown == [
             (LineKind.DAY, day_line(WHEN.astimezone()).text),
             (LineKind.MESSAGE, "one"),
@@ -150,8 +152,8 @@ async def test_own_replayed_lines_are_history_and_a_new_line_shows_once() -> Non
         await bob.sync()
         mine = [(line.text, line.own, line.history) for line in chat(model.current)]
         assert mine == [("from my last visit", True, True), ("back again", True, False)], "each once"
-        assert model.texts().index("from my last visit") < model.texts().index("You joined #lobby")
-        assert model.texts()[-1] == "back again"
+        assert texts(model).index("from my last visit") < texts(model).index("You joined #lobby")
+        assert texts(model)[-1] == "back again"
         client.quit()
 
 
@@ -179,9 +181,9 @@ async def test_a_rejoin_after_a_drop_adds_only_what_was_missed(autojump_clock: t
             ("before the drop", False),
             ("while you were away", True),
         ], "what was seen live is not replayed again"
-        texts = model.texts()
-        assert texts.index("while you were away") < texts.index(HISTORY_SEPARATOR) < len(texts) - 2
-        assert texts[texts.index(HISTORY_SEPARATOR) + 1] == "You joined #lobby"
+        shown = texts(model)
+        assert shown.index("while you were away") < shown.index(HISTORY_SEPARATOR) < len(shown) - 2
+        assert shown[shown.index(HISTORY_SEPARATOR) + 1] == "You joined #lobby"
         assert lobby.unread == 0
         client.quit()
 
@@ -255,7 +257,7 @@ async def test_asking_for_history_in_a_channel_without_messages_asks_for_the_lat
         await wait_until(model, lambda: not model.current.history_loading)
         assert requests(sent) == [("LATEST", "#room", "*", "50")]
         assert [(line.text, line.history) for line in chat(model.current)] == [("said before alice came", True)]
-        assert model.texts().index("said before alice came") < model.texts().index("You joined #room")
+        assert texts(model).index("said before alice came") < texts(model).index("You joined #room")
         client.quit()
 
 
@@ -330,5 +332,5 @@ async def test_history_requests_that_fail_are_retried_by_time_or_reported() -> N
         assert (await server.expect("CHATHISTORY")).params == ("BEFORE", "#c", "msgid=a1", "20")
         await server.send(":s BATCH +p chathistory #c", ":s BATCH -p")
         await wait_until(model, lambda: model.current.history_complete)
-        assert model.texts()[0] == HISTORY_BEGINNING
-        assert not any("BATCH" in text for text in model.texts(model.server))
+        assert texts(model)[0] == HISTORY_BEGINNING
+        assert not any("BATCH" in text for text in texts(model, model.server))

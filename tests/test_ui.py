@@ -22,7 +22,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.input.base import PipeInput
 from prompt_toolkit.output import DummyOutput
 
-from tests.helpers import FAST
+from tests.helpers import FAST, texts
 from tests.ircclient import IRCClient
 from trio_chat.client.core import ChatClient, ClientConfig
 from trio_chat.client.model import HISTORY_BEGINNING, ChatModel, ConnectionState, Line, LineKind
@@ -275,10 +275,10 @@ def test_ctrl_d_and_double_ctrl_c_quit() -> None:
             ui = ChatUI(chat_model(), client, clock=lambda: clock[0])
             async with running(ui):
                 pipe.send_text(CTRL_C)
-                await until(lambda: ui.model.texts()[-1:] == [HINT], "the hint")
+                await until(lambda: texts(ui.model)[-1:] == [HINT], "the hint")
                 clock[0] += 10
                 pipe.send_text(CTRL_C)
-                await until(lambda: len(ui.model.texts()) == 2, "a second hint after a pause")
+                await until(lambda: len(texts(ui.model)) == 2, "a second hint after a pause")
                 assert client.quits == []
                 pipe.send_text(CTRL_C)
                 await until(lambda: client.quits == [None], "quit on the second Ctrl-C")
@@ -309,6 +309,45 @@ def test_message_pane_wraps_at_spaces_and_aligns_to_the_bottom() -> None:
     rows = [plain(content.get_line(i)) for i in range(content.line_count)]
     assert rows == ["12:34 <bob> word ", "      word word word"], "scrolling stops at the top"
     assert model.server.scroll == 1000, "drawing does not change the model"
+
+
+def _seen(model: ChatModel) -> list[object]:
+    """Everything about the model that drawing could disturb."""
+    buffers = [
+        (b.name, b.unread, b.highlights, b.scroll, b.held, b.new_below, list(b.lines), b.topic, b.nicks())
+        for b in model.buffers
+    ]
+    return [buffers, model.current_index, model.nick, model.state, model.lag]
+
+
+def test_drawing_the_screen_leaves_the_model_as_it_is() -> None:
+    async def main() -> None:
+        model = chat_model()
+        lobby, dev = model.current, model.find("#dev")
+        assert dev is not None
+        for i in range(60):
+            model.add(lobby, Line(NOW, LineKind.MESSAGE, f"line {i} " * 8, nick="bob"))
+        model.add(dev, Line(NOW, LineKind.MESSAGE, "alice: look", nick="carol", highlight=True))
+        lobby.scroll, lobby.held, lobby.new_below = 1000, 3, 3  # scrolled past the top, lines came meanwhile
+        before = _seen(model)
+        changes: list[None] = []
+        model.add_listener(lambda: changes.append(None))
+        with pipe_session():
+            ui = ChatUI(model, FakeClient())
+            async with running(ui):
+                for _ in range(3):
+                    drawn = ui.application.render_counter
+
+                    def redrawn(drawn: int = drawn) -> bool:
+                        return ui.application.render_counter > drawn
+
+                    ui.application.invalidate()
+                    await until(redrawn, "a redraw")
+        assert _seen(model) == before, "unread counts, the scroll position and the lines stay as they were"
+        assert changes == [], "drawing does not announce a change (which would draw again)"
+        assert (dev.unread, dev.highlights) == (1, 1)
+
+    asyncio.run(main())
 
 
 def test_scrolled_up_the_view_stays_put_and_the_status_line_counts_new_lines() -> None:

@@ -1,4 +1,5 @@
-"""The chat client without its screen: a pure model, slash-command parsing, and the trio core.
+"""The chat client without its screen: a pure model, slash-command parsing, a translator from the server's
+messages to model updates (no trio), and the trio core that keeps the connection.
 
 Nothing in here imports prompt_toolkit (that is ``trio_chat.ui``) or the server.
 """

@@ -55,10 +55,16 @@ def safe_file_name(name: str) -> str:
     return out or "_"
 
 
-def format_line(line: Line) -> str:
-    """``2024-05-01 12:34:56 <bob> hello``: how a line reads in a log."""
+def line_text(line: Line) -> str:
+    """A line's own text, or its event as data when it records one (the words for events are the interface's,
+    which passes its own ``describe``)."""
+    return line.text if line.event is None else repr(line.event)
+
+
+def format_line(line: Line, describe: Callable[[Line], str] = line_text) -> str:
+    """``2024-05-01 12:34:56 <bob> hello``: how a line reads in a log; ``describe`` says it in words."""
     when = line.time.strftime("%Y-%m-%d %H:%M:%S")
-    text = strip_formatting(line.text)
+    text = strip_formatting(describe(line))
     nick = line.nick or ""
     if line.kind is LineKind.MESSAGE:
         return f"{when} <{nick}> {text}"
@@ -72,8 +78,17 @@ def format_line(line: Line) -> str:
 class ChatLog:
     """Appends buffers' lines to files under ``directory/<network>/``."""
 
-    def __init__(self, directory: Path, fallback: str, *, on_failure: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        fallback: str,
+        *,
+        on_failure: Callable[[str], None] | None = None,
+        describe: Callable[[Line], str] | None = None,
+    ) -> None:
         self.directory = directory
+        self.describe = describe or line_text
+        """Puts a line into words (the interface's :func:`~trio_chat.ui.describe.line_text`)."""
         self.fallback = fallback
         """The directory's name if the server never names its network (the host we connect to)."""
         self.network: str | None = None
@@ -108,7 +123,7 @@ class ChatLog:
         try:
             file = self._files.pop(path, None) or self._open(path, line.time)
             self._files[path] = file  # most recently written last
-            file.write(format_line(line) + "\n")
+            file.write(format_line(line, self.describe) + "\n")
         except OSError as exc:
             self.enabled = False
             self.close()

@@ -17,6 +17,8 @@ from datetime import datetime
 from trio_chat.protocol.casemap import casefold
 from trio_chat.protocol.names import is_channel_name
 
+from .events import Event
+
 SCROLLBACK_LINES = 5000
 """Lines kept per buffer; older ones are dropped so memory stays bounded in a long-running session."""
 HISTORY_ENTRIES = 500
@@ -61,7 +63,9 @@ CHAT_KINDS = frozenset({LineKind.MESSAGE, LineKind.ACTION, LineKind.NOTICE})
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line of scrollback.  ``nick`` is the speaker (or the subject of an event), ``text`` the rest."""
+    """One line of scrollback.  ``nick`` is the speaker (or the subject of an event), ``text`` what was said (or
+    the client's own words: help, errors, connection news); a line recording an event has the ``event`` and no
+    text of its own (the interface says it in words)."""
 
     time: datetime
     kind: LineKind
@@ -73,6 +77,8 @@ class Line:
     """Replayed from the server's history, not said while we watched: never unread, drawn dimmed."""
     msgid: str | None = None
     """The server's id for the message (IRCv3 ``msgid``): history fetched twice is recognised by it."""
+    event: Event | None = None
+    """What happened, for a join, a kick, a WHOIS answer…: the interface describes it."""
 
 
 class BufferKind(enum.Enum):
@@ -652,7 +658,3 @@ class ChatModel:
 
     def lines(self, buf: Buffer | None = None) -> list[Line]:
         return list((buf if buf is not None else self.current).lines)
-
-    def texts(self, buf: Buffer | None = None) -> list[str]:
-        """The text of each line (for tests and for people reading a buffer in a debugger)."""
-        return [line.text for line in self.lines(buf)]

@@ -26,6 +26,7 @@ from trio_chat.client.core import ChatClient, ClientConfig, insecure_warning
 from trio_chat.client.model import ChatModel
 from trio_chat.protocol.names import is_channel_name, is_valid_nick
 
+from .describe import line_text
 from .view import ChatUI
 
 DEFAULT_PORT = 6667
@@ -238,7 +239,7 @@ def run_client(args: argparse.Namespace) -> int:
         root.addHandler(quiet)
     try:
         model = ChatModel(config.nick)
-        client = ChatClient(config, model)
+        client = ChatClient(config, model, describe=line_text)
         ui = ChatUI(model, client)
         code = asyncio.run(run_with_guest(ui, client.run, client.cancel, on_terminate=client.quit))
     finally:

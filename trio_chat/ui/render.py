@@ -8,6 +8,8 @@ from prompt_toolkit.utils import get_cwidth
 from trio_chat.client.formatting import EXTENDED_COLOURS, Colour, Format, parse_formatting
 from trio_chat.client.model import Line, LineKind, nick_colour
 
+from .describe import line_text
+
 TIME_FORMAT = "%H:%M"
 TIME_WIDTH = 6
 """``HH:MM`` and a space: continuation rows of a wrapped line are indented this much, under the text."""
@@ -167,7 +169,7 @@ def _live_fragments(line: Line, time_format: str) -> StyleAndTextTuples:
         out += [("class:notice", "-"), (nick_cls, nick), ("class:notice", "- "), *text_fragments(line.text, text_cls)]
     else:
         marker, cls = _MARKERS.get(line.kind, ("--", "info"))
-        out += [(f"class:{cls}", marker + " "), (f"class:{cls} " + text_cls, line.text)]
+        out += [(f"class:{cls}", marker + " "), (f"class:{cls} " + text_cls, line_text(line))]
     return out
 
 
