@@ -1168,6 +1168,20 @@ def default_python() -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def websocket_run(python: str, repeats: int) -> str:
+    """W1's pattern (100 clients, 10 senders) over WebSocket and over TCP, alternating, from one Python
+    generator that speaks both (``wsload.py``): its table, with the server's CPU per delivery on each."""
+    print("# WebSocket fan-out: benchmarks/wsload.py", file=sys.stderr)
+    done = subprocess.run(
+        [python, str(HERE / "wsload.py"), "-n", str(repeats)], capture_output=True, text=True, check=False
+    )
+    sys.stderr.write(done.stderr)
+    if done.returncode != 0:
+        return f"WebSocket fan-out (wsload.py) failed: exit {done.returncode}\n{done.stdout[-1000:]}"
+    table = done.stdout[done.stdout.find("W1 pattern") :] if "W1 pattern" in done.stdout else done.stdout
+    return "WebSocket fan-out (benchmarks/wsload.py; its own Python generator for both transports)\n" + table
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -1198,6 +1212,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("-n", "--repeats", type=int, default=3, help="runs per server x workload (default 3)")
     ap.add_argument("--quick", action="store_true", help="one repeat (same as -n 1)")
+    ap.add_argument(
+        "--websocket",
+        action="store_true",
+        help="then W1's pattern over WebSocket beside TCP, in the same sitting (benchmarks/wsload.py)",
+    )
     ap.add_argument(
         "--generator",
         default="chatload",
@@ -1444,6 +1463,8 @@ def main(argv: list[str] | None = None) -> int:
         f"machine {busy_before:.0%} busy before the run" + (" (INTERRUPTED)" if interrupted else "")
     )
     text = header + "\n" + "".join(f"note: {n}\n" for n in sorted(notes)) + "\n" + table + "\n"
+    if a.websocket and not interrupted:
+        text += "\n" + websocket_run(a.python, repeats) + "\n"
     print(text)
     (outdir / f"{stamp}-{gen.name}-table.txt").write_text(text)
     print(f"raw results: {raw_path}", file=sys.stderr)

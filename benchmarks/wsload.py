@@ -2,7 +2,7 @@
 """W1's fan-out over WebSocket beside the same over plain TCP: what a WebSocket recipient costs the server.
 
     .venv/bin/python benchmarks/wsload.py              # 3 runs each, TCP and WebSocket alternating (~1 min)
-    .venv/bin/python benchmarks/wsload.py -n 1 --ws-messages 30  # a quick look
+    .venv/bin/python benchmarks/wsload.py -n 1 -m 300   # a quick look
 
 Target: a WebSocket recipient costs the server at most twice what a TCP one costs per delivery.
 
@@ -417,8 +417,8 @@ def main() -> int:
     parser.add_argument(
         "--ws-messages",
         type=int,
-        default=150,
-        help="messages per sender over WebSocket (150: about 50 times slower, this keeps a run near 20 s)",
+        default=None,
+        help="messages per sender over WebSocket (default: as over TCP)",
     )
     parser.add_argument("-w", "--window", type=int, default=32, help="messages outstanding per sender (32)")
     parser.add_argument("-t", "--transports", default="tcp,websocket", help="tcp,websocket (alternating)")
@@ -426,6 +426,8 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable, help="the Python that runs trio-chat")
     parser.add_argument("--json", action="store_true", help="print each run's record as a JSON line")
     args = parser.parse_args()
+    if args.ws_messages is None:
+        args.ws_messages = args.messages
     transports = [t.strip() for t in args.transports.split(",") if t.strip()]
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="wsload-") as tmp:
