@@ -22,6 +22,8 @@ def casefold(name: str) -> str:
 def unique(names: list[str]) -> list[str]:
     """``names`` without empty ones and without repeats (by case-folded name), in order: ``bob,Bob`` is one
     target."""
+    if len(names) == 1:  # the usual case, one target: nothing to compare
+        return names if names[0] else []
     seen: set[str] = set()
     out: list[str] = []
     for name in names:

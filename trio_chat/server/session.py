@@ -187,7 +187,9 @@ class Session:
                 # Registration is bounded by its own timeout instead.  The lines of an open multiline batch are
                 # not counted one by one (a client sends a whole batch at once): the batch is billed when it
                 # ends, as ergo does (``MultilineBatch.flood_cost``).
-                held = self.user.multiline if self._in_batch() else None
+                held = self.user.multiline
+                if held is not None and not held.open:
+                    held = None
                 if limited and self.user.registered and held is None:
                     bucket.take(trio.current_time())
                 line = backlog[self._next]
@@ -252,8 +254,11 @@ class Session:
             cluster = self.network.cluster
             # A line of a multiline batch is never replicated: the batch is held here, and delivered line by line
             # through the ordinary path when it ends (``messaging.send_multiline``).
-            batched = user.multiline is not None or (message.tags and "batch" in message.tags)
-            if cluster is not None and not batched and cluster.replicates(user, message):
+            if (
+                cluster is not None
+                and not (user.multiline is not None or (message.tags and "batch" in message.tags))
+                and cluster.replicates(user, message)
+            ):
                 # Several nodes: the command runs on each, in the order of the network's log; its replies come
                 # when this node has run it.
                 replies = await cluster.submit(user, message)

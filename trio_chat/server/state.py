@@ -350,7 +350,9 @@ class Channel:
             return True  # voice or operator: past +m, bans and mutes
         if status is None and "n" in self.modes:
             return False
-        return "m" not in self.modes and not self.is_banned(user) and not self.is_muted(user)
+        if "m" in self.modes:
+            return False
+        return not self.bans or (not self.is_banned(user) and not self.is_muted(user))
 
     def is_banned(self, user: User) -> bool:
         """A ``+b`` mask (not a mute) matches ``user`` and no ``+e`` mask exempts them."""

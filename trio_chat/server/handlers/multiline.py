@@ -130,10 +130,11 @@ def absorb(ctx: Context, msg: Message, verb: str) -> bool:
 
 
 def handle_privmsg(ctx: Context, msg: Message) -> None:
-    if not absorb(ctx, msg, "PRIVMSG"):
+    # Most messages are in no batch: they go straight on (this runs for every PRIVMSG).
+    if (ctx.user.multiline is None and not (msg.tags and "batch" in msg.tags)) or not absorb(ctx, msg, "PRIVMSG"):
         messaging.handle_privmsg(ctx, msg)
 
 
 def handle_notice(ctx: Context, msg: Message) -> None:
-    if not absorb(ctx, msg, "NOTICE"):
+    if (ctx.user.multiline is None and not (msg.tags and "batch" in msg.tags)) or not absorb(ctx, msg, "NOTICE"):
         messaging.handle_notice(ctx, msg)
