@@ -24,7 +24,7 @@ from tests.helpers import FAST
 from tests.ircclient import IRCClient
 from trio_chat.server.app import Server, listener_port, serve
 from trio_chat.server.config import ConfigError, ServerConfig
-from trio_chat.server.web.asgi import CONTENT_SECURITY_POLICY, choose_subprotocol, origin_allowed
+from trio_chat.server.web.asgi import CONTENT_SECURITY_POLICY, choose_subprotocol, forwarded, origin_allowed
 from trio_chat.server.web.stream import (
     CLOSE_TIMEOUT,
     SocketWebSocketStream,
@@ -79,9 +79,15 @@ class WebNet:
         self.port = server.web.port
 
     async def ws_connect(
-        self, *, subprotocols: list[str] | None = None, origin: str | None = None, queue: int = 100
+        self,
+        *,
+        subprotocols: list[str] | None = None,
+        origin: str | None = None,
+        queue: int = 100,
+        headers: list[tuple[bytes, bytes]] | None = None,
     ) -> WebSocketClientStream:
-        headers = [(b"Origin", (origin or f"http://127.0.0.1:{self.port}").encode())]
+        if headers is None:
+            headers = [(b"Origin", (origin or f"http://127.0.0.1:{self.port}").encode())]
         tcp = await trio.open_tcp_stream("127.0.0.1", self.port)
         self.streams.append(tcp)
         ws = await wrap_client_stream(
@@ -643,3 +649,66 @@ async def test_wss_with_the_tls_certificate(tmp_path: Path) -> None:
         await secure.expect(" 671 secure secure ")  # is using a secure connection
         await secure.send("PRIVMSG #tls :over wss")
         await plain.expect(r":secure!\S+ PRIVMSG #tls :over wss")
+
+
+# ---- behind a reverse proxy -------------------------------------------------------------------------------------
+
+
+def test_forwarded_believes_only_trusted_proxies() -> None:
+    proxies = ServerConfig(web_proxies=("127.0.0.0/8", "10.0.0.0/8")).proxy_networks()
+
+    def xff(*values: str, proto: str | None = None) -> list[tuple[bytes, bytes]]:
+        headers = [(b"X-Forwarded-For", v.encode()) for v in values]
+        return headers + ([(b"X-Forwarded-Proto", proto.encode())] if proto else [])
+
+    assert forwarded("127.0.0.1", xff("203.0.113.7"), proxies) == ("203.0.113.7", False)
+    assert forwarded("127.0.0.1", xff("203.0.113.7", proto="https"), proxies) == ("203.0.113.7", True)
+    # What the browser wrote itself (left) is not believed past the first address no proxy of ours added.
+    assert forwarded("127.0.0.1", xff("198.51.100.1, 203.0.113.7, 10.1.2.3"), proxies) == ("203.0.113.7", False)
+    assert forwarded("127.0.0.1", xff("198.51.100.1", "2001:db8::5"), proxies) == ("[2001:db8::5]", False)
+    assert forwarded("127.0.0.1", xff("unknown"), proxies) == ("127.0.0.1", False)  # the proxy's own
+    assert forwarded("127.0.0.1", [], proxies) == ("127.0.0.1", False)
+    # Not from a trusted proxy: the headers are anyone's to write, and ignored.
+    assert forwarded("192.0.2.9", xff("203.0.113.7", proto="https"), proxies) == (None, False)
+    assert forwarded("127.0.0.1", xff("203.0.113.7"), ()) == (None, False)
+    with pytest.raises(ConfigError, match="web_proxies: 'nginx' is not an address range"):
+        ServerConfig(web_proxies=("nginx",))
+
+
+async def test_a_websocket_through_a_trusted_proxy_has_the_browsers_address() -> None:
+    async with web_server(web_proxies=("127.0.0.1/32",), max_per_ip=1, max_per_ip_exempt=()) as net:
+        origin = (b"Origin", f"http://127.0.0.1:{net.port}".encode())
+
+        async def through_proxy(address: str, proto: str = "http") -> WebSocketClientStream:
+            return await net.ws_connect(
+                headers=[origin, (b"X-Forwarded-For", address.encode()), (b"X-Forwarded-Proto", proto.encode())]
+            )
+
+        first = IRCClient(await through_proxy("203.0.113.7", "https"), "first")
+        await first.register("first")
+        await first.send("WHOIS first")
+        whois = [m.to_line() for m in await first.collect_until(" 318 ")]
+        assert any(" 311 first first ~first 203.0.113.7 " in line for line in whois)
+        assert any(" 671 first first " in line for line in whois)  # HTTPS on the browser's side
+        # Another browser behind the same proxy is another address: the per-address limit counts each.
+        second = IRCClient(await through_proxy("198.51.100.4"), "second")
+        await second.register("second")
+        assert net.server.per_host == {"203.0.113.7": 1, "198.51.100.4": 1}
+        refused = IRCClient(await through_proxy("203.0.113.7"), "third")
+        lines = await refused.expect_closed()
+        assert [m.to_line() for m in lines] == ["ERROR :Too many connections from your address"]
+
+
+async def test_forwarded_headers_from_anyone_else_are_ignored() -> None:
+    async with web_server() as net:  # no web_proxies
+        stream = await net.ws_connect(
+            headers=[
+                (b"Origin", f"http://127.0.0.1:{net.port}".encode()),
+                (b"X-Forwarded-For", b"203.0.113.7"),
+                (b"X-Forwarded-Proto", b"https"),
+            ]
+        )
+        client = IRCClient(stream, "spoofer")
+        await client.register("spoofer")
+        user = net.server.network.find_user("spoofer")
+        assert user is not None and user.host == "127.0.0.1" and not user.secure

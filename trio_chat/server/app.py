@@ -83,7 +83,11 @@ def rss_kb() -> int:
 
 
 def peer_host(stream: trio.abc.Stream) -> str:
-    """The peer's address for a socket stream (``unknown`` for memory streams in tests)."""
+    """The peer's address for a socket stream (``unknown`` for memory streams in tests); for a WebSocket through a
+    trusted reverse proxy, the browser's address the proxy gave."""
+    client = getattr(stream, "client", None)
+    if isinstance(client, str):
+        return client
     if isinstance(stream, trio.SSLStream):
         stream = stream.transport_stream
     socket = getattr(stream, "socket", None)

@@ -52,6 +52,10 @@ class ServerConfig:
     web_origins: tuple[str, ...] = ()
     """Origins (``https://chat.example.org``) whose pages may open a WebSocket; empty: only the page's own origin
     (the request's ``Host``); ``*``: any."""
+    web_proxies: tuple[str, ...] = ()
+    """Address ranges (CIDR) of reverse proxies in front of ``web_port`` whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed: a WebSocket through them has the browser's address (for the limits,
+    K-lines and its host) and is secure when the browser's side was HTTPS.  Empty: the headers are ignored."""
     server_name: str = "trio-chat.local"
     network_name: str = "TrioChat"
     server_info: str = "trio-chat IRC server"
@@ -187,7 +191,8 @@ class ServerConfig:
             port = getattr(self, name)
             if port is not None and not 0 <= port <= 65535:
                 raise ConfigError(f"{name} must be from 1 to 65535 (or 0 for any free port), not {port}")
-        self.exempt_networks()  # raises ConfigError for a range that is not one
+        self.exempt_networks()  # these raise ConfigError for a range that is not one
+        self.proxy_networks()
         # Checked here, once: a bad value found by the retention task would otherwise end the server later.
         # The upper bounds only keep the numbers inside what SQLite integers hold.
         if not 0 <= self.history_max_messages <= 2**53:
@@ -223,15 +228,11 @@ class ServerConfig:
 
     def exempt_networks(self) -> tuple[IPNetwork, ...]:
         """``max_per_ip_exempt`` parsed; a range that is not one is a :class:`ConfigError`."""
-        networks: list[IPNetwork] = []
-        for text in self.max_per_ip_exempt:
-            try:
-                networks.append(ipaddress.ip_network(text.strip(), strict=False))
-            except ValueError:
-                raise ConfigError(
-                    f"max_per_ip_exempt: {text!r} is not an address range (CIDR, like 10.0.0.0/8 or fd00::/8)"
-                ) from None
-        return tuple(networks)
+        return _networks("max_per_ip_exempt", self.max_per_ip_exempt)
+
+    def proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """``web_proxies`` parsed; a range that is not one is a :class:`ConfigError`."""
+        return _networks("web_proxies", self.web_proxies)
 
     def merged(self, values: Mapping[str, Any], *, origin: str | None = None) -> ServerConfig:
         """A copy with ``values`` (by config key, ``-`` or ``_``) applied; unknown keys, values of the wrong type
@@ -317,3 +318,15 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(server, dict):
         raise ConfigError(f"config file {path}: [server] must be a table")
     return {**data, **server}
+
+
+def _networks(setting: str, texts: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    networks: list[IPNetwork] = []
+    for text in texts:
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"{setting}: {text!r} is not an address range (CIDR, like 10.0.0.0/8 or fd00::/8)"
+            ) from None
+    return tuple(networks)

@@ -13,8 +13,9 @@ A WebSocket handshake is checked before it is accepted, as a browser's peer must
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,10 +32,12 @@ from starlette.websockets import WebSocket
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 
+from ..app import host_in, peer_host
 from .stream import HandOff, websocket_stream
 
 if TYPE_CHECKING:
     from ..app import Server
+    from ..config import IPNetwork
 
 log = logging.getLogger("trio_chat.web")
 
@@ -99,6 +102,36 @@ def choose_subprotocol(offered: list[str]) -> str | None:
     raise Refused(400, f"unsupported WebSocket subprotocol; this server speaks {', '.join(SUBPROTOCOLS)}")
 
 
+def forwarded(peer: str, headers: list[tuple[bytes, bytes]], proxies: Sequence[IPNetwork]) -> tuple[str | None, bool]:
+    """The browser's address behind trusted reverse proxies (``web_proxies``), and whether the browser's side was
+    HTTPS; ``(None, False)`` when ``peer`` (the host as ``peer_host`` gives it) is no trusted proxy.
+
+    ``X-Forwarded-For`` lists the addresses a request came through, each proxy appending its peer's: read from
+    the right, the first address that is not a trusted proxy is the client (anything left of it could have been
+    written by the client itself).  A header that names no address gives the proxy's own.
+    """
+    if not proxies or not host_in(peer, proxies):
+        return None, False
+    hops: list[str] = []
+    proto = ""
+    for raw_name, value in headers:
+        name = raw_name.lower()
+        if name == b"x-forwarded-for":
+            hops += [hop.strip() for hop in value.decode("latin-1").split(",")]
+        elif name == b"x-forwarded-proto":
+            proto = value.decode("latin-1").split(",")[0].strip().lower()
+    client = peer
+    for hop in reversed(hops):
+        try:
+            address = ipaddress.ip_address(hop[1:].partition("]")[0] if hop.startswith("[") else hop)
+        except ValueError:
+            break  # not an address (``unknown``, a port, garbage): nothing left of it can be believed
+        client = f"[{address}]" if address.version == 6 else str(address)
+        if not host_in(client, proxies):
+            break
+    return client, proto in ("https", "wss")
+
+
 def negotiated_extensions(scope: Scope) -> list[Extension]:
     """The WebSocket extensions hypercorn accepts in its handshake response, as it negotiates them.
 
@@ -127,6 +160,7 @@ class WebApp:
     def __init__(self, server: Server) -> None:
         self.server = server
         self.origins = server.config.web_origins
+        self.proxies = server.config.proxy_networks()
         # A message longer than this closes the WebSocket (1009) before the session sees it; below it, the
         # session's own limits answer as they answer a TCP client (417 past the line limit, ReadQ exceeded past
         # readq_bytes).
@@ -159,14 +193,16 @@ class WebApp:
             log.info("refused WebSocket from %s: %s", scope.get("client"), refusal.reason)
             await websocket.send_denial_response(PlainTextResponse(refusal.reason, status_code=refusal.status))
             return
+        client, forwarded_secure = forwarded(peer_host(connection.handoff.inner), scope["headers"], self.proxies)
         stream = websocket_stream(
             connection.handoff.inner,
             extensions=negotiated_extensions(scope),
             binary=subprotocol == BINARY_SUBPROTOCOL,
             socket=connection.socket,
-            secure=connection.secure,
+            secure=connection.secure or forwarded_secure,
             abort=connection.abort,
             max_message=self.max_message,
+            client=client,
         )
         # From here the connection is the session's: what is read goes to the stream, not to hypercorn, and once
         # the handshake's response is out, hypercorn writes nothing more on it.

@@ -116,8 +116,11 @@ class WebSocketStream(trio.abc.Stream):
         abort: Callable[[], None],
         max_message: int,
         extensions: list[Extension] | None = None,
+        client: str | None = None,
     ) -> None:
         self._inner = inner
+        self.client = client
+        """The browser's address as a trusted reverse proxy gave it (``web_proxies``), or None: the socket's peer."""
         self.binary = binary
         self.socket = socket
         """The TCP socket under the WebSocket: where the peer's address comes from (``peer_host``)."""
@@ -325,6 +328,7 @@ def websocket_stream(
     abort: Callable[[], None],
     max_message: int,
     extensions: list[Extension] | None = None,
+    client: str | None = None,
 ) -> WebSocketStream:
     """The stream for an accepted WebSocket on ``inner``: written by the flusher directly over plain TCP.
 
@@ -336,6 +340,7 @@ def websocket_stream(
         "abort": abort,
         "max_message": max_message,
         "extensions": extensions,
+        "client": client,
     }
     if isinstance(inner, trio.SocketStream):
         return SocketWebSocketStream(inner, **kwargs)
