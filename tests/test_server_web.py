@@ -30,7 +30,7 @@ from trio_chat.server.web.stream import (
     SocketWebSocketStream,
     WebSocketStream,
     frame_header,
-    websocket_stream,
+    websocket_stream_class,
 )
 
 CONFIG = replace(FAST, port=0, web_port=0)
@@ -85,14 +85,19 @@ class WebNet:
         origin: str | None = None,
         queue: int = 100,
         headers: list[tuple[bytes, bytes]] | None = None,
+        over: trio.SocketStream | trio.SSLStream[trio.SocketStream] | None = None,
     ) -> WebSocketClientStream:
+        """A WebSocket on a new connection, or ``over`` one already open (TCP, or TLS for WSS)."""
+        scheme = "https" if isinstance(over, trio.SSLStream) else "http"
         if headers is None:
-            headers = [(b"Origin", (origin or f"http://127.0.0.1:{self.port}").encode())]
-        tcp = await trio.open_tcp_stream("127.0.0.1", self.port)
-        self.streams.append(tcp)
+            headers = [(b"Origin", (origin or f"{scheme}://127.0.0.1:{self.port}").encode())]
+        if over is None:
+            over = await trio.open_tcp_stream("127.0.0.1", self.port)
+        self.streams.append(over)
+        tcp = over.transport_stream if isinstance(over, trio.SSLStream) else over
         ws = await wrap_client_stream(
             self.nursery,
-            tcp,
+            over,
             f"127.0.0.1:{self.port}",
             "/",
             subprotocols=["text.ircv3.net"] if subprotocols is None else subprotocols,
@@ -351,18 +356,7 @@ async def test_a_websocket_after_a_page_on_the_same_connection() -> None:
             while b"</html>" not in data.lower():
                 data += await tcp.receive_some(65536)
         assert data.startswith(b"HTTP/1.1 200 ")
-        ws = await wrap_client_stream(
-            net.nursery,
-            tcp,
-            f"127.0.0.1:{net.port}",
-            "/",
-            subprotocols=["text.ircv3.net"],
-            extra_headers=[(b"Origin", f"http://127.0.0.1:{net.port}".encode())],
-            message_queue_size=100,
-        )
-        stream = WebSocketClientStream(ws, tcp)
-        net.streams.append(stream)
-        client = IRCClient(stream, "kept")
+        client = IRCClient(await net.ws_connect(over=tcp), "kept")
         await client.register("kept")
         await client.send("PING :alive")
         await client.expect("PONG .* :?alive")
@@ -451,7 +445,7 @@ def make_stream(
 ) -> tuple[WebSocketStream, list[int]]:
     """A stream on ``inner``, and the list each abort (cutting the TCP connection) appends to."""
     aborts: list[int] = []
-    stream = websocket_stream(
+    stream = websocket_stream_class(inner)(
         inner,
         binary=binary,
         socket=trio.socket.socket(),
@@ -626,17 +620,7 @@ async def test_wss_with_the_tls_certificate(tmp_path: Path) -> None:
     async with web_server(tls_cert=str(cert_path), tls_key=str(key_path)) as net:
         assert net.server.web is not None and net.server.web.secure
         tls = await trio.open_ssl_over_tcp_stream("127.0.0.1", net.port, ssl_context=context, https_compatible=True)
-        net.streams.append(tls)
-        ws = await wrap_client_stream(
-            net.nursery,
-            tls,
-            f"127.0.0.1:{net.port}",
-            "/",
-            subprotocols=["text.ircv3.net"],
-            extra_headers=[(b"Origin", f"https://127.0.0.1:{net.port}".encode())],
-            message_queue_size=100,  # trio-websocket's reader would block on a full queue at the end
-        )
-        secure = IRCClient(WebSocketClientStream(ws, tls.transport_stream), "secure")
+        secure = IRCClient(await net.ws_connect(over=tls), "secure")
         await secure.register("secure")
         plain = await net.tcp("plain")
         for client in (secure, plain):

@@ -254,6 +254,16 @@ class Translator:
         for buf in self.model.buffers_with(nick):
             self.event(buf, msg, ev.AccountChanged(nick, account), kind=LineKind.ACCOUNT, nick=nick)
 
+    def _leave(self, buf: Buffer, nick: str) -> bool:
+        """``nick`` left the channel ``buf`` (a PART or a KICK); True when that is us, and the channel is left."""
+        own = self.is_me(nick)
+        if own:
+            buf.joined = False
+            buf.members.clear()
+        else:
+            buf.remove_member(nick)
+        return own
+
     def _on_part(self, msg: Message) -> None:
         if not msg.params:
             return
@@ -263,12 +273,7 @@ class Translator:
         buf = self.model.find(channel)
         if buf is None:
             return
-        own = self.is_me(nick)
-        if own:
-            buf.joined = False
-            buf.members.clear()
-        else:
-            buf.remove_member(nick)
+        own = self._leave(buf, nick)
         self.event(buf, msg, ev.Parted(channel, nick, own, reason), kind=LineKind.PART, nick=nick, own=own)
 
     def _on_kick(self, msg: Message) -> None:
@@ -280,12 +285,7 @@ class Translator:
         buf = self.model.find(channel)
         if buf is None:
             return
-        own = self.is_me(victim)
-        if own:
-            buf.joined = False
-            buf.members.clear()
-        else:
-            buf.remove_member(victim)
+        own = self._leave(buf, victim)
         kicked = ev.Kicked(channel, victim, by, own, reason)
         self.event(buf, msg, kicked, kind=LineKind.KICK, nick=victim, highlight=own)
 

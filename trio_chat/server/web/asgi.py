@@ -33,7 +33,7 @@ from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.handshake import server_extensions_handshake
 
 from ..app import host_in, peer_host
-from .stream import HandOff, websocket_stream
+from .stream import HandOff, websocket_stream_class
 
 if TYPE_CHECKING:
     from ..app import Server
@@ -194,8 +194,9 @@ class WebApp:
             await websocket.send_denial_response(PlainTextResponse(refusal.reason, status_code=refusal.status))
             return
         client, forwarded_secure = forwarded(peer_host(connection.handoff.inner), scope["headers"], self.proxies)
-        stream = websocket_stream(
-            connection.handoff.inner,
+        inner = connection.handoff.inner
+        stream = websocket_stream_class(inner)(
+            inner,
             extensions=negotiated_extensions(scope),
             binary=subprotocol == BINARY_SUBPROTOCOL,
             socket=connection.socket,

@@ -119,6 +119,8 @@ class WebSocketStream(trio.abc.Stream):
         client: str | None = None,
     ) -> None:
         self._inner = inner
+        self._fd = inner.socket.fileno() if isinstance(inner, trio.SocketStream) else -1
+        """The socket's descriptor for :meth:`SocketWebSocketStream.try_write` (-1 under TLS: none)."""
         self.client = client
         """The browser's address as a trusted reverse proxy gave it (``web_proxies``), or None: the socket's peer."""
         self.binary = binary
@@ -281,10 +283,6 @@ class WebSocketStream(trio.abc.Stream):
 class SocketWebSocketStream(WebSocketStream):
     """A WebSocket over plain TCP: the flusher writes it directly, as it writes a TCP socket (``outbound``)."""
 
-    def __init__(self, inner: trio.SocketStream, **kwargs: Any) -> None:
-        super().__init__(inner, **kwargs)
-        self._fd = inner.socket.fileno()
-
     def try_write(self, data: bytes) -> int:
         """Write ``data``'s frames at once; how many bytes of ``data`` are done (see ``outbound.Transport``).
 
@@ -319,32 +317,9 @@ class SocketWebSocketStream(WebSocketStream):
         return done
 
 
-def websocket_stream(
-    inner: trio.abc.Stream,
-    *,
-    binary: bool,
-    socket: trio.socket.SocketType,
-    secure: bool,
-    abort: Callable[[], None],
-    max_message: int,
-    extensions: list[Extension] | None = None,
-    client: str | None = None,
-) -> WebSocketStream:
-    """The stream for an accepted WebSocket on ``inner``: written by the flusher directly over plain TCP.
-
-    ``extensions`` are those the handshake accepted (permessage-deflate): they apply to what the peer sends."""
-    kwargs: dict[str, Any] = {
-        "binary": binary,
-        "socket": socket,
-        "secure": secure,
-        "abort": abort,
-        "max_message": max_message,
-        "extensions": extensions,
-        "client": client,
-    }
-    if isinstance(inner, trio.SocketStream):
-        return SocketWebSocketStream(inner, **kwargs)
-    return WebSocketStream(inner, **kwargs)
+def websocket_stream_class(inner: trio.abc.Stream) -> type[WebSocketStream]:
+    """The stream class for an accepted WebSocket on ``inner``: over plain TCP, one the flusher writes directly."""
+    return SocketWebSocketStream if isinstance(inner, trio.SocketStream) else WebSocketStream
 
 
 class HandOff(trio.abc.Stream):
