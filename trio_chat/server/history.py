@@ -167,6 +167,8 @@ class ChannelRecord:
     """When it was registered, Unix seconds (0 if it is not)."""
     ops: tuple[str, ...] = ()
     """Folded names of the accounts the founder listed with ``CS AMODE +o``: they get operator status on joining."""
+    metadata: tuple[tuple[str, str], ...] = ()
+    """IRCv3 metadata (``draft/metadata-3``) set on the channel: ``(key, value)`` in the order they were set."""
 
 
 ReadMarker: TypeAlias = tuple[str, str, int]

@@ -285,7 +285,7 @@ class Channel:
     """Trio time of the last KNOCK delivered to this channel's operators."""
 
     metadata: dict[str, str] = field(default_factory=dict)
-    """IRCv3 metadata set on this channel by its operators."""
+    """IRCv3 metadata set on this channel by its operators; a persistent channel keeps it across restarts."""
 
     def record(self) -> ChannelRecord:
         """What the store keeps of this channel."""
@@ -305,6 +305,7 @@ class Channel:
             founder=self.founder,
             registered=self.registered,
             ops=self.ops,
+            metadata=tuple(self.metadata.items()),
         )
 
     @classmethod
@@ -327,6 +328,7 @@ class Channel:
             founder=record.founder,
             registered=record.registered,
             ops=record.ops,
+            metadata=dict(record.metadata),
         )
 
     def is_op(self, user: User) -> bool:
@@ -643,7 +645,8 @@ class Network:
         history.append(stored, sender.outbox.receipt() if receipt else None)
 
     def channel_changed(self, channel: Channel) -> None:
-        """The topic, modes, key, limit or bans changed: a persistent channel keeps them across restarts."""
+        """The topic, modes, key, limit, bans or metadata changed: a persistent channel keeps them across
+        restarts."""
         if channel.persistent and self.history is not None:
             self.history.save_channel_nowait(channel.record())
 
@@ -845,6 +848,8 @@ class Network:
                 return False
             target.metadata[key] = value
         self._metadata_notify(setter, target, name, key, value)
+        if isinstance(target, Channel):
+            self.channel_changed(target)
         return True
 
     def clear_metadata(self, setter: User, target: User | Channel, name: str) -> dict[str, str]:
@@ -853,6 +858,8 @@ class Network:
         target.metadata.clear()
         for key in old:
             self._metadata_notify(setter, target, name, key, None)
+        if old and isinstance(target, Channel):
+            self.channel_changed(target)
         return old
 
     def _metadata_notify(self, setter: User, target: User | Channel, name: str, key: str, value: str | None) -> None:

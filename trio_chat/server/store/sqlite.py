@@ -136,6 +136,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # Version 4: channel metadata (draft/metadata-3), a JSON list of [key, value] in the order they were set.
+    ("ALTER TABLE channels ADD COLUMN metadata TEXT NOT NULL DEFAULT '[]'",),
 )
 """Schema migrations: ``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``."""
 
@@ -559,7 +561,7 @@ class SQLiteHistory:
     def load_channels(self) -> list[ChannelRecord]:
         rows = self._conn.execute(
             "SELECT folded, name, created, topic, topic_by, topic_time, modes, key, user_limit, bans,"
-            " founder, registered, ops FROM channels ORDER BY folded"
+            " founder, registered, ops, metadata FROM channels ORDER BY folded"
         ).fetchall()
         return [
             ChannelRecord(
@@ -576,6 +578,7 @@ class SQLiteHistory:
                 founder=founder,
                 registered=registered,
                 ops=tuple(str(op) for op in json.loads(ops)),
+                metadata=tuple((str(key), str(value)) for key, value in json.loads(metadata)),
             )
             for (
                 folded,
@@ -591,6 +594,7 @@ class SQLiteHistory:
                 founder,
                 registered,
                 ops,
+                metadata,
             ) in rows
         ]
 
@@ -675,7 +679,7 @@ def _write_channel(conn: sqlite3.Connection, record: ChannelRecord) -> None:
     """Insert or replace a channel's record, inside the caller's transaction."""
     conn.execute(
         "INSERT OR REPLACE INTO channels (folded, name, created, topic, topic_by, topic_time, modes, key,"
-        " user_limit, bans, founder, registered, ops) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " user_limit, bans, founder, registered, ops, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.folded,
             record.name,
@@ -690,5 +694,6 @@ def _write_channel(conn: sqlite3.Connection, record: ChannelRecord) -> None:
             record.founder,
             record.registered,
             json.dumps(record.ops, ensure_ascii=False, separators=(",", ":")),
+            json.dumps(record.metadata, ensure_ascii=False, separators=(",", ":")),
         ),
     )
