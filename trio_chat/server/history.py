@@ -176,6 +176,18 @@ ReadMarker: TypeAlias = tuple[str, str, int]
 (IRCv3 ``draft/read-marker``)."""
 
 
+def line_msgid(msgid: str, index: int) -> str:
+    """The msgid under which history keeps line ``index`` (1, 2, …) of the multiline message ``msgid``; its
+    first line (0) is kept under ``msgid`` itself.  The server's msgids have no ``/``, so no other message's
+    msgid has this form, and a REDACT of ``msgid`` finds every line (see :func:`of_message`)."""
+    return f"{msgid}/{index}"
+
+
+def of_message(candidate: str, msgid: str) -> bool:
+    """Whether the stored msgid ``candidate`` is the message ``msgid`` or one of its other lines."""
+    return candidate == msgid or (candidate.startswith(msgid) and candidate[len(msgid) : len(msgid) + 1] == "/")
+
+
 def conversation_key(first: str, second: str) -> str:
     """The history key of the private conversation between two accounts (folded names): both names, sorted,
     joined by a space.  No channel or nick contains a space, so the key is never a target anyone can name."""
@@ -242,7 +254,8 @@ class HistoryStore(Protocol):
         ...
 
     def redact(self, folded: str, msgid: str) -> bool:
-        """Delete the message ``msgid`` of ``folded``; False if there is none."""
+        """Delete the message ``msgid`` of ``folded``, with the other lines of a multiline message (see
+        :func:`line_msgid`); False if there is none."""
         ...
 
     def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
@@ -402,15 +415,16 @@ class MemoryHistory:
         return stored
 
     def redact(self, folded: str, msgid: str) -> bool:
-        message = self._by_msgid.get(msgid)
-        if message is None or message.folded != folded:
+        ring = self._rings.get(folded)
+        if ring is None:
             return False
-        ring = self._rings[folded]
-        ring.remove(message)
-        del self._by_msgid[msgid]
+        doomed = [m for m in ring if of_message(m.msgid, msgid)]
+        for message in doomed:
+            ring.remove(message)
+            del self._by_msgid[message.msgid]
         if not ring:
             del self._rings[folded]
-        return True
+        return bool(doomed)
 
     def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
         if max_messages < 0 or max_age_ms < 0:

@@ -28,7 +28,15 @@ from ..protocol.message import Message
 from ..protocol.names import mask_matches
 from .accounts import AccountRecord, LoginThrottle
 from .config import ServerConfig
-from .history import ChannelRecord, HistoryService, ReadMarker, StoredMessage, StoreError, conversation_key
+from .history import (
+    ChannelRecord,
+    HistoryService,
+    ReadMarker,
+    StoredMessage,
+    StoreError,
+    conversation_key,
+    of_message,
+)
 from .multiline import MultilineBatch
 from .relay import VARIANT_ACCOUNT, VARIANT_TAGS, VARIANT_TIME, Relay
 
@@ -676,15 +684,17 @@ class Network:
         return None
 
     def forget(self, folded: str, msgid: str) -> bool:
-        """A message was redacted: take it out of the replay ring; False if it was not there."""
-        message = self.recent_message(folded, msgid)
-        if message is None:
+        """A message was redacted: take it (every line of a multiline message) out of the replay ring; False if
+        it was not there."""
+        ring = self.recent.get(folded)
+        if not ring:
             return False
-        ring = self.recent[folded]
-        ring.remove(message)
+        doomed = [m for m in ring if of_message(m.msgid, msgid)]
+        for message in doomed:
+            ring.remove(message)
         if not ring:
             del self.recent[folded]
-        return True
+        return bool(doomed)
 
     def expire_recent(self, cutoff_ms: int) -> int:
         """Retention deleted the messages older than ``cutoff_ms`` from the store: drop them from the replay

@@ -374,8 +374,14 @@ class SQLiteHistory:
     @_translated
     def redact(self, folded: str, msgid: str) -> bool:
         with self._transaction() as conn:
-            cursor = conn.execute("DELETE FROM messages WHERE folded = ? AND msgid = ?", (folded, msgid))
-            return cursor.rowcount > 0
+            deleted = conn.execute("DELETE FROM messages WHERE folded = ? AND msgid = ?", (folded, msgid)).rowcount
+            # The other lines of a multiline message: msgids ``msgid/1``, ``msgid/2``… (history.line_msgid), the
+            # strings between ``msgid/`` and ``msgid0`` ("0" follows "/"): a range of the msgid index, which the
+            # ``+`` keeps the planner on (it would otherwise scan the channel's messages through its index).
+            deleted += conn.execute(
+                "DELETE FROM messages WHERE msgid > ? AND msgid < ? AND +folded = ?", (msgid + "/", msgid + "0", folded)
+            ).rowcount
+            return deleted > 0
 
     @_translated
     def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
