@@ -273,13 +273,12 @@ def test_the_store_keeps_founder_and_ops() -> None:
     assert store.load_channels() == [record]
 
 
-def test_a_version_2_file_is_migrated_to_version_3(tmp_path: Path) -> None:
+def test_a_version_2_file_is_migrated_and_gets_registrations_and_markers(tmp_path: Path) -> None:
     path = tmp_path / "v2.db"
     conn = build_version(path, 2)
     conn.execute("INSERT INTO channels VALUES ('#old', '#Old', 1, 'a topic', 'x', 2, 'nt', NULL, NULL, '[]')")
     conn.execute("INSERT INTO accounts VALUES ('alice', 'Alice', 'scrypt$x', 3, '[]')")
     conn.close()
-    assert SCHEMA_VERSION == 3
     store = SQLiteHistory.open(str(path))
     try:
         [old] = store.load_channels()
@@ -300,5 +299,5 @@ def test_a_version_2_file_is_migrated_to_version_3(tmp_path: Path) -> None:
     finally:
         again.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()

@@ -20,6 +20,7 @@ from trio_chat.server.history import (
     StoredMessage,
     TimeRef,
     UnknownReference,
+    line_msgid,
 )
 from trio_chat.server.store.sqlite import SQLiteHistory
 
@@ -263,6 +264,23 @@ def test_find(lobby: HistoryStore) -> None:
     found = lobby.find("m11")
     assert found is not None and found.target == "#other" and found.time_ms == 1500
     assert lobby.find("missing") is None
+
+
+def test_redact_of_a_multiline_message_takes_all_its_lines(store: HistoryStore) -> None:
+    """The lines after the first are kept under ``line_msgid(msgid, i)``: a redaction of ``msgid`` deletes them
+    too, in its target only; another message whose msgid merely starts the same way stays."""
+    lines = [make("#a", 1, 10)] + [make("#a", 1, 10, msgid=line_msgid("m1", i), text=f"line {i}") for i in (1, 2, 3)]
+    store.append_many(lines)
+    store.append_many([make("#a", 10, 11), make("#a", 10, 11, msgid=line_msgid("m10", 1)), make("#a", 12, 12)])
+    store.append_many([make("#b", 1, 13, msgid=line_msgid("m1", 4))])  # not a line of #a's m1
+    assert store.redact("#a", line_msgid("m1", 2))
+    assert [m.msgid for m in store.latest("#a", 10)] == ["m1", "m1/1", "m1/3", "m10", "m10/1", "m12"]
+    assert store.redact("#a", "m1")
+    assert [m.msgid for m in store.latest("#a", 10)] == ["m10", "m10/1", "m12"]
+    assert not store.redact("#a", "m1")
+    assert [m.msgid for m in store.latest("#b", 10)] == ["m1/4"]
+    assert store.redact("#a", "m10")
+    assert [m.msgid for m in store.latest("#a", 10)] == ["m12"]
 
 
 def test_redact_deletes_only_from_its_target(lobby: HistoryStore) -> None:

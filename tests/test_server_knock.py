@@ -3,10 +3,14 @@ a channel one cannot join for an invitation, rate limited per user and channel a
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import trio
 import trio.testing
 
 from tests.helpers import canon, drain, join, plain, running_server, settle
+from trio_chat.server.config import ConfigError, ServerConfig
 
 
 async def test_invite_alone_lists_my_invitations() -> None:
@@ -70,6 +74,55 @@ async def test_knock_per_channel_limit(autojump_clock: trio.testing.MockClock) -
         await carol.send("KNOCK #club")
         assert [m.command for m in await drain(carol)] == ["711"]
         assert [m.params[2] for m in await drain(alice)] == ["bob!~bob@unknown", "carol!~carol@unknown"]
+
+
+async def test_knock_limits_follow_the_settings(autojump_clock: trio.testing.MockClock) -> None:
+    """``knock_interval`` and ``knock_channel_interval`` replace the minute and the 10 seconds."""
+    async with running_server(knock_interval=120.0, knock_channel_interval=30.0) as net:
+        alice, bob, carol = await net.client("alice"), await net.client("bob"), await net.client("carol")
+        await join(alice, "alice", "#club")
+        await alice.send("MODE #club +i")
+        await settle(alice)
+        await bob.send("KNOCK #club")
+        assert [m.command for m in await drain(bob)] == ["711"]
+        await trio.sleep(11)
+        await carol.send("KNOCK #club")
+        assert plain(await drain(carol)) == canon(":test.server 712 carol #club :Too many KNOCKs (channel)")
+        await trio.sleep(20)
+        await carol.send("KNOCK #club")
+        assert [m.command for m in await drain(carol)] == ["711"], "31 s after the last delivered KNOCK"
+        await trio.sleep(40)
+        await bob.send("KNOCK #club")
+        assert plain(await drain(bob)) == canon(":test.server 712 bob #club :Too many KNOCKs (user)"), "71 s later"
+        await trio.sleep(50)
+        await bob.send("KNOCK #club")
+        assert [m.command for m in await drain(bob)] == ["711"], "two minutes after his first"
+        assert [m.params[2] for m in await drain(alice) if m.command == "710"] == [
+            "bob!~bob@unknown",
+            "carol!~carol@unknown",
+            "bob!~bob@unknown",
+        ]
+
+
+async def test_knock_limits_of_zero_turn_them_off(autojump_clock: trio.testing.MockClock) -> None:
+    async with running_server(knock_interval=0.0, knock_channel_interval=0.0) as net:
+        alice, bob, carol = await net.client("alice"), await net.client("bob"), await net.client("carol")
+        await join(alice, "alice", "#club")
+        await alice.send("MODE #club +i")
+        await settle(alice)
+        await bob.send("KNOCK #club", "KNOCK #club")
+        await carol.send("KNOCK #club")
+        assert [m.command for m in await drain(bob)] == ["711", "711"]
+        assert [m.command for m in await drain(carol)] == ["711"]
+        assert [m.command for m in await drain(alice)] == ["710", "710", "710"]
+
+
+@pytest.mark.parametrize("field", ["knock_interval", "knock_channel_interval"])
+@pytest.mark.parametrize("value", [-1, 86_401, math.nan, math.inf])
+def test_knock_settings_out_of_range_are_refused(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=rf"^{field} must be from 0 \(no limit\) to 86400 seconds$"):
+        ServerConfig().merged({field: value})
+    assert getattr(ServerConfig().merged({field: 5}), field) == 5.0
 
 
 async def test_knock_errors() -> None:

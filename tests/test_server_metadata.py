@@ -4,6 +4,7 @@ subscribers, the sync on JOIN, before-connect, WHOIS 760, and each FAIL."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -315,3 +316,47 @@ def test_config_limits_are_checked(field: str, value: int) -> None:
     with pytest.raises(ConfigError, match=field):
         changes: dict[str, Any] = {field: value}
         replace(ServerConfig(), **changes)
+
+
+async def test_channel_metadata_survives_a_restart_with_the_channel(tmp_path: Path) -> None:
+    """A channel that keeps its topic and modes across a restart (it has history) keeps its metadata, in the
+    order it was set, with what was deleted still deleted; a channel that keeps nothing keeps no metadata."""
+    db = str(tmp_path / "chat.db")
+    async with running_server(db=db) as net:
+        foo, _bar = await two_in_chan(net)
+        await foo.send("PRIVMSG #chan :hello", "TOPIC #chan :the topic")
+        await foo.send(
+            "METADATA #chan SET url :https://example.org/ \U0001f49c",
+            "METADATA #chan SET avatar :old.png",
+            "METADATA #chan SET gone :soon",
+            "METADATA #chan SET avatar :new.png",
+            "METADATA #chan SET gone",
+        )
+        await join(foo, "foo", "#fleeting")
+        await foo.send("TOPIC #fleeting :nobody said anything", "METADATA #fleeting SET url :lost")
+        await settle(foo)
+    async with running_server(db=db) as net:
+        baz = await net.client("baz", caps=CAPS)
+        await join(baz, "baz", "#chan")
+        await baz.send("METADATA #chan LIST", "METADATA #fleeting LIST")
+        assert [r for r in replies(await drain(baz)) if r[0] != "NOTICE"] == [
+            ("761", ("baz", "#chan", "url", "*", "https://example.org/ \U0001f49c")),
+            ("761", ("baz", "#chan", "avatar", "*", "new.png")),
+            ("FAIL", ("METADATA", "INVALID_TARGET", "#fleeting", "Invalid metadata target")),
+        ]
+        assert net.server.network.find_channel("#chan") is not None
+
+
+async def test_cleared_channel_metadata_stays_cleared_after_a_restart(tmp_path: Path) -> None:
+    db = str(tmp_path / "chat.db")
+    async with running_server(db=db) as net:
+        foo, _bar = await two_in_chan(net)
+        await foo.send("METADATA #chan SET url :https://example.org/", "PRIVMSG #chan :hello")
+        await settle(foo)
+        await foo.send("METADATA #chan CLEAR")
+        await settle(foo)
+    async with running_server(db=db) as net:
+        baz = await net.client("baz", caps=CAPS)
+        await join(baz, "baz", "#chan")
+        await baz.send("METADATA #chan LIST")
+        assert [r for r in replies(await drain(baz)) if r[0] != "NOTICE"] == [], "an empty LIST"

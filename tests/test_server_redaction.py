@@ -1,17 +1,20 @@
 """REDACT (IRCv3 ``draft/message-redaction``): who may redact, who is told, and what history forgets.
 
-In process, with the in-memory store (``--db :memory:``), as in test_server_chathistory.py.
+In process, with the in-memory store (``--db :memory:``), as in test_server_chathistory.py, and an SQLite file
+where a multiline message is redacted.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import trio
 
 from tests.helpers import drain, join, running_server, settle
 from tests.ircclient import IRCClient
+from tests.test_server_multiline import send_batch
 from trio_chat.protocol import Message
 from trio_chat.server.history import StoredMessage
 
@@ -268,3 +271,68 @@ async def test_too_few_parameters() -> None:
         await alice.send("REDACT #room")
         reply = await alice.expect_next(r" 461 ")
         assert reply.params[1] == "REDACT"
+
+
+MULTILINE = REDACTING + " draft/multiline labeled-response"
+
+
+async def _say_multiline(client: IRCClient, channel: str, *lines: str) -> str:
+    """Send ``lines`` as one draft/multiline message (the client has the capability and echo-message); its msgid,
+    from the echo's ``BATCH +`` line."""
+    await send_batch(client, channel, *lines)
+    start = await client.expect(r" BATCH \+\S+ draft/multiline ")
+    await client.expect(r" BATCH -")
+    return start.tags["msgid"]
+
+
+@pytest.mark.parametrize("on_disk", [False, True])
+async def test_redacting_a_multiline_message_removes_every_line(tmp_path: Path, on_disk: bool) -> None:
+    """History keeps a multiline message as separate lines; a REDACT of its msgid takes them all away (from the
+    replay ring and from the store, in memory or in an SQLite file, also after a restart), and is announced once
+    under that msgid, as for any message."""
+    db = str(tmp_path / "chat.db") if on_disk else ":memory:"
+    async with running_server(db=db) as net:
+        alice = await net.client("alice", caps=MULTILINE)
+        bob = await net.client("bob", caps="message-tags server-time draft/message-redaction")  # no multiline
+        carol = await net.client("carol", caps="batch message-tags server-time draft/multiline draft/message-redaction")
+        for client, nick in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+            await join(client, nick, "#room")
+        await settle(alice, bob, carol)
+        await _say(alice, "#room", "before")
+        msgid = await _say_multiline(alice, "#room", "line one", "", "line two", "+ continued", "line three")
+        await _say(alice, "#room", "after")
+        assert await _history(alice, "#room") == ["before", "line one", "line two", " continued", "line three", "after"]
+        await settle(bob, carol)
+        await alice.send(f"REDACT #room {msgid} :wrong channel")
+        assert (await alice.expect_next(r" REDACT ")).params == ("#room", msgid, "wrong channel")
+        assert await _history(alice, "#room") == ["before", "after"]
+        for member in (bob, carol):
+            assert [m.params for m in _redacts(await drain(member))] == [("#room", msgid, "wrong channel")]
+        dave = await net.client("dave", caps="batch server-time message-tags")
+        lines = await join(dave, "dave", "#room") + await drain(dave)
+        assert [m.params[1] for m in lines if m.command == "PRIVMSG"] == ["before", "after"]
+        await alice.send(f"REDACT #room {msgid}")
+        assert (await alice.expect(r" FAIL REDACT ")).params[1] == "UNKNOWN_MSGID", "nothing of it is left"
+    if on_disk:
+        async with running_server(db=db) as net:
+            erin = await net.client("erin", caps=MODERN)
+            await join(erin, "erin", "#room")
+            assert await _history(erin, "#room") == ["before", "after"]
+
+
+async def test_one_line_of_a_multiline_message_may_be_redacted_alone() -> None:
+    """Each kept line has a msgid of its own (CHATHISTORY shows it): a REDACT of that one removes that line."""
+    async with running_server() as net:
+        alice = await net.client("alice", caps=MULTILINE)
+        await join(alice, "alice", "#room")
+        msgid = await _say_multiline(alice, "#room", "one", "two", "three")
+        await alice.send("CHATHISTORY LATEST #room * 10")
+        kept = [m for m in await alice.collect_until(r"^(@\S+ )?:\S+ BATCH -") if m.command == "PRIVMSG"]
+        assert kept[0].tags["msgid"] == msgid and len({m.tags["msgid"] for m in kept}) == 3
+        second = kept[1].tags["msgid"]
+        await alice.send(f"REDACT #room {second}")
+        assert (await alice.expect_next(r" REDACT ")).params == ("#room", second)
+        assert await _history(alice, "#room") == ["one", "three"]
+        await alice.send(f"REDACT #room {msgid}")
+        assert (await alice.expect_next(r" REDACT ")).params == ("#room", msgid)
+        assert await _history(alice, "#room") == []

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,33 @@ def test_a_version_1_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None
     finally:
         store.close()
     assert user_version(path) == SCHEMA_VERSION
+
+
+def test_a_version_3_file_is_migrated_and_its_channels_get_metadata(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    conn = build_version(path, 3)
+    conn.execute(
+        "INSERT INTO channels VALUES ('#old', '#Old', 1, 'a topic', 'x', 2, 'nt', NULL, NULL, '[]', 'Alice', 3,"
+        " '[\"bob\"]')"
+    )
+    conn.close()
+    store = SQLiteHistory.open(str(path))
+    try:
+        [old] = store.load_channels()
+        assert old == ChannelRecord("#Old", "#old", 1, "a topic", "x", 2, "nt", founder="Alice", registered=3,
+                                    ops=("bob",))  # fmt: skip
+        assert old.metadata == ()
+        store.save_channel(replace(old, metadata=(("url", "https://example.org/ \U0001f49c"), ("avatar", "a.png"))))
+    finally:
+        store.close()
+    assert user_version(path) == SCHEMA_VERSION
+    again = SQLiteHistory.open(str(path))
+    try:
+        [new] = again.load_channels()
+        assert new.metadata == (("url", "https://example.org/ \U0001f49c"), ("avatar", "a.png"))
+        assert (new.topic, new.founder, new.ops) == ("a topic", "Alice", ("bob",))
+    finally:
+        again.close()
 
 
 def test_a_file_from_a_newer_trio_chat_is_refused_and_left_alone(tmp_path: Path) -> None:

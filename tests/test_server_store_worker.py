@@ -23,6 +23,7 @@ from trio_chat.server.history import (
     StoreError,
     TimeRef,
     UnknownReference,
+    line_msgid,
 )
 from trio_chat.server.store.sqlite import SQLiteHistory
 from trio_chat.server.store.worker import StoreWorker
@@ -312,6 +313,42 @@ async def test_redacting_a_message_still_in_the_backlog() -> None:
         assert await commit(worker, make(2)) is None
         assert await worker.redact("#lobby", "m1")
         store.failing = False
+        assert await commit(worker, make(3)) is not None
+        assert msgids(await worker.latest("#lobby", 10)) == ["m2", "m3"]
+        await worker.aclose()
+
+
+async def test_redacting_a_multiline_message_whose_lines_wait_in_the_backlog() -> None:
+    """All its lines leave the backlog (its first line never reached the store, so neither did the others)."""
+    store = FlakyHistory()
+    store.failing = True
+    worker = StoreWorker(store, retry_interval=3600)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        assert await commit(worker, make(1)) is None
+        for i in (1, 2):
+            assert await commit(worker, make(1, msgid=line_msgid("m1", i))) is None
+        assert await commit(worker, make(2)) is None
+        assert await worker.redact("#lobby", "m1")
+        assert worker.stats.backlog == 1
+        store.failing = False
+        assert await commit(worker, make(3)) is not None
+        assert msgids(await worker.latest("#lobby", 10)) == ["m2", "m3"]
+        await worker.aclose()
+
+
+async def test_redacting_a_multiline_message_stored_in_part() -> None:
+    """A first line already committed and later lines still waiting: both places are cleared."""
+    store = FlakyHistory()
+    worker = StoreWorker(store, retry_interval=3600)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(worker.run)
+        assert await commit(worker, make(1)) is not None
+        store.failing = True
+        assert await commit(worker, make(1, msgid=line_msgid("m1", 1))) is None
+        assert await commit(worker, make(2)) is None
+        store.failing = False  # the store answers again; the backlog waits for the next append
+        assert await worker.redact("#lobby", "m1")
         assert await commit(worker, make(3)) is not None
         assert msgids(await worker.latest("#lobby", 10)) == ["m2", "m3"]
         await worker.aclose()

@@ -130,6 +130,13 @@ class ServerConfig:
     login_failures_per_minute: float = 3.0
     """…then this many per minute; beyond that, logins are refused until the bucket refills.  0: no limit."""
 
+    # KNOCK rate limits (712 ERR_TOOMANYKNOCK); 0 means no limit.
+    knock_interval: float = 60.0
+    """Seconds between two KNOCKs of one user on one channel (Solanum's ``knock_delay`` is 5 minutes)."""
+    knock_channel_interval: float = 10.0
+    """Seconds between two KNOCKs delivered to one channel, whoever knocks: clones cannot flood its operators
+    (Solanum's ``knock_delay_channel`` is 60 s)."""
+
     # Several nodes, one network (``cluster/``).
     redis_url: str | None = None
     """``redis://HOST:PORT/DB`` of the Redis the network lives in; None: a single node, no Redis needed."""
@@ -205,6 +212,9 @@ class ServerConfig:
             raise ConfigError("password_hash_cost must be between 1 and 20 (log2 of scrypt's n)")
         if not self.nick_grace >= 0:
             raise ConfigError("nick_grace must be 0 seconds or more")
+        for name in ("knock_interval", "knock_channel_interval"):
+            if not 0 <= getattr(self, name) <= 86_400:  # also refuses NaN and infinity
+                raise ConfigError(f"{name} must be from 0 (no limit) to 86400 seconds")
         if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"redis_url must look like redis://HOST:PORT/DB, not {self.redis_url!r}")
         if not self.node_timeout >= 1:

@@ -167,11 +167,25 @@ class ChannelRecord:
     """When it was registered, Unix seconds (0 if it is not)."""
     ops: tuple[str, ...] = ()
     """Folded names of the accounts the founder listed with ``CS AMODE +o``: they get operator status on joining."""
+    metadata: tuple[tuple[str, str], ...] = ()
+    """IRCv3 metadata (``draft/metadata-3``) set on the channel: ``(key, value)`` in the order they were set."""
 
 
 ReadMarker: TypeAlias = tuple[str, str, int]
 """``(account folded, target folded, time_ms)``: the last message the account has read in that target
 (IRCv3 ``draft/read-marker``)."""
+
+
+def line_msgid(msgid: str, index: int) -> str:
+    """The msgid under which history keeps line ``index`` (1, 2, …) of the multiline message ``msgid``; its
+    first line (0) is kept under ``msgid`` itself.  The server's msgids have no ``/``, so no other message's
+    msgid has this form, and a REDACT of ``msgid`` finds every line (see :func:`of_message`)."""
+    return f"{msgid}/{index}"
+
+
+def of_message(candidate: str, msgid: str) -> bool:
+    """Whether the stored msgid ``candidate`` is the message ``msgid`` or one of its other lines."""
+    return candidate == msgid or (candidate.startswith(msgid) and candidate[len(msgid) : len(msgid) + 1] == "/")
 
 
 def conversation_key(first: str, second: str) -> str:
@@ -240,7 +254,8 @@ class HistoryStore(Protocol):
         ...
 
     def redact(self, folded: str, msgid: str) -> bool:
-        """Delete the message ``msgid`` of ``folded``; False if there is none."""
+        """Delete the message ``msgid`` of ``folded``, with the other lines of a multiline message (see
+        :func:`line_msgid`); False if there is none."""
         ...
 
     def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
@@ -400,15 +415,16 @@ class MemoryHistory:
         return stored
 
     def redact(self, folded: str, msgid: str) -> bool:
-        message = self._by_msgid.get(msgid)
-        if message is None or message.folded != folded:
+        ring = self._rings.get(folded)
+        if ring is None:
             return False
-        ring = self._rings[folded]
-        ring.remove(message)
-        del self._by_msgid[msgid]
+        doomed = [m for m in ring if of_message(m.msgid, msgid)]
+        for message in doomed:
+            ring.remove(message)
+            del self._by_msgid[message.msgid]
         if not ring:
             del self._rings[folded]
-        return True
+        return bool(doomed)
 
     def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
         if max_messages < 0 or max_age_ms < 0:

@@ -6,9 +6,10 @@ most eight byte strings, each built on first use.  Per-recipient work is an inde
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from ..protocol.message import Message, format_tags
+from .history import line_msgid
 
 VARIANT_TIME = 1
 """Bit of ``User.tag_variant``: the recipient negotiated server-time."""
@@ -96,7 +97,7 @@ class MultilineRelay:
     the non-blank lines one by one, the first with the msgid, each with the time and client tags (the spec's
     fallback: the composition the client sent is kept, a concat line comes as a line of its own)."""
 
-    __slots__ = ("end", "fallback", "head", "inner", "texts")
+    __slots__ = ("end", "fallback", "head", "inner", "msgid", "texts")
 
     def __init__(
         self,
@@ -129,15 +130,17 @@ class MultilineRelay:
             for text, concat in lines
         ]
         self.end = Message("BATCH", ("-" + batch_id,), source).to_bytes()
+        self.msgid = msgid
         self.texts = [text for text, _ in lines if text]
         """The non-blank lines: the fallback, and what the history keeps."""
         self.fallback = [
             relay(Message(verb, (target, text), source), None if i else msgid) for i, text in enumerate(self.texts)
         ]
 
-    def kept(self, new_msgid: Callable[[], str]) -> list[tuple[Relay, str]]:
+    def kept(self) -> list[tuple[Relay, str]]:
         """What the history keeps: each non-blank line and its text, the first under the message's msgid and the
-        others under msgids of their own (``new_msgid``), so that each can be found and redacted."""
+        others under msgids of their own made from it (``history.line_msgid``): each can be found and redacted,
+        and a REDACT of the message's msgid removes them all."""
         out = []
         for i, (line, text) in enumerate(zip(self.fallback, self.texts, strict=True)):
             kept = line
@@ -145,7 +148,7 @@ class MultilineRelay:
                 kept = Relay.of_body(
                     line.body,
                     time=line.time,
-                    msgid=new_msgid(),
+                    msgid=line_msgid(self.msgid, i),
                     client_tags=line.client_tags,
                     time_ms=line.time_ms,
                     account=line.account,

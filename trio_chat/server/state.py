@@ -28,7 +28,15 @@ from ..protocol.message import Message
 from ..protocol.names import mask_matches
 from .accounts import AccountRecord, LoginThrottle
 from .config import ServerConfig
-from .history import ChannelRecord, HistoryService, ReadMarker, StoredMessage, StoreError, conversation_key
+from .history import (
+    ChannelRecord,
+    HistoryService,
+    ReadMarker,
+    StoredMessage,
+    StoreError,
+    conversation_key,
+    of_message,
+)
 from .multiline import MultilineBatch
 from .relay import VARIANT_ACCOUNT, VARIANT_TAGS, VARIANT_TIME, Relay
 
@@ -285,7 +293,7 @@ class Channel:
     """Trio time of the last KNOCK delivered to this channel's operators."""
 
     metadata: dict[str, str] = field(default_factory=dict)
-    """IRCv3 metadata set on this channel by its operators."""
+    """IRCv3 metadata set on this channel by its operators; a persistent channel keeps it across restarts."""
 
     def record(self) -> ChannelRecord:
         """What the store keeps of this channel."""
@@ -305,6 +313,7 @@ class Channel:
             founder=self.founder,
             registered=self.registered,
             ops=self.ops,
+            metadata=tuple(self.metadata.items()),
         )
 
     @classmethod
@@ -327,6 +336,7 @@ class Channel:
             founder=record.founder,
             registered=record.registered,
             ops=record.ops,
+            metadata=dict(record.metadata),
         )
 
     def is_op(self, user: User) -> bool:
@@ -643,7 +653,8 @@ class Network:
         history.append(stored, sender.outbox.receipt() if receipt else None)
 
     def channel_changed(self, channel: Channel) -> None:
-        """The topic, modes, key, limit or bans changed: a persistent channel keeps them across restarts."""
+        """The topic, modes, key, limit, bans or metadata changed: a persistent channel keeps them across
+        restarts."""
         if channel.persistent and self.history is not None:
             self.history.save_channel_nowait(channel.record())
 
@@ -673,15 +684,17 @@ class Network:
         return None
 
     def forget(self, folded: str, msgid: str) -> bool:
-        """A message was redacted: take it out of the replay ring; False if it was not there."""
-        message = self.recent_message(folded, msgid)
-        if message is None:
+        """A message was redacted: take it (every line of a multiline message) out of the replay ring; False if
+        it was not there."""
+        ring = self.recent.get(folded)
+        if not ring:
             return False
-        ring = self.recent[folded]
-        ring.remove(message)
+        doomed = [m for m in ring if of_message(m.msgid, msgid)]
+        for message in doomed:
+            ring.remove(message)
         if not ring:
             del self.recent[folded]
-        return True
+        return bool(doomed)
 
     def expire_recent(self, cutoff_ms: int) -> int:
         """Retention deleted the messages older than ``cutoff_ms`` from the store: drop them from the replay
@@ -845,6 +858,8 @@ class Network:
                 return False
             target.metadata[key] = value
         self._metadata_notify(setter, target, name, key, value)
+        if isinstance(target, Channel):
+            self.channel_changed(target)
         return True
 
     def clear_metadata(self, setter: User, target: User | Channel, name: str) -> dict[str, str]:
@@ -853,6 +868,8 @@ class Network:
         target.metadata.clear()
         for key in old:
             self._metadata_notify(setter, target, name, key, None)
+        if old and isinstance(target, Channel):
+            self.channel_changed(target)
         return old
 
     def _metadata_notify(self, setter: User, target: User | Channel, name: str, key: str, value: str | None) -> None:

@@ -275,18 +275,11 @@ def handle_invite(ctx: Context, msg: Message) -> None:
         network.deliver_all(notify, relay, skip=ctx.user)
 
 
-KNOCK_INTERVAL = 60.0
-"""Seconds between two KNOCKs of one user on one channel (Solanum's ``knock_delay`` is 5 minutes)."""
-KNOCK_CHANNEL_INTERVAL = 10.0
-"""Seconds between two KNOCKs delivered to one channel, whoever knocks: clones cannot flood its operators
-(Solanum's ``knock_delay_channel`` is 60 s)."""
-
-
 def handle_knock(ctx: Context, msg: Message) -> None:
     """``KNOCK <#channel> [message]``: ask the operators of a channel one cannot join (+i, or full) for an
     invitation: 710 to them, 711 to the knocker; 713 if the channel is open, 714 if one is in it, 712 when
-    knocking too often (per user and channel, and per channel), 404 when banned or the channel is secret, as in
-    Solanum."""
+    knocking too often (per user and channel, ``knock_interval``, and per channel, ``knock_channel_interval``),
+    404 when banned or the channel is secret, as in Solanum."""
     user, network = ctx.user, ctx.network
     channel = _channel_or_error(ctx, msg.params[0])
     if channel is None:
@@ -301,13 +294,13 @@ def handle_knock(ctx: Context, msg: Message) -> None:
     if channel.is_banned(user) or "s" in channel.modes:
         ctx.reply(N.ERR_CANNOTSENDTOCHAN, channel.name, "Cannot knock on this channel")
         return
-    now = trio.current_time()
-    knocks = {f: t for f, t in (user.knocks or {}).items() if now - t < KNOCK_INTERVAL}
+    now, interval = trio.current_time(), ctx.config.knock_interval
+    knocks = {f: t for f, t in (user.knocks or {}).items() if now - t < interval}
     user.knocks = knocks or None
     if channel.folded in knocks:
         ctx.reply(N.ERR_TOOMANYKNOCK, channel.name, "Too many KNOCKs (user)")
         return
-    if channel.knocked is not None and now - channel.knocked < KNOCK_CHANNEL_INTERVAL:
+    if channel.knocked is not None and now - channel.knocked < ctx.config.knock_channel_interval:
         ctx.reply(N.ERR_TOOMANYKNOCK, channel.name, "Too many KNOCKs (channel)")
         return
     knocks[channel.folded] = now

@@ -62,7 +62,8 @@ Bans matching users from the server and disconnects those connected now
 (IRC operators only). K-lines last until the server restarts.""",
     "KNOCK": """KNOCK <#channel> [message]
 Asks the operators of a channel you cannot join because it is +i or full to
-invite you (710 to them, 711 to you). Once a minute per channel (712).""",
+invite you (710 to them, 711 to you). Rate limited per user and channel
+and per channel (712; the server's knock_interval, knock_channel_interval).""",
     "LINKS": """LINKS [[server] mask]
 Lists the servers of this network: this one only (364, then 365).""",
     "LIST": """LIST [#channel[,#channel...]]

@@ -13,8 +13,9 @@ Who may redact a channel message: a member of the channel who is its original se
 Until accounts exist, "original sender" means the same ``nick!user@host`` as stored (compared without case):
 someone who quit and came back with the same full mask counts as the sender; the same person under another nick
 (or from another host) does not.  A redacted message is deleted from the store and the replay ring, so no later
-replay or CHATHISTORY answer contains it; members that negotiated ``draft/message-redaction`` are sent the
-``REDACT``, the others nothing.
+replay or CHATHISTORY answer contains it (a multiline message: all its lines, see ``history.line_msgid``);
+members that negotiated ``draft/message-redaction`` are sent the ``REDACT``, under the msgid it named, as ergo
+does; the others nothing.
 """
 
 from __future__ import annotations

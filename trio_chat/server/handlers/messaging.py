@@ -148,7 +148,8 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
     Recipients that negotiated draft/multiline and batch get it as one batch, the others as its non-blank lines
     (see :class:`~..relay.MultilineRelay`); with echo-message the sender gets it back the same way.  The checks
     and errors are those of PRIVMSG and NOTICE (none for NOTICE).  The history keeps the lines a client without
-    the capability sees, the first under the message's msgid.  To members and users on other nodes
+    the capability sees, the first under the message's msgid, the others under msgids made from it, so that a
+    REDACT of the message removes them all (``history.line_msgid``).  To members and users on other nodes
     (``cluster/``), and to an offline account, each non-blank line goes as a message of its own.
     """
     verb = batch.verb or "PRIVMSG"
@@ -191,7 +192,7 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
             for member in channel_recipients(channel, status, verb):
                 if member is not sender:
                     deliver_multiline(ctx, member, relay)
-            kept = relay.kept(network.next_msgid)
+            kept = relay.kept()
             if not status:
                 for line, text in kept:
                     network.remember(channel, line, sender, verb, text, receipt=echo)
@@ -215,7 +216,7 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
             relay = relay_to(user.nick)
             if user.home is not None and cluster is not None:
                 # A user of another node: each non-blank line as a message of its own.
-                for line, text in relay.kept(network.next_msgid):
+                for line, text in relay.kept():
                     cluster.relay_private(user, line, sender, verb=verb, text=text)
             elif user is sender and echo:
                 pending, user.pending = user.pending, None  # the delivery is not part of the command's answer
@@ -226,7 +227,7 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
             else:
                 deliver_multiline(ctx, user, relay)
             if sender.account is not None and user.account is not None:
-                for line, text in relay.kept(network.next_msgid):
+                for line, text in relay.kept():
                     network.remember_private(sender, user, line, verb, text, receipt=echo)
             if verb == "PRIVMSG" and user.away:
                 ctx.reply(N.RPL_AWAY, user.nick, user.away)

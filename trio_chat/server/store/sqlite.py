@@ -136,6 +136,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # Version 4: channel metadata (draft/metadata-3), a JSON list of [key, value] in the order they were set.
+    ("ALTER TABLE channels ADD COLUMN metadata TEXT NOT NULL DEFAULT '[]'",),
 )
 """Schema migrations: ``MIGRATIONS[i]`` takes a file from version ``i`` to ``i + 1``."""
 
@@ -372,8 +374,14 @@ class SQLiteHistory:
     @_translated
     def redact(self, folded: str, msgid: str) -> bool:
         with self._transaction() as conn:
-            cursor = conn.execute("DELETE FROM messages WHERE folded = ? AND msgid = ?", (folded, msgid))
-            return cursor.rowcount > 0
+            deleted = conn.execute("DELETE FROM messages WHERE folded = ? AND msgid = ?", (folded, msgid)).rowcount
+            # The other lines of a multiline message: msgids ``msgid/1``, ``msgid/2``… (history.line_msgid), the
+            # strings between ``msgid/`` and ``msgid0`` ("0" follows "/"): a range of the msgid index, which the
+            # ``+`` keeps the planner on (it would otherwise scan the channel's messages through its index).
+            deleted += conn.execute(
+                "DELETE FROM messages WHERE msgid > ? AND msgid < ? AND +folded = ?", (msgid + "/", msgid + "0", folded)
+            ).rowcount
+            return deleted > 0
 
     @_translated
     def prune(self, max_messages: int, max_age_ms: int, now_ms: int) -> int:
@@ -559,7 +567,7 @@ class SQLiteHistory:
     def load_channels(self) -> list[ChannelRecord]:
         rows = self._conn.execute(
             "SELECT folded, name, created, topic, topic_by, topic_time, modes, key, user_limit, bans,"
-            " founder, registered, ops FROM channels ORDER BY folded"
+            " founder, registered, ops, metadata FROM channels ORDER BY folded"
         ).fetchall()
         return [
             ChannelRecord(
@@ -576,6 +584,7 @@ class SQLiteHistory:
                 founder=founder,
                 registered=registered,
                 ops=tuple(str(op) for op in json.loads(ops)),
+                metadata=tuple((str(key), str(value)) for key, value in json.loads(metadata)),
             )
             for (
                 folded,
@@ -591,6 +600,7 @@ class SQLiteHistory:
                 founder,
                 registered,
                 ops,
+                metadata,
             ) in rows
         ]
 
@@ -675,7 +685,7 @@ def _write_channel(conn: sqlite3.Connection, record: ChannelRecord) -> None:
     """Insert or replace a channel's record, inside the caller's transaction."""
     conn.execute(
         "INSERT OR REPLACE INTO channels (folded, name, created, topic, topic_by, topic_time, modes, key,"
-        " user_limit, bans, founder, registered, ops) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " user_limit, bans, founder, registered, ops, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record.folded,
             record.name,
@@ -690,5 +700,6 @@ def _write_channel(conn: sqlite3.Connection, record: ChannelRecord) -> None:
             record.founder,
             record.registered,
             json.dumps(record.ops, ensure_ascii=False, separators=(",", ":")),
+            json.dumps(record.metadata, ensure_ascii=False, separators=(",", ":")),
         ),
     )

@@ -40,7 +40,7 @@ from typing import Final, TypeVar, cast
 import trio
 
 from ..accounts import AccountRecord
-from ..history import ChannelRecord, HistoryStore, Ref, StoredMessage, StoreError, TimeRef
+from ..history import ChannelRecord, HistoryStore, Ref, StoredMessage, StoreError, TimeRef, of_message
 
 __all__ = ["OnCommit", "StoreStats", "StoreWorker"]
 
@@ -479,13 +479,20 @@ class StoreWorker:
             log.error("history store request failed: %s", call.error)
 
     def _redact(self, store: HistoryStore, folded: str, msgid: str) -> bool:
-        """Runs in the thread: remove ``msgid`` from the backlog (not stored yet) or from the store."""
-        for index, message in enumerate(self._backlog):
-            if message.msgid == msgid and message.folded == folded:
-                del self._backlog[index]
-                self.stats.backlog = len(self._backlog)
-                return True
-        return store.redact(folded, msgid)
+        """Runs in the thread: remove ``msgid`` (and the other lines of a multiline message) from the backlog (not
+        stored yet) and from the store."""
+        backlog = self._backlog
+        kept = [m for m in backlog if not (m.folded == folded and of_message(m.msgid, msgid))]
+        # The lines of a message are appended in order and the backlog only ever grows at its end until a commit
+        # empties it: when the message's first line is still in it, so are all the others, and the store (which
+        # may be the failing part) need not be asked.  The backlog changes only once the store has answered.
+        first_waiting = any(m.msgid == msgid and m.folded == folded for m in backlog)
+        in_store = False if first_waiting else store.redact(folded, msgid)
+        in_backlog = len(kept) != len(backlog)
+        if in_backlog:
+            backlog[:] = kept
+            self.stats.backlog = len(backlog)
+        return in_store or in_backlog
 
     def _deliver(self, results: list[tuple[OnCommit, StoredMessage | None]]) -> None:
         """Call the callbacks on the trio thread, in order, in one round trip."""
