@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import deque
 from typing import Any
 
 import trio
@@ -26,7 +27,9 @@ import trio
 from ...protocol.message import Message
 from ..config import ConfigError, ServerConfig
 from ..state import Network
+from .link import Link
 from .replica import LOG, ZERO, Replica, channel_stream, decode, encode, id_of, node_stream, position_of
+from .resp import Arg, RespError, RespProtocolError, pack, stream_entries
 
 log = logging.getLogger("trio_chat.cluster")
 
@@ -41,7 +44,15 @@ LOG_EVERY = 300.0
 def _redis_errors() -> tuple[type[BaseException], ...]:
     import coredis.exceptions
 
-    return (coredis.exceptions.RedisError, OSError, trio.BrokenResourceError, TimeoutError)
+    return (
+        coredis.exceptions.RedisError,
+        OSError,
+        trio.BrokenResourceError,
+        trio.ClosedResourceError,
+        TimeoutError,
+        RespError,
+        RespProtocolError,
+    )
 
 
 def _first_error(exc: BaseException) -> str:
@@ -84,7 +95,9 @@ class Node:
         self._redis: Any = None
         self._healthy = trio.Event()
         self._recovering = False
-        self._writing = False
+        self._unacked: deque[tuple[list[tuple[str, bytes]], float]] = deque()
+        """Batches sent and not answered yet, with the time each was sent."""
+        self._acks_wanted = trio.Event()
         self._drained = trio.Event()
         """Set by the writer when it has sent everything (see :meth:`flush`)."""
         network.probes.update(
@@ -176,7 +189,7 @@ class Node:
             result = await self._redis.xread({self.key(LOG): id_of(self.replica.position)}, count=READ_COUNT)
             if not result:
                 return
-            self._handle(result)
+            self._handle([(k, [(e.identifier, e.field_values) for e in v]) for k, v in result.items()])
 
     # ---- writing ------------------------------------------------------------------------------------------
 
@@ -184,45 +197,67 @@ class Node:
         self._write_wanted.set()
 
     async def _writer(self) -> None:
-        """Append what the replica produced, in order, one pipelined round trip per batch."""
+        """Append what the replica produced, in order, on a link of the writer's own: each batch is sent as soon
+        as it is taken, without waiting for the previous batch's replies (one connection keeps them in order);
+        :meth:`_acks` reads the replies behind it."""
+        assert self.config.redis_url is not None
+        while True:
+            await self._healthy.wait()
+            try:
+                async with await Link.open(self.config.redis_url) as link, trio.open_nursery() as nursery:
+                    nursery.start_soon(self._acks, link)
+                    await self._send_batches(link)
+            except Exception as exc:
+                if not link_trouble(exc):
+                    raise
+                # Keep the changes of the log (quits, bounded by this node's users); messages are not kept.
+                unsent = [(s, d) for batch, _ in self._unacked for s, d in batch if s == LOG]
+                self._unacked.clear()
+                self.replica.outgoing[:0] = unsent
+                await self._lost(exc)
+
+    async def _send_batches(self, link: Link) -> None:
         replica = self.replica
-        length = self.config.channel_stream_length
+        length = str(self.config.channel_stream_length).encode()
+        log_key = self.key(LOG).encode()
         while True:
             await self._write_wanted.wait()
             self._write_wanted = trio.Event()
             await self._healthy.wait()
             batch, replica.outgoing = replica.outgoing, []
             if not batch:
-                self._drained.set()
-                continue
-            self._writing = True
-            try:
-                started = time.perf_counter()
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for stream, data in batch:
-                        if stream == LOG:
-                            pipe.xadd(self.key(LOG), {b"e": data})
-                        else:
-                            # The sender's node marked beside the event: it skips its own without decoding them.
-                            pipe.xadd(
-                                self.key(stream),
-                                {b"n": self._me, b"e": data},
-                                trim_strategy=_maxlen(),
-                                threshold=length,
-                                trim_operator=_approx(),
-                            )
-                self.rtt_us = int((time.perf_counter() - started) * 1e6)
-            except Exception as exc:
-                if not link_trouble(exc):
-                    raise
-                # Keep the changes of the log (quits, bounded by this node's users); messages are not kept.
-                replica.outgoing[:0] = [(s, d) for s, d in batch if s == LOG]
-                self._writing = False
-                await self._lost(exc)
-            finally:
-                self._writing = False
-                if not replica.outgoing:
+                if not self._unacked:
                     self._drained.set()
+                continue
+            commands = []
+            for stream, data in batch:
+                if stream == LOG:
+                    commands.append(pack(b"XADD", log_key, b"*", b"e", data))
+                else:
+                    # The sender's node marked beside the event: it skips its own without decoding them.
+                    key = self.key(stream).encode()
+                    commands.append(pack(b"XADD", key, b"MAXLEN", b"~", length, b"*", b"n", self._me, b"e", data))
+            self._unacked.append((batch, time.perf_counter()))
+            self._acks_wanted.set()
+            await link.send(b"".join(commands))
+
+    async def _acks(self, link: Link) -> None:
+        """The replies to what :meth:`_send_batches` sent, in order: the round trip of each batch, and whether
+        everything sent has landed (see :meth:`flush`)."""
+        unacked = self._unacked
+        while True:
+            while not unacked:
+                await self._acks_wanted.wait()
+                self._acks_wanted = trio.Event()
+            batch, started = unacked[0]
+            for stream, _ in batch:
+                reply = await link.reply()
+                if isinstance(reply, RespError):
+                    log.warning("Redis refused an entry of %s: %s", stream, reply)
+            unacked.popleft()
+            self.rtt_us = int((time.perf_counter() - started) * 1e6)
+            if not unacked and not self.replica.outgoing:
+                self._drained.set()
 
     async def _subscribe(self, folded: list[str]) -> None:
         """Follow the streams of these channels from their current end (before this node's JOIN is appended)."""
@@ -263,60 +298,69 @@ class Node:
     # ---- reading ------------------------------------------------------------------------------------------
 
     async def _reader(self) -> None:
+        """One blocking ``XREAD`` at a time, on a link of the reader's own: the next one is sent as soon as the
+        previous one's entries are handled."""
+        assert self.config.redis_url is not None
         while True:
             await self._healthy.wait()
-            unknown = [stream for stream, last in self.following.items() if last == "$"]
-            if unknown:
-                try:
-                    self.following.update(await self._last_ids(unknown))
-                except Exception as exc:
-                    if not link_trouble(exc):
-                        raise
-                    await self._lost(exc)
-                    continue
-            streams = {self.key(LOG): id_of(self.replica.position)}
-            for stream, last in self.following.items():
-                streams[self.key(stream)] = last
             try:
-                result = await self._redis.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+                async with await Link.open(self.config.redis_url) as link:
+                    await self._read(link)
             except Exception as exc:
                 if not link_trouble(exc):
                     raise
                 await self._lost(exc)
-                continue
-            if result:
-                self._handle(result)
 
-    def _handle(self, result: dict[Any, Any]) -> None:
+    async def _read(self, link: Link) -> None:
+        while True:
+            await self._healthy.wait()
+            unknown = [stream for stream, last in self.following.items() if last == "$"]
+            if unknown:
+                self.following.update(await self._last_ids(unknown))
+            keys: list[Arg] = [self.key(LOG)]
+            ids: list[Arg] = [id_of(self.replica.position)]
+            for stream, last in self.following.items():
+                keys.append(self.key(stream))
+                ids.append(last)
+            reply = await link.command(b"XREAD", b"COUNT", READ_COUNT, b"BLOCK", READ_BLOCK_MS, b"STREAMS", *keys, *ids)
+            if reply is not None:
+                self._handle(stream_entries(reply))
+
+    def _handle(self, result: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]) -> None:
+        """Apply the log entries of one read, then hand the replica the messages of the other streams."""
         replica = self.replica
         log_key = self.key(LOG).encode()
-        entries = result.get(log_key, ())
-        for entry in entries:
-            position = position_of(entry.identifier)
-            try:
-                event = decode(entry.field_values[b"e"])
-            except (KeyError, ValueError):
-                log.warning("log entry %s is not an event: skipped", id_of(position))
-                replica.position = max(replica.position, position)
+        applied = False
+        for key, entries in result:
+            if key != log_key:
                 continue
-            replica.apply(position, event)
-        if entries:
+            for identifier, fields in entries:
+                position = position_of(identifier)
+                applied = True
+                try:
+                    event = decode(fields[b"e"])
+                except (KeyError, ValueError):
+                    log.warning("log entry %s is not an event: skipped", id_of(position))
+                    replica.position = max(replica.position, position)
+                    continue
+                replica.apply(position, event)
+        if applied:
             self.lag_ms = max(0, int(time.time() * 1000) - replica.position[0])
-        for key, stream_entries in result.items():
+        for key, entries in result:
             if key == log_key:
                 continue
             stream = key.decode().removeprefix(PREFIX)
-            for entry in stream_entries:
-                self.following[stream] = entry.identifier.decode()
-                if entry.field_values.get(b"n") == self._me:
+            for identifier, fields in entries:
+                self.following[stream] = identifier.decode()
+                if fields.get(b"n") == self._me:
                     continue
                 try:
-                    event = decode(entry.field_values[b"e"])
+                    event = decode(fields[b"e"])
                 except (KeyError, ValueError):
                     continue
                 if event.get("k") == "m":
                     replica.receive(stream, event)
-        if entries:
+        if applied:
             # Who is in which channel changes only through the log.
             self._follow_new_channels()
             self._unfollow_empty()
@@ -488,7 +532,7 @@ class Node:
 
     async def flush(self) -> None:
         """Send what is still to be appended (the quits of a server shutting down)."""
-        if (self.replica.outgoing or self._writing) and not self.replica.degraded:
+        if (self.replica.outgoing or self._unacked) and not self.replica.degraded:
             self._drained = trio.Event()
             self._write_wanted.set()
             await self._drained.wait()
@@ -507,19 +551,7 @@ def _nx() -> Any:
     return PureToken.NX
 
 
-def _maxlen() -> Any:
-    from coredis.tokens import PureToken
-
-    return PureToken.MAXLEN
-
-
 def _minid() -> Any:
     from coredis.tokens import PureToken
 
     return PureToken.MINID
-
-
-def _approx() -> Any:
-    from coredis.tokens import PureToken
-
-    return PureToken.APPROXIMATELY
