@@ -20,6 +20,8 @@ import logging
 import secrets
 import time
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -98,6 +100,8 @@ class Node:
         self._unacked: deque[tuple[list[tuple[str, bytes]], float]] = deque()
         """Batches sent and not answered yet, with the time each was sent."""
         self._acks_wanted = trio.Event()
+        self.links: set[Link] = set()
+        """The writer's and the reader's connections, while they are open."""
         self._drained = trio.Event()
         """Set by the writer when it has sent everything (see :meth:`flush`)."""
         network.probes.update(
@@ -191,6 +195,18 @@ class Node:
                 return
             self._handle([(k, [(e.identifier, e.field_values) for e in v]) for k, v in result.items()])
 
+    @asynccontextmanager
+    async def _link(self) -> AsyncIterator[Link]:
+        """A connection of the writer's or the reader's own (see ``link.py``), closed when they leave it."""
+        assert self.config.redis_url is not None
+        link = await Link.open(self.config.redis_url)
+        self.links.add(link)
+        try:
+            async with link:
+                yield link
+        finally:
+            self.links.discard(link)
+
     # ---- writing ------------------------------------------------------------------------------------------
 
     def _wake_writer(self) -> None:
@@ -200,11 +216,10 @@ class Node:
         """Append what the replica produced, in order, on a link of the writer's own: each batch is sent as soon
         as it is taken, without waiting for the previous batch's replies (one connection keeps them in order);
         :meth:`_acks` reads the replies behind it."""
-        assert self.config.redis_url is not None
         while True:
             await self._healthy.wait()
             try:
-                async with await Link.open(self.config.redis_url) as link, trio.open_nursery() as nursery:
+                async with self._link() as link, trio.open_nursery() as nursery:
                     nursery.start_soon(self._acks, link)
                     await self._send_batches(link)
             except Exception as exc:
@@ -221,9 +236,13 @@ class Node:
         length = str(self.config.channel_stream_length).encode()
         log_key = self.key(LOG).encode()
         while True:
-            await self._write_wanted.wait()
+            # Waits only when there is nothing to do: Event.wait on a set event still yields, which would hold
+            # every batch for one more pass of the scheduler.
+            if not self._write_wanted.is_set():
+                await self._write_wanted.wait()
             self._write_wanted = trio.Event()
-            await self._healthy.wait()
+            if not self._healthy.is_set():
+                await self._healthy.wait()
             batch, replica.outgoing = replica.outgoing, []
             if not batch:
                 if not self._unacked:
@@ -300,11 +319,10 @@ class Node:
     async def _reader(self) -> None:
         """One blocking ``XREAD`` at a time, on a link of the reader's own: the next one is sent as soon as the
         previous one's entries are handled."""
-        assert self.config.redis_url is not None
         while True:
             await self._healthy.wait()
             try:
-                async with await Link.open(self.config.redis_url) as link:
+                async with self._link() as link:
                     await self._read(link)
             except Exception as exc:
                 if not link_trouble(exc):
@@ -313,7 +331,8 @@ class Node:
 
     async def _read(self, link: Link) -> None:
         while True:
-            await self._healthy.wait()
+            if not self._healthy.is_set():  # as in _send_batches: the next XREAD goes out in this pass
+                await self._healthy.wait()
             unknown = [stream for stream, last in self.following.items() if last == "$"]
             if unknown:
                 self.following.update(await self._last_ids(unknown))
