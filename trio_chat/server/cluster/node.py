@@ -39,6 +39,8 @@ PREFIX = "trio-chat:"
 READ_BLOCK_MS = 1000
 READ_COUNT = 2000
 RETRY_DELAY = 1.0
+LINK_TIMEOUT = 10.0
+"""Seconds the writer's or the reader's connection may take to open, and an XREAD to answer beyond its block."""
 LOG_EVERY = 300.0
 """Seconds between two INFO lines on the network's health (nodes, lag, Redis round trip)."""
 
@@ -52,6 +54,7 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
         trio.BrokenResourceError,
         trio.ClosedResourceError,
         TimeoutError,
+        trio.TooSlowError,
         RespError,
         RespProtocolError,
     )
@@ -102,6 +105,8 @@ class Node:
         self._acks_wanted = trio.Event()
         self.links: set[Link] = set()
         """The writer's and the reader's connections, while they are open."""
+        self._generation = 0
+        """Counts the troubles :meth:`_lost` dealt with; connections opened before the latest one are stale."""
         self._drained = trio.Event()
         """Set by the writer when it has sent everything (see :meth:`flush`)."""
         network.probes.update(
@@ -199,7 +204,8 @@ class Node:
     async def _link(self) -> AsyncIterator[Link]:
         """A connection of the writer's or the reader's own (see ``link.py``), closed when they leave it."""
         assert self.config.redis_url is not None
-        link = await Link.open(self.config.redis_url)
+        with trio.fail_after(LINK_TIMEOUT):
+            link = await Link.open(self.config.redis_url)
         self.links.add(link)
         try:
             async with link:
@@ -218,31 +224,42 @@ class Node:
         :meth:`_acks` reads the replies behind it."""
         while True:
             await self._healthy.wait()
+            generation = self._generation
             try:
                 async with self._link() as link, trio.open_nursery() as nursery:
                     nursery.start_soon(self._acks, link)
-                    await self._send_batches(link)
+                    await self._send_batches(link, generation)
+                    nursery.cancel_scope.cancel()
             except Exception as exc:
                 if not link_trouble(exc):
                     raise
-                # Keep the changes of the log (quits, bounded by this node's users); messages are not kept.
-                unsent = [(s, d) for batch, _ in self._unacked for s, d in batch if s == LOG]
-                self._unacked.clear()
-                self.replica.outgoing[:0] = unsent
-                await self._lost(exc)
+                self._requeue()
+                if generation == self._generation:  # else _lost has dealt with this trouble already
+                    await self._lost(exc)
+            self._requeue()
 
-    async def _send_batches(self, link: Link) -> None:
+    def _requeue(self) -> None:
+        """What was sent on a connection that is gone and not answered: the changes of the log are sent again
+        (quits, bounded by this node's users); messages are not kept."""
+        unsent = [(s, d) for batch, _ in self._unacked for s, d in batch if s == LOG]
+        self._unacked.clear()
+        self.replica.outgoing[:0] = unsent
+
+    async def _send_batches(self, link: Link, generation: int) -> None:
+        """Until the link is stale (:meth:`_lost` opened a new generation of connections)."""
         replica = self.replica
         length = str(self.config.channel_stream_length).encode()
         log_key = self.key(LOG).encode()
         while True:
             # Waits only when there is nothing to do: Event.wait on a set event still yields, which would hold
-            # every batch for one more pass of the scheduler.
-            if not self._write_wanted.is_set():
+            # every batch for one more pass of the scheduler.  (What a stale link left is sent on the new one.)
+            if not self._write_wanted.is_set() and not replica.outgoing:
                 await self._write_wanted.wait()
             self._write_wanted = trio.Event()
             if not self._healthy.is_set():
                 await self._healthy.wait()
+            if generation != self._generation:
+                return
             batch, replica.outgoing = replica.outgoing, []
             if not batch:
                 if not self._unacked:
@@ -321,18 +338,22 @@ class Node:
         previous one's entries are handled."""
         while True:
             await self._healthy.wait()
+            generation = self._generation
             try:
                 async with self._link() as link:
-                    await self._read(link)
+                    await self._read(link, generation)
             except Exception as exc:
                 if not link_trouble(exc):
                     raise
-                await self._lost(exc)
+                if generation == self._generation:  # else _lost has dealt with this trouble already
+                    await self._lost(exc)
 
-    async def _read(self, link: Link) -> None:
+    async def _read(self, link: Link, generation: int) -> None:
         while True:
             if not self._healthy.is_set():  # as in _send_batches: the next XREAD goes out in this pass
                 await self._healthy.wait()
+            if generation != self._generation:
+                return
             unknown = [stream for stream, last in self.following.items() if last == "$"]
             if unknown:
                 self.following.update(await self._last_ids(unknown))
@@ -341,30 +362,20 @@ class Node:
             for stream, last in self.following.items():
                 keys.append(self.key(stream))
                 ids.append(last)
-            reply = await link.command(b"XREAD", b"COUNT", READ_COUNT, b"BLOCK", READ_BLOCK_MS, b"STREAMS", *keys, *ids)
+            # A Redis that went away without closing the connection must not hold the reader for good.
+            with trio.fail_after(READ_BLOCK_MS / 1000 + LINK_TIMEOUT):
+                reply = await link.command(
+                    b"XREAD", b"COUNT", READ_COUNT, b"BLOCK", READ_BLOCK_MS, b"STREAMS", *keys, *ids
+                )
             if reply is not None:
                 self._handle(stream_entries(reply))
 
     def _handle(self, result: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]) -> None:
-        """Apply the log entries of one read, then hand the replica the messages of the other streams."""
+        """Hand the replica the messages of one read, then apply its log entries: a message waits (``held``) only
+        for the entries its sender's node had applied, so it comes out between the same entries as it did there
+        (a PART read in the same batch does not overtake a message sent before it)."""
         replica = self.replica
         log_key = self.key(LOG).encode()
-        applied = False
-        for key, entries in result:
-            if key != log_key:
-                continue
-            for identifier, fields in entries:
-                position = position_of(identifier)
-                applied = True
-                try:
-                    event = decode(fields[b"e"])
-                except (KeyError, ValueError):
-                    log.warning("log entry %s is not an event: skipped", id_of(position))
-                    replica.position = max(replica.position, position)
-                    continue
-                replica.apply(position, event)
-        if applied:
-            self.lag_ms = max(0, int(time.time() * 1000) - replica.position[0])
         for key, entries in result:
             if key == log_key:
                 continue
@@ -379,7 +390,23 @@ class Node:
                     continue
                 if event.get("k") == "m":
                     replica.receive(stream, event)
+        applied = False
+        for key, entries in result:
+            if key != log_key:
+                continue
+            for identifier, fields in entries:
+                position = position_of(identifier)
+                applied = True
+                try:
+                    event = decode(fields[b"e"])
+                except (KeyError, ValueError):
+                    log.warning("log entry %s is not an event: skipped", id_of(position))
+                    replica.position = max(replica.position, position)
+                    replica.release()
+                    continue
+                replica.apply(position, event)  # releases the messages that waited for this entry
         if applied:
+            self.lag_ms = max(0, int(time.time() * 1000) - replica.position[0])
             # Who is in which channel changes only through the log.
             self._follow_new_channels()
             self._unfollow_empty()
@@ -514,6 +541,12 @@ class Node:
             replica.degraded = True
             self._healthy = trio.Event()
             log.error("Redis cannot be reached (%s): the network is degraded", exc)
+            # The writer and the reader start again on new connections once Redis is back (the trouble may have
+            # been seen by another task, on a connection that still looks open); what fails on the old ones is
+            # this trouble, not a new one.
+            self._generation += 1
+            for link in list(self.links):
+                await trio.aclose_forcefully(link.stream)
             self._notice_all("This server lost its link to the network; local chat goes on, the rest is back soon")
             for waiter in list(replica.waiters.values()):
                 waiter.lines = [replica.degraded_notice(waiter.user)]
