@@ -10,8 +10,10 @@ Keys (under ``trio-chat:``):
   who is alive; ``dead:<node>`` makes sure one node alone announces a node's death.
 * ``epoch``: changes when Redis lost its data (it runs without persistence): every node then resynchronises.
 
-Everything this node appends in a scheduler batch goes in one pipelined round trip; one blocking ``XREAD`` reads
-the log and every stream this node follows at once.
+Everything this node appends in a scheduler batch goes in one pipelined write, sent at once on the writer's own
+connection without waiting for the previous batch's replies; one blocking ``XREAD``, on the reader's own
+connection, reads the log and every stream this node follows at once.  Both speak RESP2 directly (``link.py``);
+the rest goes through coredis.
 """
 
 from __future__ import annotations
