@@ -683,7 +683,8 @@ def redis_info(port: int, section: str) -> dict[str, str]:
 
 
 def stream_entries(port: int, key: str, limit: int = 20_000) -> list[tuple[int, bytes]]:
-    """Up to `limit` entries of stream `key`, oldest first: (the ms part of the entry id, its first value)."""
+    """Up to `limit` entries of stream `key`, oldest first: (the ms part of the entry id, its `e` field, else its
+    first value)."""
     out: list[tuple[int, bytes]] = []
     start = "-"
     with Resp(port) as r:
@@ -697,7 +698,8 @@ def stream_entries(port: int, key: str, limit: int = 20_000) -> list[tuple[int, 
                 entry_id, fields = entry
                 if not isinstance(entry_id, bytes) or not isinstance(fields, list) or len(fields) < 2:
                     continue
-                value = fields[1]
+                names = fields[0::2]
+                value = fields[names.index(b"e") * 2 + 1] if b"e" in names else fields[1]
                 out.append((int(entry_id.split(b"-")[0]), value if isinstance(value, bytes) else b""))
                 start = "(" + entry_id.decode()
     return out

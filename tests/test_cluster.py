@@ -266,6 +266,18 @@ class Unplugged:
         raise ConnectionError("unplugged")
 
 
+def _no_link() -> Any:
+    raise ConnectionError("unplugged")
+
+
+async def unplug(cut: Node) -> None:
+    """Cut ``cut`` off Redis: its coredis client, and the writer's and the reader's own connections."""
+    cut._redis = Unplugged()
+    cut._link = _no_link  # type: ignore[method-assign]
+    for link in list(cut.links):
+        await link.aclose()
+
+
 async def test_a_restarted_node_takes_its_old_users_off_at_once(redis: RedisServer) -> None:
     async with node(redis, "a.test") as a:
         alice = await a.client("alice")
@@ -275,12 +287,15 @@ async def test_a_restarted_node_takes_its_old_users_off_at_once(redis: RedisServ
             await join(bob, "bob", "#lobby")
             await alice.expect(r":bob!\S+ JOIN #lobby")
             # b dies without a word to the network, as if killed: nothing it does from now on reaches Redis.
-            cluster_node(b)._redis = Unplugged()
+            await unplug(cluster_node(b))
         # Its heartbeat has not expired yet, but the node that starts under its name replaces it at once.
         started = time.monotonic()
         async with node(redis, "b.test") as b2:
             await alice.expect(r":bob!\S+ QUIT :\*\.net \*\.split", within=2)
             assert time.monotonic() - started < CLUSTER.node_timeout
+            # alice's node applied the split; b2 has too once it has applied a registration appended after it
+            # (until then b2 still sees the old bob and would answer 433).
+            await b2.client("carol")
             bob = await b2.client("bob")
             await join(bob, "bob", "#lobby")
             await alice.expect(r":bob!\S+ JOIN #lobby")

@@ -10,8 +10,10 @@ Keys (under ``trio-chat:``):
   who is alive; ``dead:<node>`` makes sure one node alone announces a node's death.
 * ``epoch``: changes when Redis lost its data (it runs without persistence): every node then resynchronises.
 
-Everything this node appends in a scheduler batch goes in one pipelined round trip; one blocking ``XREAD`` reads
-the log and every stream this node follows at once.
+Everything this node appends in a scheduler batch goes in one pipelined write, sent at once on the writer's own
+connection without waiting for the previous batch's replies; one blocking ``XREAD``, on the reader's own
+connection, reads the log and every stream this node follows at once.  Both speak RESP2 directly (``link.py``);
+the rest goes through coredis.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -26,7 +31,9 @@ import trio
 from ...protocol.message import Message
 from ..config import ConfigError, ServerConfig
 from ..state import Network
+from .link import Link
 from .replica import LOG, ZERO, Replica, channel_stream, decode, encode, id_of, node_stream, position_of
+from .resp import Arg, RespError, RespProtocolError, pack, stream_entries
 
 log = logging.getLogger("trio_chat.cluster")
 
@@ -34,6 +41,8 @@ PREFIX = "trio-chat:"
 READ_BLOCK_MS = 1000
 READ_COUNT = 2000
 RETRY_DELAY = 1.0
+LINK_TIMEOUT = 10.0
+"""Seconds the writer's or the reader's connection may take to open, and an XREAD to answer beyond its block."""
 LOG_EVERY = 300.0
 """Seconds between two INFO lines on the network's health (nodes, lag, Redis round trip)."""
 
@@ -41,7 +50,16 @@ LOG_EVERY = 300.0
 def _redis_errors() -> tuple[type[BaseException], ...]:
     import coredis.exceptions
 
-    return (coredis.exceptions.RedisError, OSError, trio.BrokenResourceError, TimeoutError)
+    return (
+        coredis.exceptions.RedisError,
+        OSError,
+        trio.BrokenResourceError,
+        trio.ClosedResourceError,
+        TimeoutError,
+        trio.TooSlowError,
+        RespError,
+        RespProtocolError,
+    )
 
 
 def _first_error(exc: BaseException) -> str:
@@ -84,7 +102,13 @@ class Node:
         self._redis: Any = None
         self._healthy = trio.Event()
         self._recovering = False
-        self._writing = False
+        self._unacked: deque[tuple[list[tuple[str, bytes]], float]] = deque()
+        """Batches sent and not answered yet, with the time each was sent."""
+        self._acks_wanted = trio.Event()
+        self.links: set[Link] = set()
+        """The writer's and the reader's connections, while they are open."""
+        self._generation = 0
+        """Counts the troubles :meth:`_lost` dealt with; connections opened before the latest one are stale."""
         self._drained = trio.Event()
         """Set by the writer when it has sent everything (see :meth:`flush`)."""
         network.probes.update(
@@ -176,7 +200,20 @@ class Node:
             result = await self._redis.xread({self.key(LOG): id_of(self.replica.position)}, count=READ_COUNT)
             if not result:
                 return
-            self._handle(result)
+            self._handle([(k, [(e.identifier, e.field_values) for e in v]) for k, v in result.items()])
+
+    @asynccontextmanager
+    async def _link(self) -> AsyncIterator[Link]:
+        """A connection of the writer's or the reader's own (see ``link.py``), closed when they leave it."""
+        assert self.config.redis_url is not None
+        with trio.fail_after(LINK_TIMEOUT):
+            link = await Link.open(self.config.redis_url)
+        self.links.add(link)
+        try:
+            async with link:
+                yield link
+        finally:
+            self.links.discard(link)
 
     # ---- writing ------------------------------------------------------------------------------------------
 
@@ -184,45 +221,81 @@ class Node:
         self._write_wanted.set()
 
     async def _writer(self) -> None:
-        """Append what the replica produced, in order, one pipelined round trip per batch."""
-        replica = self.replica
-        length = self.config.channel_stream_length
+        """Append what the replica produced, in order, on a link of the writer's own: each batch is sent as soon
+        as it is taken, without waiting for the previous batch's replies (one connection keeps them in order);
+        :meth:`_acks` reads the replies behind it."""
         while True:
-            await self._write_wanted.wait()
-            self._write_wanted = trio.Event()
             await self._healthy.wait()
-            batch, replica.outgoing = replica.outgoing, []
-            if not batch:
-                self._drained.set()
-                continue
-            self._writing = True
+            generation = self._generation
             try:
-                started = time.perf_counter()
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for stream, data in batch:
-                        if stream == LOG:
-                            pipe.xadd(self.key(LOG), {b"e": data})
-                        else:
-                            # The sender's node marked beside the event: it skips its own without decoding them.
-                            pipe.xadd(
-                                self.key(stream),
-                                {b"n": self._me, b"e": data},
-                                trim_strategy=_maxlen(),
-                                threshold=length,
-                                trim_operator=_approx(),
-                            )
-                self.rtt_us = int((time.perf_counter() - started) * 1e6)
+                async with self._link() as link, trio.open_nursery() as nursery:
+                    nursery.start_soon(self._acks, link)
+                    await self._send_batches(link, generation)
+                    nursery.cancel_scope.cancel()
             except Exception as exc:
                 if not link_trouble(exc):
                     raise
-                # Keep the changes of the log (quits, bounded by this node's users); messages are not kept.
-                replica.outgoing[:0] = [(s, d) for s, d in batch if s == LOG]
-                self._writing = False
-                await self._lost(exc)
-            finally:
-                self._writing = False
-                if not replica.outgoing:
+                self._requeue()
+                if generation == self._generation:  # else _lost has dealt with this trouble already
+                    await self._lost(exc)
+            self._requeue()
+
+    def _requeue(self) -> None:
+        """What was sent on a connection that is gone and not answered: the changes of the log are sent again
+        (quits, bounded by this node's users); messages are not kept."""
+        unsent = [(s, d) for batch, _ in self._unacked for s, d in batch if s == LOG]
+        self._unacked.clear()
+        self.replica.outgoing[:0] = unsent
+
+    async def _send_batches(self, link: Link, generation: int) -> None:
+        """Until the link is stale (:meth:`_lost` opened a new generation of connections)."""
+        replica = self.replica
+        length = str(self.config.channel_stream_length).encode()
+        log_key = self.key(LOG).encode()
+        while True:
+            # Waits only when there is nothing to do: Event.wait on a set event still yields, which would hold
+            # every batch for one more pass of the scheduler.  (What a stale link left is sent on the new one.)
+            if not self._write_wanted.is_set() and not replica.outgoing:
+                await self._write_wanted.wait()
+            self._write_wanted = trio.Event()
+            if not self._healthy.is_set():
+                await self._healthy.wait()
+            if generation != self._generation:
+                return
+            batch, replica.outgoing = replica.outgoing, []
+            if not batch:
+                if not self._unacked:
                     self._drained.set()
+                continue
+            commands = []
+            for stream, data in batch:
+                if stream == LOG:
+                    commands.append(pack(b"XADD", log_key, b"*", b"e", data))
+                else:
+                    # The sender's node marked beside the event: it skips its own without decoding them.
+                    key = self.key(stream).encode()
+                    commands.append(pack(b"XADD", key, b"MAXLEN", b"~", length, b"*", b"n", self._me, b"e", data))
+            self._unacked.append((batch, time.perf_counter()))
+            self._acks_wanted.set()
+            await link.send(b"".join(commands))
+
+    async def _acks(self, link: Link) -> None:
+        """The replies to what :meth:`_send_batches` sent, in order: the round trip of each batch, and whether
+        everything sent has landed (see :meth:`flush`)."""
+        unacked = self._unacked
+        while True:
+            while not unacked:
+                await self._acks_wanted.wait()
+                self._acks_wanted = trio.Event()
+            batch, started = unacked[0]
+            for stream, _ in batch:
+                reply = await link.reply()
+                if isinstance(reply, RespError):
+                    log.warning("Redis refused an entry of %s: %s", stream, reply)
+            unacked.popleft()
+            self.rtt_us = int((time.perf_counter() - started) * 1e6)
+            if not unacked and not self.replica.outgoing:
+                self._drained.set()
 
     async def _subscribe(self, folded: list[str]) -> None:
         """Follow the streams of these channels from their current end (before this node's JOIN is appended)."""
@@ -263,60 +336,79 @@ class Node:
     # ---- reading ------------------------------------------------------------------------------------------
 
     async def _reader(self) -> None:
+        """One blocking ``XREAD`` at a time, on a link of the reader's own: the next one is sent as soon as the
+        previous one's entries are handled."""
         while True:
             await self._healthy.wait()
-            unknown = [stream for stream, last in self.following.items() if last == "$"]
-            if unknown:
-                try:
-                    self.following.update(await self._last_ids(unknown))
-                except Exception as exc:
-                    if not link_trouble(exc):
-                        raise
-                    await self._lost(exc)
-                    continue
-            streams = {self.key(LOG): id_of(self.replica.position)}
-            for stream, last in self.following.items():
-                streams[self.key(stream)] = last
+            generation = self._generation
             try:
-                result = await self._redis.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+                async with self._link() as link:
+                    await self._read(link, generation)
             except Exception as exc:
                 if not link_trouble(exc):
                     raise
-                await self._lost(exc)
-                continue
-            if result:
-                self._handle(result)
+                if generation == self._generation:  # else _lost has dealt with this trouble already
+                    await self._lost(exc)
 
-    def _handle(self, result: dict[Any, Any]) -> None:
+    async def _read(self, link: Link, generation: int) -> None:
+        while True:
+            if not self._healthy.is_set():  # as in _send_batches: the next XREAD goes out in this pass
+                await self._healthy.wait()
+            if generation != self._generation:
+                return
+            unknown = [stream for stream, last in self.following.items() if last == "$"]
+            if unknown:
+                self.following.update(await self._last_ids(unknown))
+            keys: list[Arg] = [self.key(LOG)]
+            ids: list[Arg] = [id_of(self.replica.position)]
+            for stream, last in self.following.items():
+                keys.append(self.key(stream))
+                ids.append(last)
+            # A Redis that went away without closing the connection must not hold the reader for good.
+            with trio.fail_after(READ_BLOCK_MS / 1000 + LINK_TIMEOUT):
+                reply = await link.command(
+                    b"XREAD", b"COUNT", READ_COUNT, b"BLOCK", READ_BLOCK_MS, b"STREAMS", *keys, *ids
+                )
+            if reply is not None:
+                self._handle(stream_entries(reply))
+
+    def _handle(self, result: list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]]) -> None:
+        """Hand the replica the messages of one read, then apply its log entries: a message waits (``held``) only
+        for the entries its sender's node had applied, so it comes out between the same entries as it did there
+        (a PART read in the same batch does not overtake a message sent before it)."""
         replica = self.replica
         log_key = self.key(LOG).encode()
-        entries = result.get(log_key, ())
-        for entry in entries:
-            position = position_of(entry.identifier)
-            try:
-                event = decode(entry.field_values[b"e"])
-            except (KeyError, ValueError):
-                log.warning("log entry %s is not an event: skipped", id_of(position))
-                replica.position = max(replica.position, position)
-                continue
-            replica.apply(position, event)
-        if entries:
-            self.lag_ms = max(0, int(time.time() * 1000) - replica.position[0])
-        for key, stream_entries in result.items():
+        for key, entries in result:
             if key == log_key:
                 continue
             stream = key.decode().removeprefix(PREFIX)
-            for entry in stream_entries:
-                self.following[stream] = entry.identifier.decode()
-                if entry.field_values.get(b"n") == self._me:
+            for identifier, fields in entries:
+                self.following[stream] = identifier.decode()
+                if fields.get(b"n") == self._me:
                     continue
                 try:
-                    event = decode(entry.field_values[b"e"])
+                    event = decode(fields[b"e"])
                 except (KeyError, ValueError):
                     continue
                 if event.get("k") == "m":
                     replica.receive(stream, event)
-        if entries:
+        applied = False
+        for key, entries in result:
+            if key != log_key:
+                continue
+            for identifier, fields in entries:
+                position = position_of(identifier)
+                applied = True
+                try:
+                    event = decode(fields[b"e"])
+                except (KeyError, ValueError):
+                    log.warning("log entry %s is not an event: skipped", id_of(position))
+                    replica.position = max(replica.position, position)
+                    replica.release()
+                    continue
+                replica.apply(position, event)  # releases the messages that waited for this entry
+        if applied:
+            self.lag_ms = max(0, int(time.time() * 1000) - replica.position[0])
             # Who is in which channel changes only through the log.
             self._follow_new_channels()
             self._unfollow_empty()
@@ -451,6 +543,12 @@ class Node:
             replica.degraded = True
             self._healthy = trio.Event()
             log.error("Redis cannot be reached (%s): the network is degraded", exc)
+            # The writer and the reader start again on new connections once Redis is back (the trouble may have
+            # been seen by another task, on a connection that still looks open); what fails on the old ones is
+            # this trouble, not a new one.
+            self._generation += 1
+            for link in list(self.links):
+                await trio.aclose_forcefully(link.stream)
             self._notice_all("This server lost its link to the network; local chat goes on, the rest is back soon")
             for waiter in list(replica.waiters.values()):
                 waiter.lines = [replica.degraded_notice(waiter.user)]
@@ -488,7 +586,7 @@ class Node:
 
     async def flush(self) -> None:
         """Send what is still to be appended (the quits of a server shutting down)."""
-        if (self.replica.outgoing or self._writing) and not self.replica.degraded:
+        if (self.replica.outgoing or self._unacked) and not self.replica.degraded:
             self._drained = trio.Event()
             self._write_wanted.set()
             await self._drained.wait()
@@ -507,19 +605,7 @@ def _nx() -> Any:
     return PureToken.NX
 
 
-def _maxlen() -> Any:
-    from coredis.tokens import PureToken
-
-    return PureToken.MAXLEN
-
-
 def _minid() -> Any:
     from coredis.tokens import PureToken
 
     return PureToken.MINID
-
-
-def _approx() -> Any:
-    from coredis.tokens import PureToken
-
-    return PureToken.APPROXIMATELY
