@@ -89,6 +89,10 @@ async def test_two_nodes_chat_as_one_network(redis: RedisServer) -> None:
         await bob.expect(r":alicia!\S+ MODE #lobby \+v bob")
         await bob.send("AWAY :lunch")
         await bob.expect(r" 306 bob ")
+        # alice's node may not have applied bob's AWAY yet: a command of hers that goes through the log after it
+        # (AWAY with nothing: she was not away) is answered once her node has applied everything before it.
+        await alice.send("AWAY")
+        await alice.expect(r" 305 alicia ")
         await alice.send("PRIVMSG bob :there?")
         await alice.expect(r" 301 alicia bob :lunch")
         # The queries answer for the whole network.
