@@ -341,39 +341,39 @@ class Translator:
         self.note_key(target, msg.params[1], list(msg.params[2:]))
         self.event(buf, msg, ev.ModeChanged(target, nick, change), kind=LineKind.MODE, nick=nick)
 
+    def mode_changes(self, modes: str, args: list[str]) -> Iterator[tuple[bool, str, str | None]]:
+        """Each letter of a MODE change (``+o-v``), whether it is added, and its argument (None: it takes none,
+        or none was left), by the server's CHANMODES and PREFIX."""
+        always, param, set_only, _ = self.chanmodes
+        rest = list(args)
+        adding = True
+        for ch in modes:
+            if ch in "+-":
+                adding = ch == "+"
+                continue
+            takes = ch in self.prefixes or ch in always or ch in param or (ch in set_only and adding)
+            yield adding, ch, (rest.pop(0) if takes and rest else None)
+
     def note_key(self, channel: str, modes: str, args: list[str]) -> None:
         """Follow the channel key (``+k key`` / ``-k``) in MODE changes and 324, to rejoin with it."""
-        always, param, set_only, _ = self.chanmodes
-        adding = True
-        for ch in modes:
-            if ch in "+-":
-                adding = ch == "+"
-            elif ch == "k":
-                key = args.pop(0) if args else ""
-                if adding and key and key != "*":
-                    self.keys[casefold(channel)] = key
-                elif not adding:
-                    self.keys.pop(casefold(channel), None)
-            elif (ch in self.prefixes or ch in always or ch in param or (ch in set_only and adding)) and args:
-                args.pop(0)
+        for adding, ch, arg in self.mode_changes(modes, args):
+            if ch != "k":
+                continue
+            if adding and arg and arg != "*":
+                self.keys[casefold(channel)] = arg
+            elif not adding:
+                self.keys.pop(casefold(channel), None)
 
     def _apply_prefix_modes(self, buf: Buffer, modes: str, args: list[str]) -> None:
-        always, param, set_only, _ = self.chanmodes
-        adding = True
-        for ch in modes:
-            if ch in "+-":
-                adding = ch == "+"
-            elif ch in self.prefixes:
-                if not args:
-                    return
-                member = buf.members.get(casefold(args.pop(0)))
-                if member is not None:
-                    symbol = self.prefixes[ch]
-                    order = self.model.prefix_order
-                    have = set(member.prefixes) | {symbol} if adding else set(member.prefixes) - {symbol}
-                    member.prefixes = "".join(s for s in order if s in have)
-            elif (ch in always or ch in param or (ch in set_only and adding)) and args:
-                args.pop(0)
+        order = self.model.prefix_order
+        for adding, ch, arg in self.mode_changes(modes, args):
+            if ch not in self.prefixes or arg is None:
+                continue
+            member = buf.members.get(casefold(arg))
+            if member is not None:
+                symbol = self.prefixes[ch]
+                have = set(member.prefixes) | {symbol} if adding else set(member.prefixes) - {symbol}
+                member.prefixes = "".join(s for s in order if s in have)
 
     def _on_away(self, msg: Message) -> None:
         nick = split_userhost(msg.source or "")[0]
