@@ -185,7 +185,7 @@ def line_msgid(msgid: str, index: int) -> str:
 
 def of_message(candidate: str, msgid: str) -> bool:
     """Whether the stored msgid ``candidate`` is the message ``msgid`` or one of its other lines."""
-    return candidate == msgid or (candidate.startswith(msgid) and candidate[len(msgid) : len(msgid) + 1] == "/")
+    return candidate == msgid or candidate.startswith(msgid + "/")
 
 
 def conversation_key(first: str, second: str) -> str:

@@ -748,12 +748,13 @@ class Network:
         if sendq.queued == 1:
             sendq.ready()
 
-    def deliver_now(self, user: User, line: bytes) -> None:
-        """Queue one line to ``user`` as to any recipient, even while their own command runs (so it is not part
-        of the command's answer)."""
+    def deliver_now(self, user: User, *lines: bytes) -> None:
+        """Queue ``lines`` to ``user`` as to any recipient, even while their own command runs (so they are not
+        part of the command's answer)."""
         pending, user.pending = user.pending, None
         try:
-            self.deliver(user, line)
+            for line in lines:
+                self.deliver(user, line)
         finally:
             user.pending = pending
 

@@ -26,7 +26,7 @@ def handle_tagmsg(ctx: Context, msg: Message) -> None:
     _send_message(ctx, msg, "TAGMSG")
 
 
-def _client_tags(msg: Message) -> dict[str, str] | None:
+def client_tags_of(msg: Message) -> dict[str, str] | None:
     """Client-only tags (``+name``) are relayed to recipients that negotiated message-tags; others are dropped."""
     if not msg.tags:
         return None
@@ -57,7 +57,7 @@ def _send_message(ctx: Context, msg: Message, verb: str) -> None:
         if not quiet:
             ctx.reply(N.ERR_TOOMANYTARGETS, msg.params[0], f"Too many targets (at most {ctx.config.max_targets})")
         return
-    client_tags = _client_tags(msg)
+    client_tags = client_tags_of(msg)
     if verb == "TAGMSG" and client_tags is None:
         return
     sender = ctx.user
@@ -219,11 +219,7 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
                 for line, text in relay.kept():
                     cluster.relay_private(user, line, sender, verb=verb, text=text)
             elif user is sender and echo:
-                pending, user.pending = user.pending, None  # the delivery is not part of the command's answer
-                try:
-                    deliver_multiline(ctx, user, relay)
-                finally:
-                    user.pending = pending
+                deliver_multiline(ctx, user, relay, now=True)  # the delivery is not part of the command's answer
             else:
                 deliver_multiline(ctx, user, relay)
             if sender.account is not None and user.account is not None:
@@ -235,11 +231,16 @@ def send_multiline(ctx: Context, batch: MultilineBatch) -> None:
             deliver_multiline(ctx, sender, relay)
 
 
-def deliver_multiline(ctx: Context, user: User, relay: MultilineRelay) -> None:
-    """Queue a multiline message to ``user``: as a batch if they negotiated draft/multiline and batch."""
+def deliver_multiline(ctx: Context, user: User, relay: MultilineRelay, *, now: bool = False) -> None:
+    """Queue a multiline message to ``user``: as a batch if they negotiated draft/multiline and batch; with
+    ``now``, not as part of their own command's answer (``Network.deliver_now``)."""
     batched = caps.MULTILINE in user.caps and caps.BATCH in user.caps
+    lines = relay.lines(user.tag_variant, batched=batched)
+    if now:
+        ctx.network.deliver_now(user, *lines)
+        return
     deliver = ctx.network.deliver
-    for line in relay.lines(user.tag_variant, batched=batched):
+    for line in lines:
         deliver(user, line)
 
 

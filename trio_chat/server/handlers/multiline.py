@@ -63,11 +63,8 @@ def handle_batch(ctx: Context, msg: Message) -> None:
             user.multiline = MultilineBatch(ref[1:], "", failed=True)
             fail(ctx, "MULTILINE_INVALID", "A multiline batch needs a target")
             return
-        tags = msg.tags or {}
-        client_tags = {k: v for k, v in tags.items() if k.startswith("+")}
-        user.multiline = MultilineBatch(
-            ref[1:], target, label=tags.get("label") or None, client_tags=client_tags or None
-        )
+        label = msg.tags.get("label") or None if msg.tags else None
+        user.multiline = MultilineBatch(ref[1:], target, label=label, client_tags=messaging.client_tags_of(msg))
     elif ref[:1] == "-" and len(ref) > 1:
         user.multiline = None
         if batch is None or batch.ref != ref[1:]:
